@@ -1,0 +1,1 @@
+//! Prometheus registry (DESIGN §4) and its hyper exporter (in progress).

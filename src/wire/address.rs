@@ -1,0 +1,1 @@
+//! BOLT wire: address (in progress).

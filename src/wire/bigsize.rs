@@ -1,0 +1,1 @@
+//! BOLT wire: bigsize (in progress).

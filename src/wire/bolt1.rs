@@ -1,0 +1,1 @@
+//! BOLT wire: bolt1 (in progress).

@@ -1,0 +1,1 @@
+//! BOLT wire: features (in progress).

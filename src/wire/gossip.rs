@@ -1,0 +1,1 @@
+//! BOLT wire: gossip (in progress).

@@ -1,0 +1,1 @@
+//! BOLT wire: queries (in progress).

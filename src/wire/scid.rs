@@ -1,0 +1,1 @@
+//! BOLT wire: scid (in progress).

@@ -1,0 +1,1 @@
+//! BOLT wire: tlv (in progress).
