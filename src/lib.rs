@@ -17,7 +17,9 @@
 //! - [`metrics`]: the Prometheus registry (DESIGN §4 contract) and its hyper exporter.
 //! - [`sim`]: deterministic signed corpora and synthetic peers for `demo`, tests and benches.
 //! - [`config`]: every bound and knob, with its reason.
+//! - [`commands`]: the CLI subcommands (replay, demo, gen-corpus) built from the above.
 
+pub mod commands;
 pub mod config;
 pub mod graph;
 pub mod metrics;

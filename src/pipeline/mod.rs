@@ -1,5 +1,86 @@
-//! The sieve: cheap checks and dedup before any signature work, sharded verification.
+//! The sieve: cheap checks and dedup before any signature work, then sharded verification.
+//!
+//! ```text
+//! peer ──offer()──▶ checks ─▶ dedup (graph / in flight / rejected) ─▶ pending maps (orphans)
+//!                                            │
+//!                                            ▼ admission: per-shard semaphore (capped)
+//!                                   VerifierShard[key % N]  (own thread, own key cache)
+//!                                            │ verify → graph → release dependants
+//! ```
 
+pub mod checks;
 pub mod drop_reason;
+pub mod flight;
+pub mod pending;
+pub mod shard;
+pub mod sieve;
+pub mod verify;
 
-pub use drop_reason::DropReason;
+use std::sync::Arc;
+
+use actix::{Actor, Arbiter};
+
+pub use drop_reason::{DropReason, PeerAction};
+pub use sieve::{message_kind, Outcome, Sieve};
+
+use crate::config::PipelineConfig;
+use crate::graph::Graph;
+use crate::metrics::Metrics;
+use shard::VerifierShard;
+use sieve::ShardHandle;
+
+/// A running pipeline: the shared sieve plus the arbiters its shards run on.
+pub struct Pipeline {
+    pub sieve: Arc<Sieve>,
+    arbiters: Vec<Arbiter>,
+}
+
+impl Pipeline {
+    /// Starts `config.shards` verifier shards, each on its own arbiter thread. Must be called
+    /// from within a running actix system.
+    pub fn start(config: PipelineConfig, graph: Arc<Graph>, metrics: Arc<Metrics>) -> Self {
+        let shards = config.shards.max(1);
+        let capacity = config.shard_mailbox_capacity.max(1);
+        let key_cache_per_shard = (config.pubkey_cache_cap / shards).max(1);
+        metrics.set_limit("shard_mailbox_capacity", capacity);
+        metrics.set_limit("pending_updates", config.pending_updates_cap);
+        metrics.set_limit("pending_node_announcements", config.pending_node_announcements_cap);
+        metrics.set_limit("rejected_cache", config.rejected_cache_cap);
+        metrics.set_limit("pubkey_cache", config.pubkey_cache_cap);
+        let sieve = Arc::new(Sieve::new(config, graph, metrics.clone()));
+        let mut arbiters = Vec::with_capacity(shards);
+        let mut handles = Vec::with_capacity(shards);
+        for index in 0..shards {
+            let arbiter = Arbiter::new();
+            let shard_sieve = sieve.clone();
+            let addr = VerifierShard::start_in_arbiter(&arbiter.handle(), move |ctx| {
+                // The semaphore admits at most `capacity`; the mailbox gets one spare so actix's
+                // own check never refuses an admitted message.
+                ctx.set_mailbox_capacity(capacity + 1);
+                VerifierShard::new(shard_sieve, key_cache_per_shard)
+            });
+            metrics
+                .queue_capacity(index)
+                .set(i64::try_from(capacity).unwrap_or(i64::MAX));
+            handles.push(ShardHandle::new(addr, capacity, metrics.queue_depth(index)));
+            arbiters.push(arbiter);
+        }
+        sieve.set_shards(handles);
+        Pipeline { sieve, arbiters }
+    }
+
+    /// Waits until nothing is in flight (every admitted or released message has been accepted
+    /// or dropped). Parked messages stay parked.
+    pub async fn drained(&self) {
+        while self.sieve.in_flight_total() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Stops the shard threads once their mailboxes are empty.
+    pub fn stop(self) {
+        for arbiter in self.arbiters {
+            arbiter.stop();
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The harness `replay` and `demo` share: start the metrics exporter and the pipeline inside an
+//! actix system, run every peer's feed concurrently, wait until nothing is in flight, and
+//! summarise.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::summary::RunSummary;
+use crate::config::PipelineConfig;
+use crate::graph::Graph;
+use crate::metrics::{self, Health, Metrics};
+use crate::peer::{feed, FrameIter};
+use crate::pipeline::Pipeline;
+use crate::wire::GossipKind;
+
+pub struct IngestOptions {
+    pub config: PipelineConfig,
+    pub metrics_addr: Option<SocketAddr>,
+    /// Show a progress bar counting toward this many received messages.
+    pub progress_total: Option<u64>,
+}
+
+pub fn run(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Result<RunSummary> {
+    let system = actix::System::new();
+    let summary = system.block_on(run_inside(options, peers));
+    actix::System::current().stop();
+    summary
+}
+
+async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Result<RunSummary> {
+    let metrics = Arc::new(Metrics::new(options.config.shards.max(1))?);
+    let health = Arc::new(Health::default());
+    let exporter = match options.metrics_addr {
+        Some(addr) => {
+            let (bound, task) = metrics::serve(addr, metrics.clone(), health.clone()).await?;
+            eprintln!("metrics: http://{bound}/metrics");
+            Some(task)
+        }
+        None => None,
+    };
+    let graph = Arc::new(Graph::new());
+    let pipeline = Pipeline::start(options.config, graph, metrics.clone());
+    health.set_ready(true);
+    let progress = options.progress_total.map(|total| progress_bar(total, metrics.clone()));
+
+    let started = Instant::now();
+    let feeds: Vec<_> = peers
+        .into_iter()
+        .map(|frames| actix::spawn(feed(pipeline.sieve.clone(), frames)))
+        .collect();
+    for handle in feeds {
+        let stats = handle.await?;
+        if stats.source_errors > 0 {
+            tracing::warn!(?stats, "a peer's source ended early");
+        }
+    }
+    pipeline.drained().await;
+    let wall = started.elapsed();
+    if let Some((bar, ticker)) = progress {
+        ticker.abort();
+        bar.finish_and_clear();
+    }
+    let summary = RunSummary::from_metrics(&metrics, wall);
+    if let Some(task) = exporter {
+        task.abort();
+    }
+    pipeline.stop();
+    Ok(summary)
+}
+
+fn progress_bar(total: u64, metrics: Arc<Metrics>) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} msgs ({per_sec}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let ticker_bar = bar.clone();
+    let ticker = actix::spawn(async move {
+        loop {
+            let received: u64 = GossipKind::ALL
+                .iter()
+                .map(|k| metrics.kind(*k).received.get())
+                .sum();
+            let accepted: u64 = GossipKind::ALL
+                .iter()
+                .map(|k| metrics.kind(*k).accepted.get())
+                .sum();
+            ticker_bar.set_position(received);
+            ticker_bar.set_message(format!(
+                "accepted {accepted}, signatures {}",
+                metrics.signature_valid.get() + metrics.signature_invalid.get()
+            ));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    (bar, ticker)
+}

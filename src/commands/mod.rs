@@ -1,0 +1,8 @@
+//! The subcommands behind the CLI: each turns parsed arguments into a run and a report.
+
+pub mod bench;
+pub mod demo;
+pub mod gen_corpus;
+pub mod ingest;
+pub mod replay;
+pub mod summary;

@@ -1,0 +1,274 @@
+//! Registration of every gossip-sieve series and the pre-resolved handles the pipeline uses.
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
+};
+
+use crate::pipeline::DropReason;
+use crate::wire::GossipKind;
+
+const PREFIX: &str = "gossip_sieve";
+
+/// Every disconnect reason a peer connection can end with; initialised to zero at start.
+pub const DISCONNECT_REASONS: &[&str] = &[
+    "handshake_timeout",
+    "handshake_failed",
+    "bad_mac",
+    "oversized_frame",
+    "eof_mid_frame",
+    "io_error",
+    "remote_closed",
+    "remote_error",
+    "unknown_even_type",
+    "wrong_network",
+    "malformed_message",
+    "ping_timeout",
+    "too_many_peers",
+    "misbehaving",
+    "shutdown",
+];
+
+/// Per-kind handles, indexed by [`GossipKind::index`].
+pub struct KindCounters {
+    pub received: IntCounter,
+    pub accepted: IntCounter,
+    pub dropped: Vec<IntCounter>,
+    pub verify_duration: Histogram,
+    pub in_flight: IntGauge,
+    pub pending: IntGauge,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    kinds: Vec<KindCounters>,
+    pub signature_valid: IntCounter,
+    pub signature_invalid: IntCounter,
+    pub queue_wait: Histogram,
+    queue_depth: IntGaugeVec,
+    queue_capacity: IntGaugeVec,
+    pub peers_connected: IntGauge,
+    peer_disconnects: IntCounterVec,
+    pub graph_channels: IntGauge,
+    pub graph_nodes: IntGauge,
+    pub store_bytes: IntGauge,
+    /// Exported caps (DESIGN §3: "all in config, all exported as gauges").
+    limits: IntGaugeVec,
+}
+
+fn name(short: &str) -> String {
+    format!("{PREFIX}_{short}")
+}
+
+impl Metrics {
+    /// Registers everything and zero-initialises every known label set for `shards` shards.
+    pub fn new(shards: usize) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        let received = IntCounterVec::new(
+            Opts::new(name("messages_received_total"), "Gossip messages received, by type"),
+            &["type"],
+        )?;
+        let accepted = IntCounterVec::new(
+            Opts::new(
+                name("messages_accepted_total"),
+                "Gossip messages verified and applied to the graph, by type",
+            ),
+            &["type"],
+        )?;
+        let dropped = IntCounterVec::new(
+            Opts::new(
+                name("messages_dropped_total"),
+                "Gossip messages not accepted, by type and reason",
+            ),
+            &["type", "reason"],
+        )?;
+        let signature_checks = IntCounterVec::new(
+            Opts::new(
+                name("signature_checks_total"),
+                "secp256k1 signature verifications (a channel_announcement has four)",
+            ),
+            &["result"],
+        )?;
+        let verify_duration = HistogramVec::new(
+            HistogramOpts::new(
+                name("verify_duration_seconds"),
+                "Time to verify all signatures of one message, by type",
+            )
+            .buckets(vec![
+                10e-6, 25e-6, 50e-6, 75e-6, 100e-6, 150e-6, 200e-6, 300e-6, 500e-6, 1e-3, 5e-3,
+            ]),
+            &["type"],
+        )?;
+        let queue_wait = Histogram::with_opts(
+            HistogramOpts::new(
+                name("queue_wait_seconds"),
+                "Time a message spent in a verifier shard's mailbox",
+            )
+            .buckets(prometheus::exponential_buckets(1e-5, 4.0, 10)?),
+        )?;
+        let queue_depth = IntGaugeVec::new(
+            Opts::new(name("queue_depth"), "Messages admitted to a shard and not yet finished"),
+            &["shard"],
+        )?;
+        let queue_capacity = IntGaugeVec::new(
+            Opts::new(name("queue_capacity"), "Admission capacity of a shard's mailbox"),
+            &["shard"],
+        )?;
+        let pending = IntGaugeVec::new(
+            Opts::new(
+                name("pending_messages"),
+                "Messages parked until their channel or node is known",
+            ),
+            &["kind"],
+        )?;
+        let in_flight = IntGaugeVec::new(
+            Opts::new(
+                name("in_flight_messages"),
+                "Messages admitted past dedup and not yet accepted or dropped, by type",
+            ),
+            &["type"],
+        )?;
+        let peers_connected =
+            IntGauge::with_opts(Opts::new(name("peers_connected"), "Connected peers"))?;
+        let peer_disconnects = IntCounterVec::new(
+            Opts::new(name("peer_disconnects_total"), "Peer connections that ended, by reason"),
+            &["reason"],
+        )?;
+        let graph_channels =
+            IntGauge::with_opts(Opts::new(name("graph_channels"), "Channels in the graph"))?;
+        let graph_nodes = IntGauge::with_opts(Opts::new(
+            name("graph_nodes"),
+            "Nodes with at least one channel in the graph",
+        ))?;
+        let store_bytes =
+            IntGauge::with_opts(Opts::new(name("store_bytes"), "Size of the gossip_store file"))?;
+        let limits = IntGaugeVec::new(
+            Opts::new(name("limit"), "Configured caps of queues, caches and pending maps"),
+            &["name"],
+        )?;
+
+        registry.register(Box::new(received.clone()))?;
+        registry.register(Box::new(accepted.clone()))?;
+        registry.register(Box::new(dropped.clone()))?;
+        registry.register(Box::new(signature_checks.clone()))?;
+        registry.register(Box::new(verify_duration.clone()))?;
+        registry.register(Box::new(queue_wait.clone()))?;
+        registry.register(Box::new(queue_depth.clone()))?;
+        registry.register(Box::new(queue_capacity.clone()))?;
+        registry.register(Box::new(pending.clone()))?;
+        registry.register(Box::new(in_flight.clone()))?;
+        registry.register(Box::new(peers_connected.clone()))?;
+        registry.register(Box::new(peer_disconnects.clone()))?;
+        registry.register(Box::new(graph_channels.clone()))?;
+        registry.register(Box::new(graph_nodes.clone()))?;
+        registry.register(Box::new(store_bytes.clone()))?;
+        registry.register(Box::new(limits.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+
+        let kinds = GossipKind::ALL
+            .iter()
+            .map(|kind| {
+                let label = kind.as_str();
+                KindCounters {
+                    received: received.with_label_values(&[label]),
+                    accepted: accepted.with_label_values(&[label]),
+                    dropped: DropReason::ALL
+                        .iter()
+                        .map(|reason| dropped.with_label_values(&[label, reason.as_str()]))
+                        .collect(),
+                    verify_duration: verify_duration.with_label_values(&[label]),
+                    in_flight: in_flight.with_label_values(&[label]),
+                    pending: pending.with_label_values(&[label]),
+                }
+            })
+            .collect();
+        for shard in 0..shards {
+            queue_depth.with_label_values(&[&shard.to_string()]).set(0);
+            queue_capacity.with_label_values(&[&shard.to_string()]).set(0);
+        }
+        for reason in DISCONNECT_REASONS {
+            peer_disconnects.with_label_values(&[reason]);
+        }
+        Ok(Metrics {
+            registry,
+            kinds,
+            signature_valid: signature_checks.with_label_values(&["valid"]),
+            signature_invalid: signature_checks.with_label_values(&["invalid"]),
+            queue_wait,
+            queue_depth,
+            queue_capacity,
+            peers_connected,
+            peer_disconnects,
+            graph_channels,
+            graph_nodes,
+            store_bytes,
+            limits,
+        })
+    }
+
+    pub fn kind(&self, kind: GossipKind) -> &KindCounters {
+        &self.kinds[kind.index()]
+    }
+
+    pub fn dropped(&self, kind: GossipKind, reason: DropReason) -> &IntCounter {
+        &self.kinds[kind.index()].dropped[reason.index()]
+    }
+
+    pub fn queue_depth(&self, shard: usize) -> IntGauge {
+        self.queue_depth.with_label_values(&[&shard.to_string()])
+    }
+
+    pub fn queue_capacity(&self, shard: usize) -> IntGauge {
+        self.queue_capacity.with_label_values(&[&shard.to_string()])
+    }
+
+    pub fn peer_disconnected(&self, reason: &str) {
+        self.peer_disconnects.with_label_values(&[reason]).inc();
+    }
+
+    pub fn set_limit(&self, name: &str, value: usize) {
+        self.limits
+            .with_label_values(&[name])
+            .set(i64::try_from(value).unwrap_or(i64::MAX));
+    }
+
+    /// Text exposition format of every registered series.
+    pub fn render(&self) -> String {
+        let encoder = prometheus::TextEncoder::new();
+        encoder
+            .encode_to_string(&self.registry.gather())
+            .unwrap_or_else(|err| format!("# encoding failed: {err}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_label_combination_is_present_from_the_start() {
+        let metrics = Metrics::new(2).expect("registry");
+        let text = metrics.render();
+        for kind in GossipKind::ALL {
+            for reason in DropReason::ALL {
+                let series = format!(
+                    "gossip_sieve_messages_dropped_total{{reason=\"{}\",type=\"{}\"}} 0",
+                    reason.as_str(),
+                    kind.as_str()
+                );
+                assert!(text.contains(&series), "missing {series}");
+            }
+            let received = format!(
+                "gossip_sieve_messages_received_total{{type=\"{}\"}} 0",
+                kind.as_str()
+            );
+            assert!(text.contains(&received), "missing {received}");
+        }
+        assert!(text.contains("gossip_sieve_queue_depth{shard=\"1\"} 0"));
+        assert!(text.contains("gossip_sieve_peer_disconnects_total{reason=\"bad_mac\"} 0"));
+        assert!(text.contains("gossip_sieve_signature_checks_total{result=\"invalid\"} 0"));
+    }
+}

@@ -1,0 +1,168 @@
+//! A verifier shard: one actix actor on its own thread (arbiter) that owns a slice of the key
+//! space (by short_channel_id or node id), so messages for one channel keep their order and no
+//! lock on the hot path is shared between shards. It re-checks against the graph (another
+//! shard's work or a racing copy may have landed since admission), verifies, applies, and
+//! releases parked dependants.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::{Actor, Context, Handler, Message};
+
+use super::flight::FlightKey;
+use super::sieve::{Sieve, Slot};
+use super::verify::Verifier;
+use super::DropReason;
+use crate::graph::{Stamp, UpdateStanding};
+use crate::wire::gossip::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement};
+use crate::wire::kind::GossipKind;
+
+/// One admitted message. Holding `slot` keeps the shard's admission count up until the job is
+/// finished and dropped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct VerifyJob {
+    pub kind: GossipKind,
+    pub key: FlightKey,
+    pub timestamp: u32,
+    pub msg: Vec<u8>,
+    pub admitted_at: Instant,
+    pub slot: Slot,
+}
+
+pub struct VerifierShard {
+    sieve: Arc<Sieve>,
+    verifier: Verifier,
+}
+
+impl VerifierShard {
+    pub fn new(sieve: Arc<Sieve>, pubkey_cache_cap: usize) -> Self {
+        VerifierShard {
+            sieve,
+            verifier: Verifier::new(pubkey_cache_cap),
+        }
+    }
+
+    fn process(&mut self, job: &VerifyJob) -> Result<(), DropReason> {
+        let sieve = &self.sieve;
+        let metrics = &sieve.metrics;
+        let graph = &sieve.graph;
+        match job.kind {
+            GossipKind::ChannelAnnouncement => {
+                let ann = ChannelAnnouncement::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
+                if graph.has_channel(ann.short_channel_id) {
+                    return Err(DropReason::Duplicate);
+                }
+                self.verifier
+                    .channel_announcement(metrics, &job.msg, &ann)?;
+                let new_nodes = graph
+                    .insert_channel(ann.short_channel_id, ann.node_id_1, ann.node_id_2, None)
+                    .ok_or(DropReason::Duplicate)?;
+                metrics.graph_channels.inc();
+                metrics
+                    .graph_nodes
+                    .add(i64::try_from(new_nodes).unwrap_or(0));
+                // The channel is in the graph before the pending maps are drained, and parking
+                // re-checks the graph under the same lock, so no dependant is stranded.
+                for parked in sieve.pending.take_updates(ann.short_channel_id) {
+                    sieve.release(GossipKind::ChannelUpdate, parked);
+                }
+                for node_id in [&ann.node_id_1, &ann.node_id_2] {
+                    if let Some(parked) = sieve.pending.take_node_announcement(node_id) {
+                        sieve.release(GossipKind::NodeAnnouncement, parked);
+                    }
+                }
+                Ok(())
+            }
+            GossipKind::ChannelUpdate => {
+                let update = ChannelUpdate::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
+                let direction = usize::from(update.channel_flags & 1);
+                match graph.update_standing(update.short_channel_id, direction) {
+                    UpdateStanding::Known(Some(stored)) if stored >= update.timestamp => {
+                        return Err(if stored == update.timestamp {
+                            DropReason::Duplicate
+                        } else {
+                            DropReason::Stale
+                        })
+                    }
+                    UpdateStanding::Known(_) => {}
+                    // Admission requires a known channel and channels are never removed, so
+                    // this means the dependency is gone.
+                    UpdateStanding::UnknownChannel => return Err(DropReason::DependencyRejected),
+                }
+                let signer = graph
+                    .update_signer(update.short_channel_id, direction)
+                    .ok_or(DropReason::DependencyRejected)?;
+                self.verifier
+                    .channel_update(metrics, &job.msg, &update, &signer)?;
+                let stamp = Stamp {
+                    timestamp: update.timestamp,
+                    offset: None,
+                };
+                graph
+                    .apply_update(update.short_channel_id, direction, stamp)
+                    .map_err(|()| DropReason::Stale)?;
+                Ok(())
+            }
+            GossipKind::NodeAnnouncement => {
+                let ann = NodeAnnouncement::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
+                match graph.node_standing(&ann.node_id) {
+                    Some(Some(stored)) if stored >= ann.timestamp => {
+                        return Err(if stored == ann.timestamp {
+                            DropReason::Duplicate
+                        } else {
+                            DropReason::Stale
+                        })
+                    }
+                    Some(_) => {}
+                    None => return Err(DropReason::DependencyRejected),
+                }
+                self.verifier.node_announcement(metrics, &job.msg, &ann)?;
+                let stamp = Stamp {
+                    timestamp: ann.timestamp,
+                    offset: None,
+                };
+                graph
+                    .apply_node_announcement(&ann.node_id, stamp)
+                    .map_err(|()| DropReason::Stale)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Actor for VerifierShard {
+    type Context = Context<Self>;
+}
+
+impl Handler<VerifyJob> for VerifierShard {
+    type Result = ();
+
+    /// Verifies one admitted message and settles its accounting.
+    fn handle(&mut self, job: VerifyJob, _ctx: &mut Context<Self>) {
+        let metrics = self.sieve.metrics.clone();
+        metrics
+            .queue_wait
+            .observe(job.admitted_at.elapsed().as_secs_f64());
+        let kind_metrics = metrics.kind(job.kind);
+        let started = Instant::now();
+        let result = self.process(&job);
+        kind_metrics
+            .verify_duration
+            .observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => kind_metrics.accepted.inc(),
+            Err(reason) => {
+                if matches!(reason, DropReason::InvalidSignature | DropReason::Malformed) {
+                    let fingerprint = self.sieve.rejected.fingerprint(&job.msg);
+                    self.sieve.rejected.insert(fingerprint);
+                }
+                self.sieve.count_drop(job.kind, reason);
+            }
+        }
+        // Release the in-flight claim only after the graph or the rejected cache knows the
+        // outcome, so a copy arriving now is caught by one of them.
+        self.sieve.in_flight.release(&job.key, job.timestamp);
+        kind_metrics.in_flight.dec();
+    }
+}

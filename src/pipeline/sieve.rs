@@ -1,0 +1,400 @@
+//! The entry point of the pipeline. A peer hands each gossip frame to [`Sieve::offer`], which
+//! runs the cheap checks and dedup on the caller's task, parks orphans, and admits the rest into
+//! the owning shard's capped mailbox. Admission is an explicit counting semaphore per shard
+//! (actix's own capacity check lets each sender exceed it by one): the peer awaits a slot, so a
+//! full shard stops that peer reading its socket; after `stall_timeout` the message is dropped
+//! as `queue_full`.
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use actix::Addr;
+use prometheus::IntGauge;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::checks::{unix_now, CheckPolicy};
+use super::flight::{FlightKey, InFlight, RejectedCache};
+use super::pending::{ParkOutcome, Parked, PendingMaps};
+use super::shard::{VerifierShard, VerifyJob};
+use super::DropReason;
+use crate::config::PipelineConfig;
+use crate::graph::{Graph, UpdateStanding};
+use crate::metrics::Metrics;
+use crate::wire::gossip::{summarize, Summary};
+use crate::wire::kind::GossipKind;
+
+/// What became of one offered frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// In a shard's mailbox; it will be accepted or dropped there.
+    Admitted,
+    /// Waiting in a pending map for its channel or node.
+    Parked,
+    Dropped(DropReason),
+    /// Not a gossip message this pipeline handles (the peer session deals with it).
+    NotGossip,
+}
+
+/// A held admission slot: returned to the shard's semaphore (and the depth gauge lowered) when
+/// the shard has finished the message, or when an admission fails.
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+    depth: IntGauge,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.depth.dec();
+    }
+}
+
+pub(super) struct ShardHandle {
+    addr: Addr<VerifierShard>,
+    permits: Arc<Semaphore>,
+    depth: IntGauge,
+}
+
+impl ShardHandle {
+    pub(super) fn new(addr: Addr<VerifierShard>, capacity: usize, depth: IntGauge) -> Self {
+        ShardHandle {
+            addr,
+            permits: Arc::new(Semaphore::new(capacity)),
+            depth,
+        }
+    }
+}
+
+/// A message that passed the cheap checks and dedup and may go to a shard.
+struct Admission {
+    kind: GossipKind,
+    key: FlightKey,
+    timestamp: u32,
+    shard: usize,
+}
+
+enum Classified {
+    Admit(Admission),
+    Park,
+    Drop(DropReason),
+}
+
+pub struct Sieve {
+    pub(super) config: PipelineConfig,
+    policy: CheckPolicy,
+    pub(super) graph: Arc<Graph>,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) in_flight: InFlight,
+    pub(super) rejected: RejectedCache,
+    pub(super) pending: PendingMaps,
+    shards: OnceLock<Vec<ShardHandle>>,
+}
+
+/// Spreads keys over shards; the multiplier scatters sequential scids (block-ordered) evenly.
+fn shard_of_u64(value: u64, shards: usize) -> usize {
+    let mixed = value.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+    usize::try_from(mixed).unwrap_or(0) % shards.max(1)
+}
+
+impl Sieve {
+    pub(super) fn new(config: PipelineConfig, graph: Arc<Graph>, metrics: Arc<Metrics>) -> Self {
+        let policy = CheckPolicy {
+            chain_hash: config.network.chain_hash(),
+            max_future_skew: config.max_future_skew,
+            max_age: config.max_age,
+        };
+        Sieve {
+            rejected: RejectedCache::new(config.rejected_cache_cap),
+            pending: PendingMaps::new(
+                config.pending_updates_cap,
+                config.pending_node_announcements_cap,
+            ),
+            in_flight: InFlight::default(),
+            policy,
+            graph,
+            metrics,
+            config,
+            shards: OnceLock::new(),
+        }
+    }
+
+    pub(super) fn set_shards(&self, handles: Vec<ShardHandle>) {
+        let _ = self.shards.set(handles);
+    }
+
+    fn shard_count(&self) -> usize {
+        self.shards.get().map_or(1, |s| s.len())
+    }
+
+    pub fn graph(&self) -> &Arc<Graph> {
+        &self.graph
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Messages admitted or being re-offered and not yet finished, over all types.
+    pub fn in_flight_total(&self) -> i64 {
+        GossipKind::ALL
+            .iter()
+            .map(|k| self.metrics.kind(*k).in_flight.get())
+            .sum()
+    }
+
+    /// Counts `msg` as received and runs it through the sieve. Resolves once the message is
+    /// dropped, parked or sits in a shard's mailbox; a full shard makes this wait.
+    pub async fn offer(self: &Arc<Self>, msg: Vec<u8>) -> Outcome {
+        let Some(kind) = message_kind(&msg) else {
+            return Outcome::NotGossip;
+        };
+        self.metrics.kind(kind).received.inc();
+        self.sift(kind, msg).await
+    }
+
+    /// The sieve proper, shared by fresh frames and parked messages being released.
+    pub(super) async fn sift(self: &Arc<Self>, kind: GossipKind, msg: Vec<u8>) -> Outcome {
+        match self.classify(kind, &msg) {
+            Classified::Drop(reason) => {
+                self.count_drop(kind, reason);
+                Outcome::Dropped(reason)
+            }
+            Classified::Park => Outcome::Parked,
+            Classified::Admit(admission) => self.admit(admission, msg).await,
+        }
+    }
+
+    pub(super) fn count_drop(&self, kind: GossipKind, reason: DropReason) {
+        self.metrics.dropped(kind, reason).inc();
+        tracing::trace!(kind = kind.as_str(), reason = reason.as_str(), "dropped");
+    }
+
+    fn classify(&self, kind: GossipKind, msg: &[u8]) -> Classified {
+        let summary = match summarize(msg) {
+            Ok(summary) => summary,
+            Err(_) => return Classified::Drop(DropReason::Malformed),
+        };
+        if let Err(reason) = self.policy.check(&summary, unix_now()) {
+            return Classified::Drop(reason);
+        }
+        let shards = self.shard_count();
+        match summary {
+            Summary::ChannelAnnouncement {
+                short_channel_id, ..
+            } => {
+                if self.graph.has_channel(short_channel_id) {
+                    return Classified::Drop(DropReason::Duplicate);
+                }
+                self.claim(
+                    msg,
+                    Admission {
+                        kind,
+                        key: FlightKey::Channel(short_channel_id),
+                        timestamp: 0,
+                        shard: shard_of_u64(short_channel_id, shards),
+                    },
+                )
+            }
+            Summary::ChannelUpdate {
+                short_channel_id,
+                timestamp,
+                channel_flags,
+                ..
+            } => {
+                let direction = channel_flags & 1;
+                match self
+                    .graph
+                    .update_standing(short_channel_id, usize::from(direction))
+                {
+                    UpdateStanding::Known(Some(stored)) if stored >= timestamp => {
+                        Classified::Drop(newer_or_equal(stored, timestamp))
+                    }
+                    UpdateStanding::Known(_) => self.claim(
+                        msg,
+                        Admission {
+                            kind,
+                            key: FlightKey::Update {
+                                short_channel_id,
+                                direction,
+                            },
+                            timestamp,
+                            shard: shard_of_u64(short_channel_id, shards),
+                        },
+                    ),
+                    UpdateStanding::UnknownChannel => {
+                        self.park_update(msg, short_channel_id, direction, timestamp)
+                    }
+                }
+            }
+            Summary::NodeAnnouncement { timestamp, node_id } => {
+                match self.graph.node_standing(&node_id) {
+                    Some(Some(stored)) if stored >= timestamp => {
+                        Classified::Drop(newer_or_equal(stored, timestamp))
+                    }
+                    Some(_) => {
+                        let mut prefix = [0u8; 8];
+                        prefix.copy_from_slice(node_id.get(1..9).unwrap_or(&[0; 8]));
+                        self.claim(
+                            msg,
+                            Admission {
+                                kind,
+                                key: FlightKey::Node(node_id),
+                                timestamp,
+                                shard: shard_of_u64(u64::from_be_bytes(prefix), shards),
+                            },
+                        )
+                    }
+                    None => self.park_node_announcement(msg, node_id, timestamp),
+                }
+            }
+        }
+    }
+
+    /// In-flight dedup, then the recently-rejected cache (a keyed hash of the whole message,
+    /// computed only for messages that would otherwise cost a signature check).
+    fn claim(&self, msg: &[u8], admission: Admission) -> Classified {
+        if let Err(reason) = self.in_flight.claim(admission.key, admission.timestamp) {
+            return Classified::Drop(reason);
+        }
+        if self.rejected.contains(self.rejected.fingerprint(msg)) {
+            self.in_flight.release(&admission.key, admission.timestamp);
+            return Classified::Drop(DropReason::RecentlyRejected);
+        }
+        Classified::Admit(admission)
+    }
+
+    fn park_update(
+        &self,
+        msg: &[u8],
+        short_channel_id: u64,
+        direction: u8,
+        timestamp: u32,
+    ) -> Classified {
+        if self.rejected.contains(self.rejected.fingerprint(msg)) {
+            return Classified::Drop(DropReason::RecentlyRejected);
+        }
+        let parked = Parked {
+            timestamp,
+            msg: msg.to_vec(),
+        };
+        let graph = &self.graph;
+        let outcome = self
+            .pending
+            .park_update(short_channel_id, direction, parked, || {
+                !graph.has_channel(short_channel_id)
+            });
+        self.settle_parking(GossipKind::ChannelUpdate, outcome, msg)
+    }
+
+    fn park_node_announcement(
+        &self,
+        msg: &[u8],
+        node_id: crate::graph::NodeId,
+        timestamp: u32,
+    ) -> Classified {
+        if self.rejected.contains(self.rejected.fingerprint(msg)) {
+            return Classified::Drop(DropReason::RecentlyRejected);
+        }
+        let parked = Parked {
+            timestamp,
+            msg: msg.to_vec(),
+        };
+        let graph = &self.graph;
+        let outcome = self.pending.park_node_announcement(node_id, parked, || {
+            graph.node_standing(&node_id).is_none()
+        });
+        self.settle_parking(GossipKind::NodeAnnouncement, outcome, msg)
+    }
+
+    fn settle_parking(
+        &self,
+        kind: GossipKind,
+        outcome: Option<ParkOutcome>,
+        msg: &[u8],
+    ) -> Classified {
+        match outcome {
+            // The dependency arrived between the graph lookup and the lock: start over.
+            None => self.classify(kind, msg),
+            Some(ParkOutcome::Rejected(reason)) => Classified::Drop(reason),
+            Some(ParkOutcome::Parked { displaced }) => {
+                self.metrics.kind(kind).pending.inc();
+                for (displaced_kind, reason) in displaced {
+                    self.metrics.kind(displaced_kind).pending.dec();
+                    self.count_drop(displaced_kind, reason);
+                }
+                Classified::Park
+            }
+        }
+    }
+
+    async fn admit(self: &Arc<Self>, admission: Admission, msg: Vec<u8>) -> Outcome {
+        let kind_metrics = self.metrics.kind(admission.kind);
+        kind_metrics.in_flight.inc();
+        let Some(handle) = self.shards.get().and_then(|s| s.get(admission.shard)) else {
+            return self.abandon(&admission, DropReason::QueueFull);
+        };
+        let permit = match tokio::time::timeout(
+            self.config.stall_timeout,
+            handle.permits.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            // Timed out, or the semaphore was closed at shutdown.
+            _ => return self.abandon(&admission, DropReason::QueueFull),
+        };
+        handle.depth.inc();
+        let job = VerifyJob {
+            kind: admission.kind,
+            key: admission.key,
+            timestamp: admission.timestamp,
+            msg,
+            admitted_at: Instant::now(),
+            slot: Slot {
+                _permit: permit,
+                depth: handle.depth.clone(),
+            },
+        };
+        match handle.addr.try_send(job) {
+            Ok(()) => Outcome::Admitted,
+            // The semaphore bounds the mailbox below its capacity, so only a stopped shard
+            // gets here; the job (and its slot) is dropped with the error.
+            Err(_) => self.abandon(&admission, DropReason::QueueFull),
+        }
+    }
+
+    fn abandon(&self, admission: &Admission, reason: DropReason) -> Outcome {
+        self.in_flight.release(&admission.key, admission.timestamp);
+        self.metrics.kind(admission.kind).in_flight.dec();
+        self.count_drop(admission.kind, reason);
+        Outcome::Dropped(reason)
+    }
+
+    /// Re-offers messages that waited for a dependency which has just been accepted. Runs on
+    /// its own task so a shard never waits on another shard's (or its own) admission; the
+    /// message counts as in flight meanwhile, so received = accepted + dropped + pending +
+    /// in flight holds at every instant.
+    pub(super) fn release(self: &Arc<Self>, kind: GossipKind, parked: Parked) {
+        let kind_metrics = self.metrics.kind(kind);
+        kind_metrics.pending.dec();
+        kind_metrics.in_flight.inc();
+        let sieve = self.clone();
+        actix::spawn(async move {
+            let _outcome = sieve.sift(kind, parked.msg).await;
+            sieve.metrics.kind(kind).in_flight.dec();
+        });
+    }
+}
+
+fn newer_or_equal(stored: u32, offered: u32) -> DropReason {
+    if stored == offered {
+        DropReason::Duplicate
+    } else {
+        DropReason::Stale
+    }
+}
+
+/// The gossip kind from the 2-byte type, without parsing anything else.
+pub fn message_kind(msg: &[u8]) -> Option<GossipKind> {
+    let type_bytes: [u8; 2] = msg.get(..2)?.try_into().ok()?;
+    GossipKind::from_type(u16::from_be_bytes(type_bytes))
+}

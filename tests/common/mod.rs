@@ -1,0 +1,85 @@
+//! Helpers shared by the integration tests: run the real binary, fail with its full output.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_gossip-sieve"))
+}
+
+/// Runs the binary with `args`, asserting success; on failure the panic shows the command,
+/// exit status, stdout and stderr.
+pub fn run_ok(args: &[&str]) -> Output {
+    let output = Command::new(binary())
+        .args(args)
+        .env_remove("GOSSIP_SIEVE_LOG")
+        .env_remove("GOSSIP_SIEVE_NETWORK")
+        .output()
+        .expect("spawn gossip-sieve");
+    assert!(
+        output.status.success(),
+        "gossip-sieve {args:?} failed: {}\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+pub fn run_json(args: &[&str]) -> serde_json::Value {
+    let output = run_ok(args);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON line in output of {args:?}:\n{stdout}"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON {e}: {line}"))
+}
+
+/// Writes a corpus with `gen-corpus` and returns its path inside `dir`.
+pub fn corpus(dir: &Path, nodes: usize, channels: usize, invalid_rate: f64) -> PathBuf {
+    let path = dir.join(format!("corpus-{nodes}-{channels}-{invalid_rate}.gsd"));
+    run_ok(&[
+        "gen-corpus",
+        "--out",
+        path.to_str().expect("utf-8 path"),
+        "--nodes",
+        &nodes.to_string(),
+        "--channels",
+        &channels.to_string(),
+        "--invalid-rate",
+        &invalid_rate.to_string(),
+    ]);
+    path
+}
+
+pub fn get(value: &serde_json::Value, path: &[&str]) -> u64 {
+    let mut v = value;
+    for key in path {
+        v = &v[*key];
+    }
+    v.as_u64().or_else(|| v.as_i64().map(|i| i as u64)).unwrap_or(0)
+}
+
+pub const TYPES: [&str; 3] = ["channel_announcement", "node_announcement", "channel_update"];
+
+/// received = accepted + dropped + pending + in flight, for every type.
+pub fn assert_counts_balance(summary: &serde_json::Value) {
+    for ty in TYPES {
+        let received = get(summary, &["received", ty]);
+        let accepted = get(summary, &["accepted", ty]);
+        let dropped: u64 = summary["dropped"][ty]
+            .as_object()
+            .map(|reasons| reasons.values().filter_map(|v| v.as_u64()).sum())
+            .unwrap_or(0);
+        let pending = get(summary, &["pending", ty]);
+        let in_flight = get(summary, &["in_flight", ty]);
+        assert_eq!(
+            received,
+            accepted + dropped + pending + in_flight,
+            "{ty}: received {received} != accepted {accepted} + dropped {dropped} + pending {pending} + in flight {in_flight}\n{summary:#}"
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! The real actor system in-process: capped shard mailboxes under a flood, queue_full after a
+//! stall, and the metrics contract read back over a real HTTP scrape.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gossip_sieve::config::{Network, PipelineConfig};
+use gossip_sieve::graph::Graph;
+use gossip_sieve::metrics::{self, Health, Metrics};
+use gossip_sieve::peer::{feed, open_frames};
+use gossip_sieve::pipeline::checks::unix_now;
+use gossip_sieve::pipeline::Pipeline;
+use gossip_sieve::sim::corpus::{generate, CorpusSpec};
+use gossip_sieve::sim::dump::DumpWriter;
+
+fn write_corpus(path: &Path, nodes: usize, channels: usize, invalid_rate: f64) -> u64 {
+    let mut writer = DumpWriter::new(std::io::BufWriter::new(
+        std::fs::File::create(path).expect("create corpus"),
+    ));
+    let mut count = 0;
+    let spec = CorpusSpec {
+        nodes,
+        channels,
+        seed: 7,
+        invalid_rate,
+        chain_hash: Network::Bitcoin.chain_hash(),
+        now: unix_now(),
+    };
+    generate(&spec, |msg| {
+        writer.write(&msg).expect("write");
+        count += 1;
+    });
+    writer.finish().expect("flush");
+    count
+}
+
+fn scrape(addr: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect to exporter");
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+/// Value of the series `name{labels}` (labels exactly as rendered) in a scrape.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .unwrap_or_else(|| panic!("series {series} missing from scrape"))
+}
+
+fn sum_matching(text: &str, prefix: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+struct Flood {
+    peers: usize,
+    shards: usize,
+    capacity: usize,
+    stall: Duration,
+}
+
+/// Runs `flood.peers` peers over `file` through a real pipeline; returns the final scrape and
+/// the highest queue depth a sampler thread saw on any shard.
+fn run_flood(file: &Path, flood: Flood) -> (String, i64) {
+    actix::System::new().block_on(async move {
+        let metrics = Arc::new(Metrics::new(flood.shards).expect("metrics"));
+        let health = Arc::new(Health::default());
+        let (addr, exporter) = metrics::serve(
+            "127.0.0.1:0".parse().expect("addr"),
+            metrics.clone(),
+            health.clone(),
+        )
+        .await
+        .expect("serve metrics");
+        let config = PipelineConfig {
+            shards: flood.shards,
+            shard_mailbox_capacity: flood.capacity,
+            stall_timeout: flood.stall,
+            ..PipelineConfig::default()
+        };
+        let pipeline = Pipeline::start(config, Arc::new(Graph::new()), metrics.clone());
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let max_depth = Arc::new(AtomicI64::new(0));
+        let sampler = {
+            let (stop, max_depth, metrics) = (stop.clone(), max_depth.clone(), metrics.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    for shard in 0..flood.shards {
+                        max_depth.fetch_max(metrics.queue_depth(shard).get(), Ordering::Relaxed);
+                    }
+                    std::hint::spin_loop();
+                }
+            })
+        };
+        let feeds: Vec<_> = (0..flood.peers)
+            .map(|_| {
+                let frames = open_frames(file).expect("open corpus");
+                actix::spawn(feed(pipeline.sieve.clone(), frames))
+            })
+            .collect();
+        for handle in feeds {
+            handle.await.expect("feed task");
+        }
+        pipeline.drained().await;
+        stop.store(true, Ordering::Relaxed);
+        sampler.join().expect("sampler");
+        let text = tokio::task::spawn_blocking(move || scrape(addr))
+            .await
+            .expect("scrape task");
+        exporter.abort();
+        pipeline.stop();
+        (text, max_depth.load(Ordering::Relaxed))
+    })
+}
+
+fn assert_scrape_balances(text: &str) {
+    for ty in ["channel_announcement", "node_announcement", "channel_update"] {
+        let received = sample(
+            text,
+            &format!("gossip_sieve_messages_received_total{{type=\"{ty}\"}}"),
+        );
+        let accepted = sample(
+            text,
+            &format!("gossip_sieve_messages_accepted_total{{type=\"{ty}\"}}"),
+        );
+        let dropped: f64 = text
+            .lines()
+            .filter(|l| {
+                l.starts_with("gossip_sieve_messages_dropped_total{")
+                    && l.contains(&format!("type=\"{ty}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        let pending = sample(text, &format!("gossip_sieve_pending_messages{{kind=\"{ty}\"}}"));
+        let in_flight = sample(
+            text,
+            &format!("gossip_sieve_in_flight_messages{{type=\"{ty}\"}}"),
+        );
+        assert!(received > 0.0, "{ty}: nothing received");
+        assert_eq!(
+            received,
+            accepted + dropped + pending + in_flight,
+            "{ty}: received {received} accepted {accepted} dropped {dropped} pending {pending} in flight {in_flight}"
+        );
+    }
+}
+
+#[test]
+fn queue_depth_stays_within_capacity_under_a_flood() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("corpus.gsd");
+    write_corpus(&file, 150, 400, 0.05);
+    let capacity = 4;
+    let (text, max_depth) = run_flood(
+        &file,
+        Flood {
+            peers: 8,
+            shards: 2,
+            capacity,
+            stall: Duration::from_secs(60),
+        },
+    );
+    assert!(max_depth >= 1, "the sampler never saw a queued message");
+    assert!(
+        max_depth <= capacity as i64,
+        "queue depth {max_depth} exceeded capacity {capacity}"
+    );
+    assert_eq!(sample(&text, "gossip_sieve_queue_capacity{shard=\"0\"}"), 4.0);
+    assert_eq!(sample(&text, "gossip_sieve_queue_depth{shard=\"0\"}"), 0.0);
+    assert_eq!(sum_matching(&text, "gossip_sieve_messages_dropped_total{reason=\"queue_full\""), 0.0);
+    assert_eq!(sample(&text, "gossip_sieve_graph_channels"), 400.0);
+    assert_scrape_balances(&text);
+}
+
+#[test]
+fn a_stalled_shard_drops_as_queue_full_and_accounting_still_balances() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("corpus.gsd");
+    write_corpus(&file, 100, 300, 0.0);
+    let (text, max_depth) = run_flood(
+        &file,
+        Flood {
+            peers: 6,
+            shards: 1,
+            capacity: 1,
+            stall: Duration::from_micros(1),
+        },
+    );
+    assert!(max_depth <= 1);
+    let queue_full = sum_matching(
+        &text,
+        "gossip_sieve_messages_dropped_total{reason=\"queue_full\"",
+    );
+    assert!(queue_full > 0.0, "a 1 µs stall timeout with capacity 1 must drop some messages");
+    assert_scrape_balances(&text);
+}
