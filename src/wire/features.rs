@@ -20,7 +20,7 @@ pub fn set(features: &mut Vec<u8>, bit: usize) {
     let needed = bit / 8 + 1;
     if features.len() < needed {
         let grow = needed - features.len();
-        features.splice(0..0, std::iter::repeat(0u8).take(grow));
+        features.splice(0..0, std::iter::repeat_n(0u8, grow));
     }
     let index = features.len() - 1 - bit / 8;
     if let Some(byte) = features.get_mut(index) {
@@ -30,9 +30,15 @@ pub fn set(features: &mut Vec<u8>, bit: usize) {
 
 /// Set bits in ascending order.
 pub fn set_bits(features: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    features.iter().rev().enumerate().flat_map(|(byte_index, &byte)| {
-        (0..8).filter(move |b| byte & (1u8 << b) != 0).map(move |b| byte_index * 8 + b)
-    })
+    features
+        .iter()
+        .rev()
+        .enumerate()
+        .flat_map(|(byte_index, &byte)| {
+            (0..8)
+                .filter(move |b| byte & (1u8 << b) != 0)
+                .map(move |b| byte_index * 8 + b)
+        })
 }
 
 /// The lowest even (required) bit whose feature is not in `known`, if any.
@@ -50,7 +56,10 @@ pub fn requires_unknown(features: &[u8], known: &[usize]) -> bool {
 
 /// Drops leading zero bytes, the canonical form BOLT 9 asks writers to send.
 pub fn trimmed(features: &[u8]) -> &[u8] {
-    let first = features.iter().position(|&b| b != 0).unwrap_or(features.len());
+    let first = features
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(features.len());
     features.get(first..).unwrap_or(&[])
 }
 

@@ -86,6 +86,9 @@ pub struct ChannelUpdate {
 }
 
 /// Any of the three gossip messages.
+// Boxing the 480-byte announcement would add an allocation per parsed message on the verify
+// path; values are short-lived (parsed, verified, dropped), so the size is the cheaper cost.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum GossipMessage {
     ChannelAnnouncement(ChannelAnnouncement),
@@ -253,7 +256,11 @@ impl NodeAnnouncement {
 
     /// The alias up to its first NUL, as BOLT 7 pads it.
     pub fn alias_trimmed(&self) -> &[u8] {
-        let end = self.alias.iter().position(|&b| b == 0).unwrap_or(self.alias.len());
+        let end = self
+            .alias
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(self.alias.len());
         self.alias.get(..end).unwrap_or(&[])
     }
 }
@@ -560,7 +567,10 @@ mod tests {
             GossipMessage::parse(&[0x01, 0x03]),
             Err(DecodeError::UnexpectedType(259))
         );
-        assert_eq!(summarize(&[0x00, 0x12]), Err(DecodeError::UnexpectedType(18)));
+        assert_eq!(
+            summarize(&[0x00, 0x12]),
+            Err(DecodeError::UnexpectedType(18))
+        );
     }
 
     #[test]
@@ -617,8 +627,7 @@ mod tests {
     fn address() -> impl Strategy<Value = Address> {
         prop_oneof![
             (any::<[u8; 4]>(), any::<u16>()).prop_map(|(addr, port)| Address::Ipv4 { addr, port }),
-            (any::<[u8; 16]>(), any::<u16>())
-                .prop_map(|(addr, port)| Address::Ipv6 { addr, port }),
+            (any::<[u8; 16]>(), any::<u16>()).prop_map(|(addr, port)| Address::Ipv6 { addr, port }),
             (any::<[u8; 10]>(), any::<u16>())
                 .prop_map(|(addr, port)| Address::TorV2 { addr, port }),
             (any::<[u8; 32]>(), any::<u16>(), any::<u8>(), any::<u16>()).prop_map(
@@ -637,11 +646,12 @@ mod tests {
     }
 
     fn addresses() -> impl Strategy<Value = Vec<Address>> {
-        let unknown = (6u8..=255, prop::collection::vec(any::<u8>(), 0..20))
-            .prop_map(|(descriptor_type, data)| Address::Unknown {
+        let unknown = (6u8..=255, prop::collection::vec(any::<u8>(), 0..20)).prop_map(
+            |(descriptor_type, data)| Address::Unknown {
                 descriptor_type,
                 data,
-            });
+            },
+        );
         (
             prop::collection::vec(address(), 0..5),
             prop::option::of(unknown),
@@ -855,13 +865,28 @@ mod tests {
                         let from = CHANNEL_ANNOUNCEMENT_SIGNED_FROM;
                         assert!(verify(&msg, from, &ca.node_signature_1, &ca.node_id_1));
                         assert!(verify(&msg, from, &ca.node_signature_2, &ca.node_id_2));
-                        assert!(verify(&msg, from, &ca.bitcoin_signature_1, &ca.bitcoin_key_1));
-                        assert!(verify(&msg, from, &ca.bitcoin_signature_2, &ca.bitcoin_key_2));
+                        assert!(verify(
+                            &msg,
+                            from,
+                            &ca.bitcoin_signature_1,
+                            &ca.bitcoin_key_1
+                        ));
+                        assert!(verify(
+                            &msg,
+                            from,
+                            &ca.bitcoin_signature_2,
+                            &ca.bitcoin_key_2
+                        ));
                         assert!(ca.node_id_1 < ca.node_id_2, "BOLT 7 node order");
                         channels.insert(ca.short_channel_id, ca);
                     }
                     GossipMessage::NodeAnnouncement(na) => {
-                        assert!(verify(&msg, SINGLE_SIG_SIGNED_FROM, &na.signature, &na.node_id));
+                        assert!(verify(
+                            &msg,
+                            SINGLE_SIG_SIGNED_FROM,
+                            &na.signature,
+                            &na.node_id
+                        ));
                     }
                     GossipMessage::ChannelUpdate(cu) => updates.push((msg, cu)),
                 }

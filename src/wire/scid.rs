@@ -79,7 +79,8 @@ impl FromStr for ShortChannelId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut parts = s.split('x');
-        let (Some(b), Some(t), Some(o), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(b), Some(t), Some(o), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(ScidParseError::Format);
         };
@@ -132,7 +133,16 @@ mod tests {
 
     #[test]
     fn rejects_bad_text() {
-        for bad in ["", "1x2", "1x2x3x4", "ax2x3", "1x2x65536", "16777216x0x0", "+1x2x3", "1xx3"] {
+        for bad in [
+            "",
+            "1x2",
+            "1x2x3x4",
+            "ax2x3",
+            "1x2x65536",
+            "16777216x0x0",
+            "+1x2x3",
+            "1xx3",
+        ] {
             assert!(bad.parse::<ShortChannelId>().is_err(), "{bad}");
         }
         assert_eq!(ShortChannelId::new(MAX_3_BYTES + 1, 0, 0), None);
