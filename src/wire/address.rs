@@ -1,1 +1,257 @@
-//! BOLT wire: address (in progress).
+//! `node_announcement` address descriptors (BOLT 7 "The `node_announcement` Message").
+//!
+//! Owns decoding the `addresses` field (the `addrlen` bytes) into [`Address`] values and
+//! writing them back byte for byte. Unknown descriptor types carry no length on the wire, so the
+//! first one ends parsing and keeps the rest of the field opaque ([`Address::Unknown`]).
+
+use super::DecodeError;
+
+/// One address descriptor. Ports are big-endian on the wire.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// Type 1.
+    Ipv4 { addr: [u8; 4], port: u16 },
+    /// Type 2.
+    Ipv6 { addr: [u8; 16], port: u16 },
+    /// Type 3: Tor v2 onion service. Deprecated in BOLT 7, still seen in old announcements.
+    TorV2 { addr: [u8; 10], port: u16 },
+    /// Type 4: Tor v3 onion service.
+    TorV3 {
+        ed25519_pubkey: [u8; 32],
+        checksum: u16,
+        version: u8,
+        port: u16,
+    },
+    /// Type 5: DNS hostname, ASCII only, at most 255 bytes.
+    Dns { hostname: Vec<u8>, port: u16 },
+    /// A type this code does not know, with every byte after it up to the end of `addresses`.
+    Unknown { descriptor_type: u8, data: Vec<u8> },
+}
+
+impl Address {
+    pub fn descriptor_type(&self) -> u8 {
+        match self {
+            Address::Ipv4 { .. } => 1,
+            Address::Ipv6 { .. } => 2,
+            Address::TorV2 { .. } => 3,
+            Address::TorV3 { .. } => 4,
+            Address::Dns { .. } => 5,
+            Address::Unknown {
+                descriptor_type, ..
+            } => *descriptor_type,
+        }
+    }
+
+    /// Appends the descriptor (type byte included). A DNS hostname longer than 255 bytes is cut
+    /// to 255 so the written length byte and content always agree.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.push(self.descriptor_type());
+        match self {
+            Address::Ipv4 { addr, port } => {
+                out.extend_from_slice(addr);
+                out.extend_from_slice(&port.to_be_bytes());
+            }
+            Address::Ipv6 { addr, port } => {
+                out.extend_from_slice(addr);
+                out.extend_from_slice(&port.to_be_bytes());
+            }
+            Address::TorV2 { addr, port } => {
+                out.extend_from_slice(addr);
+                out.extend_from_slice(&port.to_be_bytes());
+            }
+            Address::TorV3 {
+                ed25519_pubkey,
+                checksum,
+                version,
+                port,
+            } => {
+                out.extend_from_slice(ed25519_pubkey);
+                out.extend_from_slice(&checksum.to_be_bytes());
+                out.push(*version);
+                out.extend_from_slice(&port.to_be_bytes());
+            }
+            Address::Dns { hostname, port } => {
+                let len = hostname.len().min(usize::from(u8::MAX));
+                out.push(len as u8);
+                out.extend_from_slice(hostname.get(..len).unwrap_or(&[]));
+                out.extend_from_slice(&port.to_be_bytes());
+            }
+            Address::Unknown { data, .. } => out.extend_from_slice(data),
+        }
+    }
+}
+
+/// Decodes a whole `addresses` field (exactly the `addrlen` bytes).
+///
+/// BOLT 7, receiving node: "SHOULD ignore the first `address descriptor` that does NOT match the
+/// types defined above" — with no length to skip it, everything from there on is kept opaque.
+pub fn parse_addresses(mut field: &[u8]) -> Result<Vec<Address>, DecodeError> {
+    let mut out = Vec::new();
+    while let Some((&descriptor_type, rest)) = field.split_first() {
+        let (address, rest) = match descriptor_type {
+            1 => {
+                let (addr, rest) = take::<4>(rest)?;
+                let (port, rest) = take_u16(rest)?;
+                (Address::Ipv4 { addr, port }, rest)
+            }
+            2 => {
+                let (addr, rest) = take::<16>(rest)?;
+                let (port, rest) = take_u16(rest)?;
+                (Address::Ipv6 { addr, port }, rest)
+            }
+            3 => {
+                let (addr, rest) = take::<10>(rest)?;
+                let (port, rest) = take_u16(rest)?;
+                (Address::TorV2 { addr, port }, rest)
+            }
+            4 => {
+                let (ed25519_pubkey, rest) = take::<32>(rest)?;
+                let (checksum, rest) = take_u16(rest)?;
+                let ([version], rest) = take::<1>(rest)?;
+                let (port, rest) = take_u16(rest)?;
+                let address = Address::TorV3 {
+                    ed25519_pubkey,
+                    checksum,
+                    version,
+                    port,
+                };
+                (address, rest)
+            }
+            5 => {
+                let ([len], rest) = take::<1>(rest)?;
+                let len = usize::from(len);
+                let hostname = rest.get(..len).ok_or(DecodeError::BadLengthDescriptor)?;
+                // BOLT 7: "MUST NOT add a DNS hostname ... which contains non-ASCII characters".
+                if !hostname.is_ascii() {
+                    return Err(DecodeError::InvalidValue);
+                }
+                let (port, rest) = take_u16(rest.get(len..).unwrap_or(&[]))?;
+                let address = Address::Dns {
+                    hostname: hostname.to_vec(),
+                    port,
+                };
+                (address, rest)
+            }
+            _ => {
+                out.push(Address::Unknown {
+                    descriptor_type,
+                    data: rest.to_vec(),
+                });
+                return Ok(out);
+            }
+        };
+        out.push(address);
+        field = rest;
+    }
+    Ok(out)
+}
+
+/// Writes descriptors back to back. An [`Address::Unknown`] anywhere but last would be read back
+/// as swallowing the ones after it, so only parse output round-trips exactly.
+pub fn write_addresses(addresses: &[Address], out: &mut Vec<u8>) {
+    for address in addresses {
+        address.write(out);
+    }
+}
+
+/// A descriptor running past `addrlen` is a length mismatch, not a short message: the message
+/// itself held all `addrlen` bytes.
+fn take<const N: usize>(bytes: &[u8]) -> Result<([u8; N], &[u8]), DecodeError> {
+    let head = bytes.get(..N).ok_or(DecodeError::BadLengthDescriptor)?;
+    let head = <[u8; N]>::try_from(head).map_err(|_| DecodeError::BadLengthDescriptor)?;
+    Ok((head, bytes.get(N..).unwrap_or(&[])))
+}
+
+fn take_u16(bytes: &[u8]) -> Result<(u16, &[u8]), DecodeError> {
+    let (b, rest) = take::<2>(bytes)?;
+    Ok((u16::from_be_bytes(b), rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Vec<Address> {
+        vec![
+            Address::Ipv4 {
+                addr: [203, 0, 113, 7],
+                port: 9735,
+            },
+            Address::Ipv6 {
+                addr: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                port: 9736,
+            },
+            Address::TorV2 {
+                addr: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+                port: 9735,
+            },
+            Address::TorV3 {
+                ed25519_pubkey: [7; 32],
+                checksum: 0xbeef,
+                version: 3,
+                port: 9735,
+            },
+            Address::Dns {
+                hostname: b"ln.example.com".to_vec(),
+                port: 9735,
+            },
+            Address::Unknown {
+                descriptor_type: 42,
+                data: vec![1, 2, 3],
+            },
+        ]
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        let mut bytes = Vec::new();
+        write_addresses(&sample(), &mut bytes);
+        assert_eq!(bytes.len(), 7 + 19 + 13 + 38 + 18 + 4);
+        assert_eq!(parse_addresses(&bytes).unwrap(), sample());
+    }
+
+    #[test]
+    fn unknown_type_swallows_the_rest() {
+        // Type 6 followed by what looks like an IPv4 descriptor: still one opaque unknown.
+        let bytes = [6, 1, 127, 0, 0, 1, 0x26, 0x07];
+        let parsed = parse_addresses(&bytes).unwrap();
+        assert_eq!(
+            parsed,
+            vec![Address::Unknown {
+                descriptor_type: 6,
+                data: bytes[1..].to_vec()
+            }]
+        );
+        let mut out = Vec::new();
+        write_addresses(&parsed, &mut out);
+        assert_eq!(out, bytes);
+    }
+
+    #[test]
+    fn overrun_is_a_length_error() {
+        let mut bytes = Vec::new();
+        write_addresses(&sample()[..5], &mut bytes);
+        for cut in 1..bytes.len() {
+            let boundaries = [7, 26, 39, 77];
+            if boundaries.contains(&cut) {
+                continue;
+            }
+            assert_eq!(
+                parse_addresses(&bytes[..cut]),
+                Err(DecodeError::BadLengthDescriptor),
+                "cut at {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_ascii_hostname_is_invalid() {
+        let bytes = [5, 2, b'a', 0xc3, 0x26, 0x07];
+        assert_eq!(parse_addresses(&bytes), Err(DecodeError::InvalidValue));
+    }
+
+    #[test]
+    fn empty_field_is_no_addresses() {
+        assert_eq!(parse_addresses(&[]), Ok(vec![]));
+    }
+}
