@@ -410,10 +410,10 @@ mod tests {
 
     const DIR: &str = "/work/shared/gossip_store";
 
-    fn counts(
-        name: &str,
-        opts: ReaderOptions,
-    ) -> (HashMap<(u16, bool), u64>, StoreReader<Box<dyn Read + Send>>) {
+    type Counts = HashMap<(u16, bool), u64>;
+    type FileReader = StoreReader<Box<dyn Read + Send>>;
+
+    fn counts(name: &str, opts: ReaderOptions) -> (Counts, FileReader) {
         let input = open_input(format!("{DIR}/{name}")).expect("open shared store");
         let mut r = StoreReader::with_options(input, opts).expect("reader");
         let mut c = HashMap::new();
