@@ -1,1 +1,35 @@
-//! store (in progress).
+//! Core Lightning `gossip_store` files: record format, streaming reader, buffered writer, crash
+//! recovery and compaction. Pure file-level code; the actor that owns the live store wraps it.
+//!
+//! Format (DESIGN §5, checked against Core Lightning `common/gossip_store.h`,
+//! `common/gossip_store_wire.csv`, `gossipd/gossip_store.c`, `devtools/dump-gossipstore.c`,
+//! `gossipd/compactd.c` and pyln-client `gossmap.py`): one version byte (major in the top three
+//! bits, must be 0; we write 0x10 and read minor >= 15), then records of a 12-byte big-endian
+//! header `flags u16 | len u16 | crc u32 | timestamp u32` followed by the message. See
+//! [`record`] for the flags and stored record kinds.
+//!
+//! - [`record`]: header codec, flag bits, crc, record kinds and internal messages.
+//! - [`reader`]: [`StoreReader`] over any `Read`, [`open_input`] (xz-transparent), [`sniff`].
+//! - [`writer`]: [`StoreWriter`] — buffered appends, in-place deletion, fsync.
+//! - [`recovery`]: truncate a torn tail on open.
+//! - [`compaction`]: atomic rewrite without deleted records, with an offset map callback.
+
+pub mod compaction;
+pub mod error;
+pub mod reader;
+pub mod record;
+pub mod recovery;
+pub mod writer;
+
+pub use compaction::{compact_file, compaction_temp_path, CompactionReport};
+pub use error::StoreError;
+pub use reader::{
+    open_input, sniff, InputFormat, ReadStats, ReaderOptions, StoreReader, StoreRecord, StoreStart,
+    TornReason, TornTail, SNIFF_LEN,
+};
+pub use record::{
+    RecordHeader, RecordKind, FLAG_COMPLETED, FLAG_DELETED, FLAG_DYING, FLAG_PUSH, HEADER_LEN,
+    MAX_MSG_LEN, VERSION_CURRENT,
+};
+pub use recovery::{recover, recover_file, RecoveryReport};
+pub use writer::{StoreWriter, WriterStats, WRITE_BUFFER_BYTES};
