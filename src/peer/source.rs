@@ -9,7 +9,8 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::sim::dump::DumpReader;
-use crate::store::{open_input, sniff, InputFormat, StoreReader};
+use crate::pipeline::message_kind;
+use crate::store::{open_input, sniff, InputFormat, ReaderOptions, StoreReader};
 
 pub type FrameIter = Box<dyn Iterator<Item = anyhow::Result<Vec<u8>>> + Send>;
 
@@ -27,9 +28,17 @@ pub fn open_frames(path: &Path) -> anyhow::Result<FrameIter> {
             DumpReader::new(reader).map(|r| r.map_err(anyhow::Error::from)),
         )),
         InputFormat::GossipStore => {
-            let records = StoreReader::new(reader)?;
+            // Core Lightning's own readers do not check record crcs, and its real stores carry
+            // records whose crc does not match (see store::reader), so replay doesn't either.
+            let records = StoreReader::with_options(
+                reader,
+                ReaderOptions {
+                    skip_deleted: true,
+                    verify_crc: false,
+                },
+            )?;
             Ok(Box::new(records.filter_map(|record| match record {
-                Ok(record) if record.is_deleted() || !record.is_gossip() => None,
+                Ok(record) if message_kind(&record.msg).is_none() => None,
                 Ok(record) => Some(Ok(record.msg)),
                 Err(err) => Some(Err(anyhow::Error::from(err))),
             })))

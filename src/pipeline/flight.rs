@@ -23,41 +23,49 @@ pub enum FlightKey {
     Node(NodeId),
 }
 
-/// Admitted-but-unfinished messages by key, with the timestamp being verified. Bounded by the
-/// shards' admission capacity plus the messages waiting for a slot (at most one per peer).
+/// The claim one admitted message holds: its timestamp (0 for channel_announcements) and the
+/// keyed fingerprint of its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub timestamp: u32,
+    pub fingerprint: u64,
+}
+
+/// Admitted-but-unfinished messages by key. Bounded by the shards' admission capacity plus the
+/// messages waiting for a slot (at most one per peer).
+///
+/// Only a byte-identical copy of the message in flight is a duplicate here. A different message
+/// for the same key is admitted even when older: it may be the valid one while the message in
+/// flight is a forgery with a higher timestamp, and the shard's re-check against the graph
+/// discards a truly stale one before any signature work.
 #[derive(Default)]
 pub struct InFlight {
-    keys: DashMap<FlightKey, u32>,
+    keys: DashMap<FlightKey, Claim>,
 }
 
 impl InFlight {
-    /// Claims `key` for a message with `timestamp` (0 for channel_announcements). Fails with
-    /// `Duplicate` if the same timestamp is in flight and `Stale` if a newer one is.
-    pub fn claim(&self, key: FlightKey, timestamp: u32) -> Result<(), DropReason> {
+    pub fn claim(&self, key: FlightKey, claim: Claim) -> Result<(), DropReason> {
         match self.keys.entry(key) {
             Entry::Vacant(slot) => {
-                slot.insert(timestamp);
+                slot.insert(claim);
                 Ok(())
             }
             Entry::Occupied(mut slot) => {
                 let current = *slot.get();
-                if timestamp == current {
-                    Err(DropReason::Duplicate)
-                } else if timestamp < current {
-                    Err(DropReason::Stale)
-                } else {
-                    // Newer than the one being verified: verify it too; the graph keeps the
-                    // newest whichever finishes first.
-                    slot.insert(timestamp);
-                    Ok(())
+                if current == claim {
+                    return Err(DropReason::Duplicate);
                 }
+                if claim.timestamp >= current.timestamp {
+                    slot.insert(claim);
+                }
+                Ok(())
             }
         }
     }
 
-    /// Releases the claim of the message with `timestamp`, unless a newer one took it over.
-    pub fn release(&self, key: &FlightKey, timestamp: u32) {
-        self.keys.remove_if(key, |_, current| *current == timestamp);
+    /// Releases `claim`, unless another message for the key took the entry over.
+    pub fn release(&self, key: &FlightKey, claim: Claim) {
+        self.keys.remove_if(key, |_, current| *current == claim);
     }
 
     pub fn contains(&self, key: &FlightKey) -> bool {
@@ -117,20 +125,29 @@ impl RejectedCache {
 mod tests {
     use super::*;
 
+    fn claim(timestamp: u32, fingerprint: u64) -> Claim {
+        Claim {
+            timestamp,
+            fingerprint,
+        }
+    }
+
     #[test]
-    fn in_flight_orders_by_timestamp() {
+    fn only_identical_copies_are_in_flight_duplicates() {
         let flight = InFlight::default();
         let key = FlightKey::Update {
             short_channel_id: 9,
             direction: 1,
         };
-        assert_eq!(flight.claim(key, 10), Ok(()));
-        assert_eq!(flight.claim(key, 10), Err(DropReason::Duplicate));
-        assert_eq!(flight.claim(key, 9), Err(DropReason::Stale));
-        assert_eq!(flight.claim(key, 11), Ok(()));
-        flight.release(&key, 10);
-        assert!(flight.contains(&key), "the newer claim survives the older release");
-        flight.release(&key, 11);
+        assert_eq!(flight.claim(key, claim(10, 1)), Ok(()));
+        assert_eq!(flight.claim(key, claim(10, 1)), Err(DropReason::Duplicate));
+        // Same timestamp, other bytes: possibly the genuine one behind a forgery.
+        assert_eq!(flight.claim(key, claim(10, 2)), Ok(()));
+        assert_eq!(flight.claim(key, claim(9, 3)), Ok(()), "older is re-checked by the shard");
+        assert_eq!(flight.claim(key, claim(11, 4)), Ok(()));
+        flight.release(&key, claim(10, 2));
+        assert!(flight.contains(&key), "the newest claim survives an older release");
+        flight.release(&key, claim(11, 4));
         assert!(flight.is_empty());
     }
 

@@ -1,8 +1,15 @@
 //! Messages whose dependency has not arrived: channel_updates for a channel we have not seen
-//! announced, node_announcements for a node with no channel yet. Both maps are LRUs with a cap
-//! from config; an eviction is a counted drop (`orphan_evicted`), never silent.
+//! announced, node_announcements for a node with no channel yet. Both maps are LRUs of slots
+//! (one slot per channel direction / node) with a cap on the number of messages; an eviction is
+//! a counted drop (`orphan_evicted`), never silent.
+//!
+//! Parked messages are unverified, so a higher timestamp proves nothing: a forged update with a
+//! later timestamp must not push out the genuine one. Each slot therefore keeps up to
+//! [`CANDIDATES_PER_SLOT`] distinct messages, and all of them are re-offered (oldest first) when
+//! the dependency arrives; the shard's re-check discards the superseded ones before any
+//! signature work.
 
-use std::num::NonZeroUsize;
+use std::hash::Hash;
 
 use lru::LruCache;
 use parking_lot::Mutex;
@@ -11,49 +18,98 @@ use super::DropReason;
 use crate::graph::NodeId;
 use crate::wire::GossipKind;
 
-/// One parked message and the timestamp that orders it against rivals for the same slot.
+/// Distinct candidates kept per slot: enough that one or two forgeries cannot displace the
+/// genuine message, small enough that a slot stays a few hundred bytes.
+pub const CANDIDATES_PER_SLOT: usize = 4;
+
+/// One parked message with what orders and identifies it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Parked {
     pub timestamp: u32,
+    pub fingerprint: u64,
     pub msg: Vec<u8>,
 }
 
 /// What happened when a message was offered to a pending map.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ParkOutcome {
-    /// Parked; `displaced` lists messages that left the map (an older rival for the same slot
-    /// → `stale`, or the least recently used entry → `orphan_evicted`).
-    Parked {
-        displaced: Vec<(GossipKind, DropReason)>,
-    },
-    /// Not parked: an equal or newer message already waits for the same slot.
+    /// Parked; `displaced` lists messages that left the map (the oldest candidate of a full
+    /// slot → `stale`, or whole least-recently-used slots → `orphan_evicted`).
+    Parked { displaced: Vec<DropReason> },
+    /// Not parked: an identical copy waits already (`duplicate`), or the slot is full of newer
+    /// candidates (`stale`).
     Rejected(DropReason),
 }
 
-fn order(existing: u32, new: u32) -> Option<DropReason> {
-    if new == existing {
-        Some(DropReason::Duplicate)
-    } else if new < existing {
-        Some(DropReason::Stale)
-    } else {
-        None
+/// An LRU of slots whose total number of parked messages is capped.
+struct SlotMap<K: Hash + Eq> {
+    slots: LruCache<K, Vec<Parked>>,
+    messages: usize,
+    cap: usize,
+}
+
+impl<K: Hash + Eq + Clone> SlotMap<K> {
+    fn new(cap: usize) -> Self {
+        SlotMap {
+            slots: LruCache::unbounded(),
+            messages: 0,
+            cap: cap.max(1),
+        }
+    }
+
+    fn park(&mut self, key: K, parked: Parked) -> ParkOutcome {
+        let mut displaced = Vec::new();
+        let slot = self.slots.get_or_insert_mut(key.clone(), Vec::new);
+        if slot.iter().any(|p| p.fingerprint == parked.fingerprint) {
+            return ParkOutcome::Rejected(DropReason::Duplicate);
+        }
+        if slot.len() >= CANDIDATES_PER_SLOT {
+            let (oldest_index, oldest_timestamp) = slot
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i, p.timestamp))
+                .min_by_key(|(_, ts)| *ts)
+                .unwrap_or((0, 0));
+            if parked.timestamp <= oldest_timestamp {
+                return ParkOutcome::Rejected(DropReason::Stale);
+            }
+            slot.swap_remove(oldest_index);
+            self.messages -= 1;
+            displaced.push(DropReason::Stale);
+        }
+        slot.push(parked);
+        self.messages += 1;
+        while self.messages > self.cap {
+            // The slot just used is the most recent, so it goes last.
+            match self.slots.pop_lru() {
+                Some((_, evicted)) => {
+                    self.messages -= evicted.len();
+                    displaced.extend(evicted.iter().map(|_| DropReason::OrphanEvicted));
+                }
+                None => break,
+            }
+        }
+        ParkOutcome::Parked { displaced }
+    }
+
+    fn take(&mut self, key: &K) -> Vec<Parked> {
+        let mut taken = self.slots.pop(key).unwrap_or_default();
+        self.messages -= taken.len();
+        taken.sort_unstable_by_key(|p| p.timestamp);
+        taken
     }
 }
 
-fn lru<K: std::hash::Hash + Eq, V>(cap: usize) -> LruCache<K, V> {
-    LruCache::new(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN))
-}
-
 pub struct PendingMaps {
-    updates: Mutex<LruCache<(u64, u8), Parked>>,
-    node_announcements: Mutex<LruCache<NodeId, Parked>>,
+    updates: Mutex<SlotMap<(u64, u8)>>,
+    node_announcements: Mutex<SlotMap<NodeId>>,
 }
 
 impl PendingMaps {
     pub fn new(updates_cap: usize, node_announcements_cap: usize) -> Self {
         PendingMaps {
-            updates: Mutex::new(lru(updates_cap)),
-            node_announcements: Mutex::new(lru(node_announcements_cap)),
+            updates: Mutex::new(SlotMap::new(updates_cap)),
+            node_announcements: Mutex::new(SlotMap::new(node_announcements_cap)),
         }
     }
 
@@ -71,12 +127,7 @@ impl PendingMaps {
         if !still_orphan() {
             return None;
         }
-        Some(park(
-            &mut map,
-            (short_channel_id, direction),
-            parked,
-            GossipKind::ChannelUpdate,
-        ))
+        Some(map.park((short_channel_id, direction), parked))
     }
 
     pub fn park_node_announcement(
@@ -89,109 +140,110 @@ impl PendingMaps {
         if !still_orphan() {
             return None;
         }
-        Some(park(
-            &mut map,
-            node_id,
-            parked,
-            GossipKind::NodeAnnouncement,
-        ))
+        Some(map.park(node_id, parked))
     }
 
-    /// Removes and returns both directions' parked updates of a channel that just arrived.
+    /// Removes and returns, oldest first, every parked update of a channel that just arrived.
     /// The caller must have added the channel to the graph first.
     pub fn take_updates(&self, short_channel_id: u64) -> Vec<Parked> {
         let mut map = self.updates.lock();
-        [0u8, 1]
-            .iter()
-            .filter_map(|direction| map.pop(&(short_channel_id, *direction)))
-            .collect()
+        let mut taken = map.take(&(short_channel_id, 0));
+        taken.extend(map.take(&(short_channel_id, 1)));
+        taken
     }
 
-    pub fn take_node_announcement(&self, node_id: &NodeId) -> Option<Parked> {
-        self.node_announcements.lock().pop(node_id)
+    pub fn take_node_announcements(&self, node_id: &NodeId) -> Vec<Parked> {
+        self.node_announcements.lock().take(node_id)
     }
 
+    /// Parked channel_updates (messages, not slots).
     pub fn updates_len(&self) -> usize {
-        self.updates.lock().len()
+        self.updates.lock().messages
     }
 
     pub fn node_announcements_len(&self) -> usize {
-        self.node_announcements.lock().len()
+        self.node_announcements.lock().messages
     }
-}
 
-fn park<K: std::hash::Hash + Eq + Clone>(
-    map: &mut LruCache<K, Parked>,
-    key: K,
-    parked: Parked,
-    kind: GossipKind,
-) -> ParkOutcome {
-    let mut displaced = Vec::new();
-    if let Some(existing) = map.peek(&key) {
-        if let Some(reason) = order(existing.timestamp, parked.timestamp) {
-            return ParkOutcome::Rejected(reason);
+    pub fn kind_len(&self, kind: GossipKind) -> usize {
+        match kind {
+            GossipKind::ChannelUpdate => self.updates_len(),
+            GossipKind::NodeAnnouncement => self.node_announcements_len(),
+            GossipKind::ChannelAnnouncement => 0,
         }
-        displaced.push((kind, DropReason::Stale));
-        map.put(key, parked);
-        return ParkOutcome::Parked { displaced };
     }
-    if map.push(key, parked).is_some() {
-        displaced.push((kind, DropReason::OrphanEvicted));
-    }
-    ParkOutcome::Parked { displaced }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parked(timestamp: u32) -> Parked {
+    fn parked(timestamp: u32, fingerprint: u64) -> Parked {
         Parked {
             timestamp,
+            fingerprint,
             msg: vec![1, 2, timestamp as u8],
         }
     }
 
     #[test]
-    fn newest_update_per_direction_wins() {
-        let maps = PendingMaps::new(10, 10);
-        let park = |ts| maps.park_update(5, 0, parked(ts), || true);
-        assert_eq!(park(10), Some(ParkOutcome::Parked { displaced: vec![] }));
-        assert_eq!(park(10), Some(ParkOutcome::Rejected(DropReason::Duplicate)));
-        assert_eq!(park(9), Some(ParkOutcome::Rejected(DropReason::Stale)));
-        assert_eq!(
-            park(11),
-            Some(ParkOutcome::Parked {
-                displaced: vec![(GossipKind::ChannelUpdate, DropReason::Stale)]
-            })
-        );
-        assert_eq!(maps.park_update(5, 1, parked(3), || true).is_some(), true);
+    fn a_forged_newer_update_does_not_displace_the_genuine_one() {
+        let maps = PendingMaps::new(100, 100);
+        let park = |ts, fp| maps.park_update(5, 0, parked(ts, fp), || true);
+        assert_eq!(park(10, 1), Some(ParkOutcome::Parked { displaced: vec![] }));
+        assert_eq!(park(10, 1), Some(ParkOutcome::Rejected(DropReason::Duplicate)));
+        assert_eq!(park(11, 2), Some(ParkOutcome::Parked { displaced: vec![] }));
         let taken = maps.take_updates(5);
-        assert_eq!(taken.len(), 2);
-        assert_eq!(taken[0].timestamp, 11);
+        assert_eq!(
+            taken.iter().map(|p| p.timestamp).collect::<Vec<_>>(),
+            vec![10, 11],
+            "both candidates come back, oldest first"
+        );
         assert_eq!(maps.updates_len(), 0);
     }
 
     #[test]
-    fn cap_evicts_least_recently_used() {
-        let maps = PendingMaps::new(2, 2);
-        for scid in 0..2 {
-            maps.park_update(scid, 0, parked(1), || true);
+    fn a_full_slot_keeps_the_newest_candidates() {
+        let maps = PendingMaps::new(100, 100);
+        for i in 0..CANDIDATES_PER_SLOT as u32 {
+            maps.park_update(5, 1, parked(10 + i, u64::from(i)), || true);
         }
         assert_eq!(
-            maps.park_update(2, 0, parked(1), || true),
+            maps.park_update(5, 1, parked(9, 99), || true),
+            Some(ParkOutcome::Rejected(DropReason::Stale))
+        );
+        assert_eq!(
+            maps.park_update(5, 1, parked(20, 98), || true),
             Some(ParkOutcome::Parked {
-                displaced: vec![(GossipKind::ChannelUpdate, DropReason::OrphanEvicted)]
+                displaced: vec![DropReason::Stale]
+            })
+        );
+        assert_eq!(maps.updates_len(), CANDIDATES_PER_SLOT);
+    }
+
+    #[test]
+    fn the_message_cap_evicts_least_recently_used_slots() {
+        let maps = PendingMaps::new(2, 2);
+        for scid in 0..2 {
+            maps.park_update(scid, 0, parked(1, scid), || true);
+        }
+        assert_eq!(
+            maps.park_update(2, 0, parked(1, 2), || true),
+            Some(ParkOutcome::Parked {
+                displaced: vec![DropReason::OrphanEvicted]
             })
         );
         assert_eq!(maps.updates_len(), 2);
-        assert!(maps.take_updates(0).is_empty(), "oldest was evicted");
+        assert!(maps.take_updates(0).is_empty(), "oldest slot was evicted");
     }
 
     #[test]
     fn parking_rechecks_under_the_lock() {
         let maps = PendingMaps::new(2, 2);
-        assert_eq!(maps.park_node_announcement([2; 33], parked(1), || false), None);
+        assert_eq!(
+            maps.park_node_announcement([2; 33], parked(1, 1), || false),
+            None
+        );
         assert_eq!(maps.node_announcements_len(), 0);
     }
 }

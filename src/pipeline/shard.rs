@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use actix::{Actor, Context, Handler, Message};
 
-use super::flight::FlightKey;
+use super::flight::{Claim, FlightKey};
 use super::sieve::{Sieve, Slot};
 use super::verify::Verifier;
 use super::DropReason;
@@ -24,7 +24,7 @@ use crate::wire::kind::GossipKind;
 pub struct VerifyJob {
     pub kind: GossipKind,
     pub key: FlightKey,
-    pub timestamp: u32,
+    pub claim: Claim,
     pub msg: Vec<u8>,
     pub admitted_at: Instant,
     pub slot: Slot,
@@ -68,7 +68,7 @@ impl VerifierShard {
                     sieve.release(GossipKind::ChannelUpdate, parked);
                 }
                 for node_id in [&ann.node_id_1, &ann.node_id_2] {
-                    if let Some(parked) = sieve.pending.take_node_announcement(node_id) {
+                    for parked in sieve.pending.take_node_announcements(node_id) {
                         sieve.release(GossipKind::NodeAnnouncement, parked);
                     }
                 }
@@ -154,15 +154,14 @@ impl Handler<VerifyJob> for VerifierShard {
             Ok(()) => kind_metrics.accepted.inc(),
             Err(reason) => {
                 if matches!(reason, DropReason::InvalidSignature | DropReason::Malformed) {
-                    let fingerprint = self.sieve.rejected.fingerprint(&job.msg);
-                    self.sieve.rejected.insert(fingerprint);
+                    self.sieve.rejected.insert(job.claim.fingerprint);
                 }
                 self.sieve.count_drop(job.kind, reason);
             }
         }
         // Release the in-flight claim only after the graph or the rejected cache knows the
         // outcome, so a copy arriving now is caught by one of them.
-        self.sieve.in_flight.release(&job.key, job.timestamp);
+        self.sieve.in_flight.release(&job.key, job.claim);
         kind_metrics.in_flight.dec();
     }
 }

@@ -13,7 +13,7 @@ use prometheus::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::checks::{unix_now, CheckPolicy};
-use super::flight::{FlightKey, InFlight, RejectedCache};
+use super::flight::{Claim, FlightKey, InFlight, RejectedCache};
 use super::pending::{ParkOutcome, Parked, PendingMaps};
 use super::shard::{VerifierShard, VerifyJob};
 use super::DropReason;
@@ -68,7 +68,7 @@ impl ShardHandle {
 struct Admission {
     kind: GossipKind,
     key: FlightKey,
-    timestamp: u32,
+    claim: Claim,
     shard: usize,
 }
 
@@ -186,12 +186,10 @@ impl Sieve {
                 }
                 self.claim(
                     msg,
-                    Admission {
-                        kind,
-                        key: FlightKey::Channel(short_channel_id),
-                        timestamp: 0,
-                        shard: shard_of_u64(short_channel_id, shards),
-                    },
+                    kind,
+                    FlightKey::Channel(short_channel_id),
+                    0,
+                    shard_of_u64(short_channel_id, shards),
                 )
             }
             Summary::ChannelUpdate {
@@ -210,15 +208,13 @@ impl Sieve {
                     }
                     UpdateStanding::Known(_) => self.claim(
                         msg,
-                        Admission {
-                            kind,
-                            key: FlightKey::Update {
-                                short_channel_id,
-                                direction,
-                            },
-                            timestamp,
-                            shard: shard_of_u64(short_channel_id, shards),
+                        kind,
+                        FlightKey::Update {
+                            short_channel_id,
+                            direction,
                         },
+                        timestamp,
+                        shard_of_u64(short_channel_id, shards),
                     ),
                     UpdateStanding::UnknownChannel => {
                         self.park_update(msg, short_channel_id, direction, timestamp)
@@ -235,12 +231,10 @@ impl Sieve {
                         prefix.copy_from_slice(node_id.get(1..9).unwrap_or(&[0; 8]));
                         self.claim(
                             msg,
-                            Admission {
-                                kind,
-                                key: FlightKey::Node(node_id),
-                                timestamp,
-                                shard: shard_of_u64(u64::from_be_bytes(prefix), shards),
-                            },
+                            kind,
+                            FlightKey::Node(node_id),
+                            timestamp,
+                            shard_of_u64(u64::from_be_bytes(prefix), shards),
                         )
                     }
                     None => self.park_node_announcement(msg, node_id, timestamp),
@@ -249,17 +243,33 @@ impl Sieve {
         }
     }
 
-    /// In-flight dedup, then the recently-rejected cache (a keyed hash of the whole message,
-    /// computed only for messages that would otherwise cost a signature check).
-    fn claim(&self, msg: &[u8], admission: Admission) -> Classified {
-        if let Err(reason) = self.in_flight.claim(admission.key, admission.timestamp) {
-            return Classified::Drop(reason);
-        }
-        if self.rejected.contains(self.rejected.fingerprint(msg)) {
-            self.in_flight.release(&admission.key, admission.timestamp);
+    /// The recently-rejected cache, then in-flight dedup. Both use a keyed hash of the whole
+    /// message, computed only for messages the graph could not already rule out.
+    fn claim(
+        &self,
+        msg: &[u8],
+        kind: GossipKind,
+        key: FlightKey,
+        timestamp: u32,
+        shard: usize,
+    ) -> Classified {
+        let fingerprint = self.rejected.fingerprint(msg);
+        if self.rejected.contains(fingerprint) {
             return Classified::Drop(DropReason::RecentlyRejected);
         }
-        Classified::Admit(admission)
+        let claim = Claim {
+            timestamp,
+            fingerprint,
+        };
+        if let Err(reason) = self.in_flight.claim(key, claim) {
+            return Classified::Drop(reason);
+        }
+        Classified::Admit(Admission {
+            kind,
+            key,
+            claim,
+            shard,
+        })
     }
 
     fn park_update(
@@ -269,11 +279,13 @@ impl Sieve {
         direction: u8,
         timestamp: u32,
     ) -> Classified {
-        if self.rejected.contains(self.rejected.fingerprint(msg)) {
+        let fingerprint = self.rejected.fingerprint(msg);
+        if self.rejected.contains(fingerprint) {
             return Classified::Drop(DropReason::RecentlyRejected);
         }
         let parked = Parked {
             timestamp,
+            fingerprint,
             msg: msg.to_vec(),
         };
         let graph = &self.graph;
@@ -291,11 +303,13 @@ impl Sieve {
         node_id: crate::graph::NodeId,
         timestamp: u32,
     ) -> Classified {
-        if self.rejected.contains(self.rejected.fingerprint(msg)) {
+        let fingerprint = self.rejected.fingerprint(msg);
+        if self.rejected.contains(fingerprint) {
             return Classified::Drop(DropReason::RecentlyRejected);
         }
         let parked = Parked {
             timestamp,
+            fingerprint,
             msg: msg.to_vec(),
         };
         let graph = &self.graph;
@@ -317,9 +331,9 @@ impl Sieve {
             Some(ParkOutcome::Rejected(reason)) => Classified::Drop(reason),
             Some(ParkOutcome::Parked { displaced }) => {
                 self.metrics.kind(kind).pending.inc();
-                for (displaced_kind, reason) in displaced {
-                    self.metrics.kind(displaced_kind).pending.dec();
-                    self.count_drop(displaced_kind, reason);
+                for reason in displaced {
+                    self.metrics.kind(kind).pending.dec();
+                    self.count_drop(kind, reason);
                 }
                 Classified::Park
             }
@@ -346,7 +360,7 @@ impl Sieve {
         let job = VerifyJob {
             kind: admission.kind,
             key: admission.key,
-            timestamp: admission.timestamp,
+            claim: admission.claim,
             msg,
             admitted_at: Instant::now(),
             slot: Slot {
@@ -363,7 +377,7 @@ impl Sieve {
     }
 
     fn abandon(&self, admission: &Admission, reason: DropReason) -> Outcome {
-        self.in_flight.release(&admission.key, admission.timestamp);
+        self.in_flight.release(&admission.key, admission.claim);
         self.metrics.kind(admission.kind).in_flight.dec();
         self.count_drop(admission.kind, reason);
         Outcome::Dropped(reason)
