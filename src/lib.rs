@@ -27,3 +27,6 @@ pub mod sim;
 pub mod store;
 pub mod transport;
 pub mod wire;
+
+#[cfg(test)]
+mod test_vectors;
