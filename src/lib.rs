@@ -29,3 +29,6 @@ pub mod sim;
 pub mod store;
 pub mod transport;
 pub mod wire;
+
+#[cfg(test)]
+mod test_vectors;
