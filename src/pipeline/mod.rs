@@ -18,7 +18,7 @@ pub mod verify;
 
 use std::sync::Arc;
 
-use actix::{Actor, Arbiter};
+use actix::{Arbiter, Context};
 
 pub use drop_reason::{DropReason, PeerAction};
 pub use sieve::{message_kind, Outcome, Sieve};
@@ -53,11 +53,15 @@ impl Pipeline {
         for index in 0..shards {
             let arbiter = Arbiter::new();
             let shard_sieve = sieve.clone();
-            let addr = VerifierShard::start_in_arbiter(&arbiter.handle(), move |ctx| {
-                // The semaphore admits at most `capacity`; the mailbox gets one spare so actix's
-                // own check never refuses an admitted message.
-                ctx.set_mailbox_capacity(capacity + 1);
-                VerifierShard::new(shard_sieve, key_cache_per_shard)
+            // The mailbox is created with its capacity before the actor starts: actix's default
+            // of 16 would otherwise apply until the arbiter ran the start closure, and a sender
+            // that once finds a mailbox full stays parked. The semaphore admits at most
+            // `capacity`; the spare slot means actix's own check never refuses an admitted job.
+            let (sender, receiver) = actix::dev::channel::channel(capacity + 1);
+            let addr = actix::Addr::new(sender);
+            arbiter.spawn_fn(move || {
+                Context::with_receiver(receiver)
+                    .run(VerifierShard::new(shard_sieve, key_cache_per_shard));
             });
             metrics
                 .queue_capacity(index)
