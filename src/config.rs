@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 /// The chain a node follows. Gossip for any other chain is dropped as `wrong_chain`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Network {
     Bitcoin,

@@ -15,7 +15,11 @@ use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::sim::corpus::CorpusSpec;
 
 #[derive(Parser)]
-#[command(name = "gossip-sieve", version, about = "Lightning gossip ingestion: dedup before verify")]
+#[command(
+    name = "gossip-sieve",
+    version,
+    about = "Lightning gossip ingestion: dedup before verify"
+)]
 struct Cli {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `gossip_sieve=debug`.
     #[arg(long, global = true, default_value = "warn", env = "GOSSIP_SIEVE_LOG")]

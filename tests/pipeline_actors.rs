@@ -132,7 +132,11 @@ fn run_flood(file: &Path, flood: Flood) -> (String, i64) {
 }
 
 fn assert_scrape_balances(text: &str) {
-    for ty in ["channel_announcement", "node_announcement", "channel_update"] {
+    for ty in [
+        "channel_announcement",
+        "node_announcement",
+        "channel_update",
+    ] {
         let received = sample(
             text,
             &format!("gossip_sieve_messages_received_total{{type=\"{ty}\"}}"),
@@ -149,7 +153,10 @@ fn assert_scrape_balances(text: &str) {
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum();
-        let pending = sample(text, &format!("gossip_sieve_pending_messages{{kind=\"{ty}\"}}"));
+        let pending = sample(
+            text,
+            &format!("gossip_sieve_pending_messages{{kind=\"{ty}\"}}"),
+        );
         let in_flight = sample(
             text,
             &format!("gossip_sieve_in_flight_messages{{type=\"{ty}\"}}"),
@@ -183,9 +190,18 @@ fn queue_depth_stays_within_capacity_under_a_flood() {
         max_depth <= capacity as i64,
         "queue depth {max_depth} exceeded capacity {capacity}"
     );
-    assert_eq!(sample(&text, "gossip_sieve_queue_capacity{shard=\"0\"}"), 4.0);
+    assert_eq!(
+        sample(&text, "gossip_sieve_queue_capacity{shard=\"0\"}"),
+        4.0
+    );
     assert_eq!(sample(&text, "gossip_sieve_queue_depth{shard=\"0\"}"), 0.0);
-    assert_eq!(sum_matching(&text, "gossip_sieve_messages_dropped_total{reason=\"queue_full\""), 0.0);
+    assert_eq!(
+        sum_matching(
+            &text,
+            "gossip_sieve_messages_dropped_total{reason=\"queue_full\""
+        ),
+        0.0
+    );
     assert_eq!(sample(&text, "gossip_sieve_graph_channels"), 400.0);
     assert_scrape_balances(&text);
 }
@@ -209,6 +225,63 @@ fn a_stalled_shard_drops_as_queue_full_and_accounting_still_balances() {
         &text,
         "gossip_sieve_messages_dropped_total{reason=\"queue_full\"",
     );
-    assert!(queue_full > 0.0, "a 1 µs stall timeout with capacity 1 must drop some messages");
+    assert!(
+        queue_full > 0.0,
+        "a 1 µs stall timeout with capacity 1 must drop some messages"
+    );
     assert_scrape_balances(&text);
+}
+
+#[test]
+fn a_rejected_message_sent_again_costs_no_signature_check() {
+    use gossip_sieve::pipeline::{DropReason, Outcome};
+    use gossip_sieve::sim::corpus::{generate_labeled, Label};
+
+    let spec = CorpusSpec {
+        nodes: 20,
+        channels: 40,
+        seed: 3,
+        invalid_rate: 0.5,
+        chain_hash: Network::Bitcoin.chain_hash(),
+        now: unix_now(),
+    };
+    let mut valid = Vec::new();
+    let mut badly_signed = Vec::new();
+    generate_labeled(&spec, |msg, label| match label {
+        Label::Valid(_) => valid.push(msg),
+        Label::Invalid(_, class) if class.expected_drop_reason() == "invalid_signature" => {
+            badly_signed.push(msg)
+        }
+        Label::Invalid(..) => {}
+    });
+    assert!(!badly_signed.is_empty());
+    actix::System::new().block_on(async move {
+        let metrics = Arc::new(Metrics::new(1).expect("metrics"));
+        let pipeline = Pipeline::start(
+            PipelineConfig {
+                shards: 1,
+                ..PipelineConfig::default()
+            },
+            Arc::new(Graph::new()),
+            metrics.clone(),
+        );
+        for msg in valid {
+            pipeline.sieve.offer(msg).await;
+        }
+        for msg in badly_signed.clone() {
+            pipeline.sieve.offer(msg).await;
+        }
+        pipeline.drained().await;
+        let invalid_checks = metrics.signature_invalid.get();
+        assert_eq!(invalid_checks, badly_signed.len() as u64);
+        for msg in badly_signed {
+            assert_eq!(
+                pipeline.sieve.offer(msg).await,
+                Outcome::Dropped(DropReason::RecentlyRejected)
+            );
+        }
+        pipeline.drained().await;
+        assert_eq!(metrics.signature_invalid.get(), invalid_checks);
+        pipeline.stop();
+    });
 }

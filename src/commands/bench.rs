@@ -78,7 +78,11 @@ fn prepare(corpus: &Path, limit: usize) -> anyhow::Result<Vec<Prepared>> {
                     continue;
                 };
                 if let Some((n1, n2)) = node_keys.get(&update.short_channel_id) {
-                    let key = if update.channel_flags & 1 == 0 { *n1 } else { *n2 };
+                    let key = if update.channel_flags & 1 == 0 {
+                        *n1
+                    } else {
+                        *n2
+                    };
                     push(&mut out, digest, &update.signature, key);
                 }
             }
@@ -166,8 +170,11 @@ pub fn run(corpus: &Path, options: BenchOptions) -> anyhow::Result<BenchReport> 
     let (unique_messages, unique_signatures, pipeline_seconds, duplicate_messages, dup_seconds) =
         system.block_on(async {
             let metrics = Arc::new(Metrics::new(shards)?);
-            let pipeline =
-                Pipeline::start(options.config.clone(), Arc::new(Graph::new()), metrics.clone());
+            let pipeline = Pipeline::start(
+                options.config.clone(),
+                Arc::new(Graph::new()),
+                metrics.clone(),
+            );
             let started = Instant::now();
             feed(pipeline.sieve.clone(), open_frames(corpus)?).await;
             pipeline.drained().await;

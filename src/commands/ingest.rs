@@ -44,7 +44,9 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
     let graph = Arc::new(Graph::new());
     let pipeline = Pipeline::start(options.config, graph, metrics.clone());
     health.set_ready(true);
-    let progress = options.progress_total.map(|total| progress_bar(total, metrics.clone()));
+    let progress = options
+        .progress_total
+        .map(|total| progress_bar(total, metrics.clone()));
 
     let started = Instant::now();
     let feeds: Vec<_> = peers

@@ -42,6 +42,11 @@ pub enum UpdateStanding {
     Known(Option<u32>),
 }
 
+/// A write that would not move the graph forward: the target is unknown, or it already holds a
+/// message with an equal or newer timestamp.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotNewer;
+
 #[derive(Default)]
 pub struct Graph {
     channels: DashMap<u64, Channel>,
@@ -129,17 +134,17 @@ impl Graph {
     }
 
     /// Records a verified channel_update if it is newer than the stored one. Returns the
-    /// superseded stamp (whose store record becomes deleted) or `Err(())` if not newer.
+    /// superseded stamp (whose store record becomes deleted), or `NotNewer`.
     pub fn apply_update(
         &self,
         short_channel_id: u64,
         direction: usize,
         stamp: Stamp,
-    ) -> Result<Option<Stamp>, ()> {
-        let mut channel = self.channels.get_mut(&short_channel_id).ok_or(())?;
-        let slot = channel.updates.get_mut(direction).ok_or(())?;
+    ) -> Result<Option<Stamp>, NotNewer> {
+        let mut channel = self.channels.get_mut(&short_channel_id).ok_or(NotNewer)?;
+        let slot = channel.updates.get_mut(direction).ok_or(NotNewer)?;
         match slot {
-            Some(old) if old.timestamp >= stamp.timestamp => Err(()),
+            Some(old) if old.timestamp >= stamp.timestamp => Err(NotNewer),
             _ => Ok(slot.replace(stamp)),
         }
     }
@@ -149,13 +154,13 @@ impl Graph {
         &self,
         node_id: &NodeId,
         stamp: Stamp,
-    ) -> Result<Option<Stamp>, ()> {
-        let mut node = self.nodes.get_mut(node_id).ok_or(())?;
+    ) -> Result<Option<Stamp>, NotNewer> {
+        let mut node = self.nodes.get_mut(node_id).ok_or(NotNewer)?;
         if node.channels == 0 {
-            return Err(());
+            return Err(NotNewer);
         }
         match node.announcement {
-            Some(old) if old.timestamp >= stamp.timestamp => Err(()),
+            Some(old) if old.timestamp >= stamp.timestamp => Err(NotNewer),
             _ => Ok(node.announcement.replace(stamp)),
         }
     }
@@ -237,10 +242,16 @@ mod tests {
     #[test]
     fn updates_only_move_forward() {
         let graph = Graph::new();
-        assert!(graph.apply_update(7, 0, stamp(10)).is_err(), "unknown channel");
+        assert!(
+            graph.apply_update(7, 0, stamp(10)).is_err(),
+            "unknown channel"
+        );
         graph.insert_channel(7, node(1), node(2), None);
         assert_eq!(graph.apply_update(7, 0, stamp(10)), Ok(None));
-        assert!(graph.apply_update(7, 0, stamp(10)).is_err(), "equal is not newer");
+        assert!(
+            graph.apply_update(7, 0, stamp(10)).is_err(),
+            "equal is not newer"
+        );
         assert!(graph.apply_update(7, 0, stamp(9)).is_err(), "older");
         assert_eq!(graph.apply_update(7, 0, stamp(11)), Ok(Some(stamp(10))));
         assert_eq!(graph.update_standing(7, 0), UpdateStanding::Known(Some(11)));

@@ -44,11 +44,7 @@ fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Ful
     response
 }
 
-fn route(
-    request: &Request<Incoming>,
-    metrics: &Metrics,
-    health: &Health,
-) -> Response<Full<Bytes>> {
+fn route(request: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return respond(
             StatusCode::METHOD_NOT_ALLOWED,

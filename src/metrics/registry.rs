@@ -1,8 +1,8 @@
 //! Registration of every gossip-sieve series and the pre-resolved handles the pipeline uses.
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 use crate::pipeline::DropReason;
@@ -65,7 +65,10 @@ impl Metrics {
     pub fn new(shards: usize) -> prometheus::Result<Self> {
         let registry = Registry::new();
         let received = IntCounterVec::new(
-            Opts::new(name("messages_received_total"), "Gossip messages received, by type"),
+            Opts::new(
+                name("messages_received_total"),
+                "Gossip messages received, by type",
+            ),
             &["type"],
         )?;
         let accepted = IntCounterVec::new(
@@ -107,11 +110,17 @@ impl Metrics {
             .buckets(prometheus::exponential_buckets(1e-5, 4.0, 10)?),
         )?;
         let queue_depth = IntGaugeVec::new(
-            Opts::new(name("queue_depth"), "Messages admitted to a shard and not yet finished"),
+            Opts::new(
+                name("queue_depth"),
+                "Messages admitted to a shard and not yet finished",
+            ),
             &["shard"],
         )?;
         let queue_capacity = IntGaugeVec::new(
-            Opts::new(name("queue_capacity"), "Admission capacity of a shard's mailbox"),
+            Opts::new(
+                name("queue_capacity"),
+                "Admission capacity of a shard's mailbox",
+            ),
             &["shard"],
         )?;
         let pending = IntGaugeVec::new(
@@ -131,7 +140,10 @@ impl Metrics {
         let peers_connected =
             IntGauge::with_opts(Opts::new(name("peers_connected"), "Connected peers"))?;
         let peer_disconnects = IntCounterVec::new(
-            Opts::new(name("peer_disconnects_total"), "Peer connections that ended, by reason"),
+            Opts::new(
+                name("peer_disconnects_total"),
+                "Peer connections that ended, by reason",
+            ),
             &["reason"],
         )?;
         let graph_channels =
@@ -140,10 +152,15 @@ impl Metrics {
             name("graph_nodes"),
             "Nodes with at least one channel in the graph",
         ))?;
-        let store_bytes =
-            IntGauge::with_opts(Opts::new(name("store_bytes"), "Size of the gossip_store file"))?;
+        let store_bytes = IntGauge::with_opts(Opts::new(
+            name("store_bytes"),
+            "Size of the gossip_store file",
+        ))?;
         let limits = IntGaugeVec::new(
-            Opts::new(name("limit"), "Configured caps of queues, caches and pending maps"),
+            Opts::new(
+                name("limit"),
+                "Configured caps of queues, caches and pending maps",
+            ),
             &["name"],
         )?;
 
@@ -187,7 +204,9 @@ impl Metrics {
             .collect();
         for shard in 0..shards {
             queue_depth.with_label_values(&[&shard.to_string()]).set(0);
-            queue_capacity.with_label_values(&[&shard.to_string()]).set(0);
+            queue_capacity
+                .with_label_values(&[&shard.to_string()])
+                .set(0);
         }
         for reason in DISCONNECT_REASONS {
             peer_disconnects.with_label_values(&[reason]);

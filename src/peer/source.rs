@@ -8,8 +8,8 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::sim::dump::DumpReader;
 use crate::pipeline::message_kind;
+use crate::sim::dump::DumpReader;
 use crate::store::{open_input, sniff, InputFormat, ReaderOptions, StoreReader};
 
 pub type FrameIter = Box<dyn Iterator<Item = anyhow::Result<Vec<u8>>> + Send>;

@@ -106,7 +106,10 @@ mod tests {
         for (i, reason) in DropReason::ALL.iter().enumerate() {
             assert_eq!(reason.index(), i);
             let label = reason.as_str();
-            assert!(label.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{label}");
+            assert!(
+                label.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{label}"
+            );
             assert!(seen.insert(label), "duplicate label {label}");
         }
     }

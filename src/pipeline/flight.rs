@@ -19,7 +19,10 @@ use crate::graph::NodeId;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FlightKey {
     Channel(u64),
-    Update { short_channel_id: u64, direction: u8 },
+    Update {
+        short_channel_id: u64,
+        direction: u8,
+    },
     Node(NodeId),
 }
 
@@ -143,10 +146,17 @@ mod tests {
         assert_eq!(flight.claim(key, claim(10, 1)), Err(DropReason::Duplicate));
         // Same timestamp, other bytes: possibly the genuine one behind a forgery.
         assert_eq!(flight.claim(key, claim(10, 2)), Ok(()));
-        assert_eq!(flight.claim(key, claim(9, 3)), Ok(()), "older is re-checked by the shard");
+        assert_eq!(
+            flight.claim(key, claim(9, 3)),
+            Ok(()),
+            "older is re-checked by the shard"
+        );
         assert_eq!(flight.claim(key, claim(11, 4)), Ok(()));
         flight.release(&key, claim(10, 2));
-        assert!(flight.contains(&key), "the newest claim survives an older release");
+        assert!(
+            flight.contains(&key),
+            "the newest claim survives an older release"
+        );
         flight.release(&key, claim(11, 4));
         assert!(flight.is_empty());
     }

@@ -44,7 +44,10 @@ impl Pipeline {
         let key_cache_per_shard = (config.pubkey_cache_cap / shards).max(1);
         metrics.set_limit("shard_mailbox_capacity", capacity);
         metrics.set_limit("pending_updates", config.pending_updates_cap);
-        metrics.set_limit("pending_node_announcements", config.pending_node_announcements_cap);
+        metrics.set_limit(
+            "pending_node_announcements",
+            config.pending_node_announcements_cap,
+        );
         metrics.set_limit("rejected_cache", config.rejected_cache_cap);
         metrics.set_limit("pubkey_cache", config.pubkey_cache_cap);
         let sieve = Arc::new(Sieve::new(config, graph, metrics.clone()));

@@ -191,7 +191,10 @@ mod tests {
         let maps = PendingMaps::new(100, 100);
         let park = |ts, fp| maps.park_update(5, 0, parked(ts, fp), || true);
         assert_eq!(park(10, 1), Some(ParkOutcome::Parked { displaced: vec![] }));
-        assert_eq!(park(10, 1), Some(ParkOutcome::Rejected(DropReason::Duplicate)));
+        assert_eq!(
+            park(10, 1),
+            Some(ParkOutcome::Rejected(DropReason::Duplicate))
+        );
         assert_eq!(park(11, 2), Some(ParkOutcome::Parked { displaced: vec![] }));
         let taken = maps.take_updates(5);
         assert_eq!(

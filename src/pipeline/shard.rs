@@ -49,7 +49,8 @@ impl VerifierShard {
         let graph = &sieve.graph;
         match job.kind {
             GossipKind::ChannelAnnouncement => {
-                let ann = ChannelAnnouncement::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
+                let ann =
+                    ChannelAnnouncement::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
                 if graph.has_channel(ann.short_channel_id) {
                     return Err(DropReason::Duplicate);
                 }
@@ -101,7 +102,7 @@ impl VerifierShard {
                 };
                 graph
                     .apply_update(update.short_channel_id, direction, stamp)
-                    .map_err(|()| DropReason::Stale)?;
+                    .map_err(|_not_newer| DropReason::Stale)?;
                 Ok(())
             }
             GossipKind::NodeAnnouncement => {
@@ -124,7 +125,7 @@ impl VerifierShard {
                 };
                 graph
                     .apply_node_announcement(&ann.node_id, stamp)
-                    .map_err(|()| DropReason::Stale)?;
+                    .map_err(|_not_newer| DropReason::Stale)?;
                 Ok(())
             }
         }

@@ -313,9 +313,9 @@ impl Sieve {
             msg: msg.to_vec(),
         };
         let graph = &self.graph;
-        let outcome = self.pending.park_node_announcement(node_id, parked, || {
-            graph.node_standing(&node_id).is_none()
-        });
+        let outcome = self
+            .pending
+            .park_node_announcement(node_id, parked, || graph.node_standing(&node_id).is_none());
         self.settle_parking(GossipKind::NodeAnnouncement, outcome, msg)
     }
 

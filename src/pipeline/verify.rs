@@ -74,8 +74,10 @@ impl Verifier {
         let digest = digest(msg, CHANNEL_ANNOUNCEMENT_SIGNED_FROM)?;
         let node_1 = self.node_key(&ann.node_id_1)?;
         let node_2 = self.node_key(&ann.node_id_2)?;
-        let bitcoin_1 = PublicKey::from_slice(&ann.bitcoin_key_1).map_err(|_| DropReason::Malformed)?;
-        let bitcoin_2 = PublicKey::from_slice(&ann.bitcoin_key_2).map_err(|_| DropReason::Malformed)?;
+        let bitcoin_1 =
+            PublicKey::from_slice(&ann.bitcoin_key_1).map_err(|_| DropReason::Malformed)?;
+        let bitcoin_2 =
+            PublicKey::from_slice(&ann.bitcoin_key_2).map_err(|_| DropReason::Malformed)?;
         self.check(metrics, &digest, &ann.node_signature_1, &node_1)?;
         self.check(metrics, &digest, &ann.node_signature_2, &node_2)?;
         self.check(metrics, &digest, &ann.bitcoin_signature_1, &bitcoin_1)?;

@@ -14,4 +14,4 @@ pub mod queries;
 pub mod scid;
 pub mod tlv;
 
-pub use kind::{GossipKind, DecodeError};
+pub use kind::{DecodeError, GossipKind};

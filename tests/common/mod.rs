@@ -60,10 +60,16 @@ pub fn get(value: &serde_json::Value, path: &[&str]) -> u64 {
     for key in path {
         v = &v[*key];
     }
-    v.as_u64().or_else(|| v.as_i64().map(|i| i as u64)).unwrap_or(0)
+    v.as_u64()
+        .or_else(|| v.as_i64().map(|i| i as u64))
+        .unwrap_or(0)
 }
 
-pub const TYPES: [&str; 3] = ["channel_announcement", "node_announcement", "channel_update"];
+pub const TYPES: [&str; 3] = [
+    "channel_announcement",
+    "node_announcement",
+    "channel_update",
+];
 
 /// received = accepted + dropped + pending + in flight, for every type.
 pub fn assert_counts_balance(summary: &serde_json::Value) {
