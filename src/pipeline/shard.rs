@@ -30,6 +30,12 @@ pub struct VerifyJob {
     pub slot: Slot,
 }
 
+/// How a job left the shard when it was not dropped.
+enum Processed {
+    Accepted,
+    Parked,
+}
+
 pub struct VerifierShard {
     sieve: Arc<Sieve>,
     verifier: Verifier,
@@ -43,7 +49,7 @@ impl VerifierShard {
         }
     }
 
-    fn process(&mut self, job: &VerifyJob) -> Result<(), DropReason> {
+    fn process(&mut self, job: &VerifyJob) -> Result<Processed, DropReason> {
         let sieve = &self.sieve;
         let metrics = &sieve.metrics;
         let graph = &sieve.graph;
@@ -73,11 +79,23 @@ impl VerifierShard {
                         sieve.release(GossipKind::NodeAnnouncement, parked);
                     }
                 }
-                Ok(())
+                Ok(Processed::Accepted)
             }
             GossipKind::ChannelUpdate => {
                 let update = ChannelUpdate::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
                 let direction = usize::from(update.channel_flags & 1);
+                if graph.update_standing(update.short_channel_id, direction)
+                    == UpdateStanding::UnknownChannel
+                    && sieve.repark_update(
+                        &job.msg,
+                        job.claim.fingerprint,
+                        update.short_channel_id,
+                        update.channel_flags & 1,
+                        update.timestamp,
+                    )?
+                {
+                    return Ok(Processed::Parked);
+                }
                 match graph.update_standing(update.short_channel_id, direction) {
                     UpdateStanding::Known(Some(stored)) if stored >= update.timestamp => {
                         return Err(if stored == update.timestamp {
@@ -87,8 +105,6 @@ impl VerifierShard {
                         })
                     }
                     UpdateStanding::Known(_) => {}
-                    // Admission requires a known channel and channels are never removed, so
-                    // this means the dependency is gone.
                     UpdateStanding::UnknownChannel => return Err(DropReason::DependencyRejected),
                 }
                 let signer = graph
@@ -103,7 +119,7 @@ impl VerifierShard {
                 graph
                     .apply_update(update.short_channel_id, direction, stamp)
                     .map_err(|_not_newer| DropReason::Stale)?;
-                Ok(())
+                Ok(Processed::Accepted)
             }
             GossipKind::NodeAnnouncement => {
                 let ann = NodeAnnouncement::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
@@ -126,7 +142,7 @@ impl VerifierShard {
                 graph
                     .apply_node_announcement(&ann.node_id, stamp)
                     .map_err(|_not_newer| DropReason::Stale)?;
-                Ok(())
+                Ok(Processed::Accepted)
             }
         }
     }
@@ -152,7 +168,9 @@ impl Handler<VerifyJob> for VerifierShard {
             .verify_duration
             .observe(started.elapsed().as_secs_f64());
         match result {
-            Ok(()) => kind_metrics.accepted.inc(),
+            Ok(Processed::Accepted) => kind_metrics.accepted.inc(),
+            // Now counted as pending; only its in-flight claim ends below.
+            Ok(Processed::Parked) => {}
             Err(reason) => {
                 if matches!(reason, DropReason::InvalidSignature | DropReason::Malformed) {
                     self.sieve.rejected.insert(job.claim.fingerprint);

@@ -206,7 +206,19 @@ impl Sieve {
                     UpdateStanding::Known(Some(stored)) if stored >= timestamp => {
                         Classified::Drop(newer_or_equal(stored, timestamp))
                     }
-                    UpdateStanding::Known(_) => self.claim(
+                    UpdateStanding::UnknownChannel
+                        if !self
+                            .in_flight
+                            .contains(&FlightKey::Channel(short_channel_id)) =>
+                    {
+                        self.park_update(msg, short_channel_id, direction, timestamp)
+                    }
+                    // A known channel, or one whose announcement is in flight: that
+                    // announcement sits in the same shard (same scid) ahead of this update in
+                    // FIFO order, so queueing behind it beats parking — a burst of new channels
+                    // then fills shard queues (backpressure), not the pending map (evictions).
+                    // The shard re-parks the rare update that overtakes its announcement.
+                    _ => self.claim(
                         msg,
                         kind,
                         FlightKey::Update {
@@ -216,9 +228,6 @@ impl Sieve {
                         timestamp,
                         shard_of_u64(short_channel_id, shards),
                     ),
-                    UpdateStanding::UnknownChannel => {
-                        self.park_update(msg, short_channel_id, direction, timestamp)
-                    }
                 }
             }
             Summary::NodeAnnouncement { timestamp, node_id } => {
@@ -279,22 +288,12 @@ impl Sieve {
         direction: u8,
         timestamp: u32,
     ) -> Classified {
-        let fingerprint = self.rejected.fingerprint(msg);
-        if self.rejected.contains(fingerprint) {
-            return Classified::Drop(DropReason::RecentlyRejected);
-        }
-        let parked = Parked {
-            timestamp,
-            fingerprint,
-            msg: msg.to_vec(),
-        };
-        let graph = &self.graph;
-        let outcome = self
-            .pending
-            .park_update(short_channel_id, direction, parked, || {
-                !graph.has_channel(short_channel_id)
-            });
-        self.settle_parking(GossipKind::ChannelUpdate, outcome, msg)
+        self.park(GossipKind::ChannelUpdate, msg, timestamp, |parked| {
+            self.pending
+                .park_update(short_channel_id, direction, parked, || {
+                    !self.graph.has_channel(short_channel_id)
+                })
+        })
     }
 
     fn park_node_announcement(
@@ -303,20 +302,81 @@ impl Sieve {
         node_id: crate::graph::NodeId,
         timestamp: u32,
     ) -> Classified {
+        self.park(GossipKind::NodeAnnouncement, msg, timestamp, |parked| {
+            self.pending.park_node_announcement(node_id, parked, || {
+                self.graph.node_standing(&node_id).is_none()
+            })
+        })
+    }
+
+    /// Parks `msg` through `park_in` (one of the pending maps), unless it was recently rejected.
+    fn park(
+        &self,
+        kind: GossipKind,
+        msg: &[u8],
+        timestamp: u32,
+        park_in: impl FnOnce(Parked) -> Option<ParkOutcome>,
+    ) -> Classified {
         let fingerprint = self.rejected.fingerprint(msg);
         if self.rejected.contains(fingerprint) {
             return Classified::Drop(DropReason::RecentlyRejected);
+        }
+        let outcome = park_in(Parked {
+            timestamp,
+            fingerprint,
+            msg: msg.to_vec(),
+        });
+        self.settle_parking(kind, outcome, msg)
+    }
+
+    /// For a shard holding a channel_update that overtook its channel_announcement (both were
+    /// admitted while the announcement was in flight): parks it until the announcement is
+    /// applied. `Ok(true)`: parked (the shard's claim on it ends); `Ok(false)`: the channel is
+    /// known by now, go on; `Err`: dropped for that reason (not yet counted).
+    pub(super) fn repark_update(
+        &self,
+        msg: &[u8],
+        fingerprint: u64,
+        short_channel_id: u64,
+        direction: u8,
+        timestamp: u32,
+    ) -> Result<bool, DropReason> {
+        if !self
+            .in_flight
+            .contains(&FlightKey::Channel(short_channel_id))
+        {
+            return if self.graph.has_channel(short_channel_id) {
+                Ok(false)
+            } else {
+                Err(DropReason::DependencyRejected)
+            };
         }
         let parked = Parked {
             timestamp,
             fingerprint,
             msg: msg.to_vec(),
         };
-        let graph = &self.graph;
         let outcome = self
             .pending
-            .park_node_announcement(node_id, parked, || graph.node_standing(&node_id).is_none());
-        self.settle_parking(GossipKind::NodeAnnouncement, outcome, msg)
+            .park_update(short_channel_id, direction, parked, || {
+                !self.graph.has_channel(short_channel_id)
+            });
+        match outcome {
+            None => Ok(false),
+            Some(ParkOutcome::Rejected(reason)) => Err(reason),
+            Some(ParkOutcome::Parked { displaced }) => {
+                self.count_parked(GossipKind::ChannelUpdate, displaced);
+                Ok(true)
+            }
+        }
+    }
+
+    fn count_parked(&self, kind: GossipKind, displaced: Vec<DropReason>) {
+        self.metrics.kind(kind).pending.inc();
+        for reason in displaced {
+            self.metrics.kind(kind).pending.dec();
+            self.count_drop(kind, reason);
+        }
     }
 
     fn settle_parking(
@@ -330,11 +390,7 @@ impl Sieve {
             None => self.classify(kind, msg),
             Some(ParkOutcome::Rejected(reason)) => Classified::Drop(reason),
             Some(ParkOutcome::Parked { displaced }) => {
-                self.metrics.kind(kind).pending.inc();
-                for reason in displaced {
-                    self.metrics.kind(kind).pending.dec();
-                    self.count_drop(kind, reason);
-                }
+                self.count_parked(kind, displaced);
                 Classified::Park
             }
         }
