@@ -24,8 +24,8 @@ use crate::wire::kind::GossipKind;
 pub struct VerifyJob {
     pub kind: GossipKind,
     pub key: FlightKey,
+    /// Holds the message bytes, shared with the in-flight map.
     pub claim: Claim,
-    pub msg: Vec<u8>,
     pub admitted_at: Instant,
     pub slot: Slot,
 }
@@ -55,13 +55,13 @@ impl VerifierShard {
         let graph = &sieve.graph;
         match job.kind {
             GossipKind::ChannelAnnouncement => {
-                let ann =
-                    ChannelAnnouncement::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
+                let ann = ChannelAnnouncement::parse(&job.claim.msg)
+                    .map_err(|_| DropReason::Malformed)?;
                 if graph.has_channel(ann.short_channel_id) {
                     return Err(DropReason::Duplicate);
                 }
                 self.verifier
-                    .channel_announcement(metrics, &job.msg, &ann)?;
+                    .channel_announcement(metrics, &job.claim.msg, &ann)?;
                 let new_nodes = graph
                     .insert_channel(ann.short_channel_id, ann.node_id_1, ann.node_id_2, None)
                     .ok_or(DropReason::Duplicate)?;
@@ -82,13 +82,13 @@ impl VerifierShard {
                 Ok(Processed::Accepted)
             }
             GossipKind::ChannelUpdate => {
-                let update = ChannelUpdate::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
+                let update =
+                    ChannelUpdate::parse(&job.claim.msg).map_err(|_| DropReason::Malformed)?;
                 let direction = usize::from(update.channel_flags & 1);
                 if graph.update_standing(update.short_channel_id, direction)
                     == UpdateStanding::UnknownChannel
                     && sieve.repark_update(
-                        &job.msg,
-                        job.claim.fingerprint,
+                        &job.claim.msg,
                         update.short_channel_id,
                         update.channel_flags & 1,
                         update.timestamp,
@@ -111,7 +111,7 @@ impl VerifierShard {
                     .update_signer(update.short_channel_id, direction)
                     .ok_or(DropReason::DependencyRejected)?;
                 self.verifier
-                    .channel_update(metrics, &job.msg, &update, &signer)?;
+                    .channel_update(metrics, &job.claim.msg, &update, &signer)?;
                 let stamp = Stamp {
                     timestamp: update.timestamp,
                     offset: None,
@@ -122,7 +122,8 @@ impl VerifierShard {
                 Ok(Processed::Accepted)
             }
             GossipKind::NodeAnnouncement => {
-                let ann = NodeAnnouncement::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
+                let ann =
+                    NodeAnnouncement::parse(&job.claim.msg).map_err(|_| DropReason::Malformed)?;
                 match graph.node_standing(&ann.node_id) {
                     Some(Some(stored)) if stored >= ann.timestamp => {
                         return Err(if stored == ann.timestamp {
@@ -134,7 +135,8 @@ impl VerifierShard {
                     Some(_) => {}
                     None => return Err(DropReason::DependencyRejected),
                 }
-                self.verifier.node_announcement(metrics, &job.msg, &ann)?;
+                self.verifier
+                    .node_announcement(metrics, &job.claim.msg, &ann)?;
                 let stamp = Stamp {
                     timestamp: ann.timestamp,
                     offset: None,
@@ -173,14 +175,15 @@ impl Handler<VerifyJob> for VerifierShard {
             Ok(Processed::Parked) => {}
             Err(reason) => {
                 if matches!(reason, DropReason::InvalidSignature | DropReason::Malformed) {
-                    self.sieve.rejected.insert(job.claim.fingerprint);
+                    let fingerprint = self.sieve.rejected.fingerprint(&job.claim.msg);
+                    self.sieve.rejected.insert(fingerprint);
                 }
                 self.sieve.count_drop(job.kind, reason);
             }
         }
         // Release the in-flight claim only after the graph or the rejected cache knows the
         // outcome, so a copy arriving now is caught by one of them.
-        self.sieve.in_flight.release(&job.key, job.claim);
+        self.sieve.in_flight.release(&job.key, &job.claim);
         kind_metrics.in_flight.dec();
     }
 }

@@ -12,7 +12,7 @@ use actix::Addr;
 use prometheus::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::checks::{unix_now, CheckPolicy};
+use super::checks::{coarse_unix_now, CheckPolicy};
 use super::flight::{Claim, FlightKey, InFlight, RejectedCache};
 use super::pending::{ParkOutcome, Parked, PendingMaps};
 use super::shard::{VerifierShard, VerifyJob};
@@ -159,7 +159,7 @@ impl Sieve {
                 Outcome::Dropped(reason)
             }
             Classified::Park => Outcome::Parked,
-            Classified::Admit(admission) => self.admit(admission, msg).await,
+            Classified::Admit(admission) => self.admit(admission).await,
         }
     }
 
@@ -173,7 +173,7 @@ impl Sieve {
             Ok(summary) => summary,
             Err(_) => return Classified::Drop(DropReason::Malformed),
         };
-        if let Err(reason) = self.policy.check(&summary, unix_now()) {
+        if let Err(reason) = self.policy.check(&summary, coarse_unix_now()) {
             return Classified::Drop(reason);
         }
         let shards = self.shard_count();
@@ -252,8 +252,8 @@ impl Sieve {
         }
     }
 
-    /// The recently-rejected cache, then in-flight dedup. Both use a keyed hash of the whole
-    /// message, computed only for messages the graph could not already rule out.
+    /// In-flight dedup (a byte compare), then the recently-rejected cache (a keyed hash of the
+    /// whole message, computed only for messages about to cost a signature check).
     fn claim(
         &self,
         msg: &[u8],
@@ -262,15 +262,17 @@ impl Sieve {
         timestamp: u32,
         shard: usize,
     ) -> Classified {
-        let fingerprint = self.rejected.fingerprint(msg);
-        if self.rejected.contains(fingerprint) {
+        if self.in_flight.holds(&key, msg) {
+            return Classified::Drop(DropReason::Duplicate);
+        }
+        if self.rejected.contains(self.rejected.fingerprint(msg)) {
             return Classified::Drop(DropReason::RecentlyRejected);
         }
         let claim = Claim {
             timestamp,
-            fingerprint,
+            msg: Arc::from(msg),
         };
-        if let Err(reason) = self.in_flight.claim(key, claim) {
+        if let Err(reason) = self.in_flight.claim(key, claim.clone()) {
             return Classified::Drop(reason);
         }
         Classified::Admit(Admission {
@@ -336,7 +338,6 @@ impl Sieve {
     pub(super) fn repark_update(
         &self,
         msg: &[u8],
-        fingerprint: u64,
         short_channel_id: u64,
         direction: u8,
         timestamp: u32,
@@ -353,7 +354,7 @@ impl Sieve {
         }
         let parked = Parked {
             timestamp,
-            fingerprint,
+            fingerprint: self.rejected.fingerprint(msg),
             msg: msg.to_vec(),
         };
         let outcome = self
@@ -396,7 +397,7 @@ impl Sieve {
         }
     }
 
-    async fn admit(self: &Arc<Self>, admission: Admission, msg: Vec<u8>) -> Outcome {
+    async fn admit(self: &Arc<Self>, admission: Admission) -> Outcome {
         let kind_metrics = self.metrics.kind(admission.kind);
         kind_metrics.in_flight.inc();
         let Some(handle) = self.shards.get().and_then(|s| s.get(admission.shard)) else {
@@ -416,8 +417,7 @@ impl Sieve {
         let job = VerifyJob {
             kind: admission.kind,
             key: admission.key,
-            claim: admission.claim,
-            msg,
+            claim: admission.claim.clone(),
             admitted_at: Instant::now(),
             slot: Slot {
                 _permit: permit,
@@ -433,7 +433,7 @@ impl Sieve {
     }
 
     fn abandon(&self, admission: &Admission, reason: DropReason) -> Outcome {
-        self.in_flight.release(&admission.key, admission.claim);
+        self.in_flight.release(&admission.key, &admission.claim);
         self.metrics.kind(admission.kind).in_flight.dec();
         self.count_drop(admission.kind, reason);
         Outcome::Dropped(reason)
