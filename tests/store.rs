@@ -45,7 +45,10 @@ fn replay_with_report(corpus: &Path, data_dir: &Path) -> (serde_json::Value, ser
 }
 
 fn total(summary: &serde_json::Value, field: &str) -> u64 {
-    common::TYPES.iter().map(|t| get(summary, &[field, t])).sum()
+    common::TYPES
+        .iter()
+        .map(|t| get(summary, &[field, t]))
+        .sum()
 }
 
 /// Reopens the store with the library (recovery + index rebuild, as a restart does) and checks
@@ -94,7 +97,10 @@ fn check_store(data_dir: &Path) -> (usize, usize) {
     assert_eq!(reader.torn_tail(), None, "torn tail left after recovery");
     assert_eq!(metrics.signature_invalid.get(), 0);
     let indexed = report.channels as u64 + report.channel_updates + report.node_announcements;
-    assert_eq!(live, indexed, "every live record is in the index: {report:?}");
+    assert_eq!(
+        live, indexed,
+        "every live record is in the index: {report:?}"
+    );
     (report.channels, report.nodes)
 }
 
@@ -116,7 +122,11 @@ fn restart_reloads_the_graph_and_checks_no_signature() {
     assert_eq!(get(&report, &["bytes_truncated"]), 0);
     assert_eq!(get(&report, &["channels"]), channels);
     assert_eq!(get(&report, &["nodes"]), nodes);
-    assert_eq!(get(&second, &["signature_checks", "valid"]), 0, "{second:#}");
+    assert_eq!(
+        get(&second, &["signature_checks", "valid"]),
+        0,
+        "{second:#}"
+    );
     assert_eq!(get(&second, &["signature_checks", "invalid"]), 0);
     assert_eq!(total(&second, "accepted"), 0, "{second:#}");
     let duplicates: u64 = common::TYPES
@@ -150,8 +160,14 @@ fn torn_tail_is_cut_and_refeeding_restores_the_graph() {
         get(&second, &["graph_channels"]),
         get(&first, &["graph_channels"])
     );
-    assert_eq!(get(&second, &["graph_nodes"]), get(&first, &["graph_nodes"]));
-    assert!(total(&second, "accepted") >= 1, "the lost record is accepted again");
+    assert_eq!(
+        get(&second, &["graph_nodes"]),
+        get(&first, &["graph_nodes"])
+    );
+    assert!(
+        total(&second, "accepted") >= 1,
+        "the lost record is accepted again"
+    );
     check_store(&data);
 }
 
@@ -191,7 +207,10 @@ fn kill_9_at_random_points_never_loses_the_store() {
         );
         check_store(&data);
     }
-    assert!(killed > 0, "no round was killed mid-run: make the corpus larger");
+    assert!(
+        killed > 0,
+        "no round was killed mid-run: make the corpus larger"
+    );
     let (summary, report) = replay_with_report(&corpus, &data);
     assert!(report["bytes_truncated"].as_u64().is_some());
     assert_eq!(get(&summary, &["graph_channels"]), channels as u64);

@@ -27,7 +27,12 @@ fn gossmap(store: &Path) -> serde_json::Value {
         .arg(&script)
         .arg(store)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {} ({e}); set GOSSIP_SIEVE_TEST_PYTHON", python()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); set GOSSIP_SIEVE_TEST_PYTHON",
+                python()
+            )
+        });
     assert!(
         output.status.success(),
         "pyln Gossmap could not read our store ({}); install pyln-client and pyln-proto \
@@ -72,8 +77,20 @@ fn pyln_gossmap_reads_our_store_with_superseded_records() {
     let expected = write_corpus(&CorpusSpec { now, ..spec }, &newer);
     let data = dir.path().join("data");
     let data_arg = data.to_str().expect("utf-8");
-    run_json(&["replay", "--json", "--data-dir", data_arg, older.to_str().expect("utf-8")]);
-    let summary = run_json(&["replay", "--json", "--data-dir", data_arg, newer.to_str().expect("utf-8")]);
+    run_json(&[
+        "replay",
+        "--json",
+        "--data-dir",
+        data_arg,
+        older.to_str().expect("utf-8"),
+    ]);
+    let summary = run_json(&[
+        "replay",
+        "--json",
+        "--data-dir",
+        data_arg,
+        newer.to_str().expect("utf-8"),
+    ]);
     assert_eq!(get(&summary, &["accepted", "channel_announcement"]), 0);
     assert_eq!(
         get(&summary, &["accepted", "channel_update"]),
@@ -82,7 +99,10 @@ fn pyln_gossmap_reads_our_store_with_superseded_records() {
     );
 
     let seen = gossmap(&data.join(STORE_FILE));
-    assert_eq!(get(&seen, &["channels"]), get(&summary, &["graph_channels"]));
+    assert_eq!(
+        get(&seen, &["channels"]),
+        get(&summary, &["graph_channels"])
+    );
     assert_eq!(get(&seen, &["channels"]), spec.channels as u64);
     assert_eq!(get(&seen, &["nodes"]), get(&summary, &["graph_nodes"]));
     assert_eq!(get(&seen, &["orphan_channel_updates"]), 0);

@@ -423,9 +423,15 @@ mod tests {
         );
         // A newer update keeps pointing at the live record until its own is written.
         graph.apply_update(7, 1, stamp(11)).unwrap();
-        assert_eq!(graph.channel(7).unwrap().updates[1].unwrap().offset, Some(200));
+        assert_eq!(
+            graph.channel(7).unwrap().updates[1].unwrap().offset,
+            Some(200)
+        );
         graph.apply_update(7, 1, stamp(12)).unwrap();
-        assert_eq!(graph.settle_update_offset(7, 1, 11, 300), Settled::Superseded);
+        assert_eq!(
+            graph.settle_update_offset(7, 1, 11, 300),
+            Settled::Superseded
+        );
         assert_eq!(
             graph.settle_update_offset(7, 1, 12, 400),
             Settled::Current {
@@ -443,7 +449,13 @@ mod tests {
         let lost = graph.remap_offsets(|o| (o != 600).then_some(o + 1));
         assert_eq!(lost, 1);
         assert_eq!(graph.channel_offset(7), Some(Some(101)));
-        assert_eq!(graph.channel(7).unwrap().updates[1].unwrap().offset, Some(401));
-        assert_eq!(graph.settle_node_offset(&node(1), 5, 700), Settled::Current { previous: None });
+        assert_eq!(
+            graph.channel(7).unwrap().updates[1].unwrap().offset,
+            Some(401)
+        );
+        assert_eq!(
+            graph.settle_node_offset(&node(1), 5, 700),
+            Settled::Current { previous: None }
+        );
     }
 }

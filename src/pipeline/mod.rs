@@ -76,8 +76,11 @@ impl Pipeline {
             let (sender, receiver) = actix::dev::channel::channel(capacity + 1);
             let addr = actix::Addr::new(sender);
             arbiter.spawn_fn(move || {
-                Context::with_receiver(receiver)
-                    .run(VerifierShard::new(shard_sieve, key_cache_per_shard, shard_store));
+                Context::with_receiver(receiver).run(VerifierShard::new(
+                    shard_sieve,
+                    key_cache_per_shard,
+                    shard_store,
+                ));
             });
             metrics
                 .queue_capacity(index)

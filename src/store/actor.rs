@@ -65,7 +65,10 @@ pub enum StoreKey {
     /// A channel_announcement.
     Channel(u64),
     /// A channel_update for one direction (`channel_flags & 1`).
-    Update { short_channel_id: u64, direction: usize },
+    Update {
+        short_channel_id: u64,
+        direction: usize,
+    },
     /// A node_announcement.
     Node(NodeId),
 }
@@ -225,9 +228,7 @@ impl StoreActor {
         let Some(offset) = self.append(|w| w.append(&p.msg, p.timestamp)) else {
             return;
         };
-        let settled = self
-            .graph
-            .settle_node_offset(&node_id, p.timestamp, offset);
+        let settled = self.graph.settle_node_offset(&node_id, p.timestamp, offset);
         self.settle(settled, offset);
     }
 
@@ -389,5 +390,219 @@ impl Handler<Shutdown> for StoreActor {
         use actix::ActorContext;
         ctx.stop();
         self.sync()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Stamp;
+    use crate::sim::corpus::{generate, CorpusSpec};
+    use crate::store::{load, StoreHandle, StoreReader, STORE_FILE};
+    use crate::wire::gossip::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement};
+    use std::fs::File;
+
+    fn send(handle: &StoreHandle, metrics: &Metrics, key: StoreKey, timestamp: u32, msg: Vec<u8>) {
+        metrics.store.queue_depth.inc();
+        handle
+            .addr()
+            .try_send(Persist {
+                key,
+                timestamp,
+                msg,
+            })
+            .expect("mailbox has room");
+    }
+
+    /// Offsets in the graph must point at live records holding exactly the graph's timestamp.
+    fn assert_index_matches_file(graph: &Graph, path: &std::path::Path) {
+        let records: HashMap<u64, (bool, u32, Vec<u8>)> =
+            StoreReader::new(File::open(path).unwrap())
+                .unwrap()
+                .map(|r| r.unwrap())
+                .map(|r| (r.offset, (r.is_deleted(), r.timestamp, r.msg)))
+                .collect();
+        let mut checked = 0;
+        for (scid, stamps) in graph.snapshot() {
+            let channel = graph.channel(scid).unwrap();
+            let (deleted, _, msg) = &records[&channel.announcement_offset.unwrap()];
+            assert!(!deleted);
+            assert_eq!(
+                ChannelAnnouncement::parse(msg).unwrap().short_channel_id,
+                scid
+            );
+            for (dir, ts) in stamps.iter().enumerate() {
+                let Some(ts) = ts else { continue };
+                let stamp = channel.updates[dir].unwrap();
+                let (deleted, rec_ts, _) = &records[&stamp.offset.unwrap()];
+                assert!(!deleted);
+                assert_eq!(rec_ts, ts);
+                checked += 1;
+            }
+        }
+        let live_updates = records
+            .values()
+            .filter(|(d, _, m)| !d && m.get(..2) == Some(&[1, 2]))
+            .count();
+        assert_eq!(
+            live_updates, checked,
+            "exactly one live record per direction"
+        );
+    }
+
+    #[test]
+    fn persists_supersedes_defers_and_compacts() {
+        let mut anns = vec![];
+        let mut updates = vec![];
+        let mut nodes = vec![];
+        let spec = CorpusSpec {
+            nodes: 30,
+            channels: 60,
+            seed: 3,
+            invalid_rate: 0.0,
+            now: 1_700_000_000,
+            ..CorpusSpec::default()
+        };
+        generate(&spec, |msg| {
+            if let Ok(a) = ChannelAnnouncement::parse(&msg) {
+                anns.push(a);
+            } else if let Ok(u) = ChannelUpdate::parse(&msg) {
+                updates.push(u);
+            } else if let Ok(n) = NodeAnnouncement::parse(&msg) {
+                nodes.push(n);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let graph = Arc::new(Graph::new());
+        let metrics = Arc::new(Metrics::new(1).unwrap());
+        let config = StoreConfig {
+            fsync_interval: Duration::from_millis(5),
+            compact_share: 0.3,
+            compact_min_bytes: 0,
+            mailbox_capacity: 100_000,
+        };
+        let system = actix::System::new();
+        system.block_on(async {
+            let (handle, report) =
+                StoreHandle::open(dir.path(), graph.clone(), metrics.clone(), config).unwrap();
+            assert!(report.created);
+            // A node_announcement handed off before any of its channels is written waits.
+            let first = &nodes[0];
+            let holder = anns
+                .iter()
+                .find(|a| a.node_id_1 == first.node_id || a.node_id_2 == first.node_id)
+                .unwrap();
+            graph.insert_channel(
+                holder.short_channel_id,
+                holder.node_id_1,
+                holder.node_id_2,
+                None,
+            );
+            graph
+                .apply_node_announcement(
+                    &first.node_id,
+                    Stamp {
+                        timestamp: first.timestamp,
+                        offset: None,
+                    },
+                )
+                .unwrap();
+            send(
+                &handle,
+                &metrics,
+                StoreKey::Node(first.node_id),
+                first.timestamp,
+                first.serialize(),
+            );
+            for a in &anns {
+                graph.insert_channel(a.short_channel_id, a.node_id_1, a.node_id_2, None);
+                send(
+                    &handle,
+                    &metrics,
+                    StoreKey::Channel(a.short_channel_id),
+                    0,
+                    a.serialize(),
+                );
+            }
+            for n in &nodes[1..] {
+                if graph
+                    .apply_node_announcement(
+                        &n.node_id,
+                        Stamp {
+                            timestamp: n.timestamp,
+                            offset: None,
+                        },
+                    )
+                    .is_ok()
+                {
+                    send(
+                        &handle,
+                        &metrics,
+                        StoreKey::Node(n.node_id),
+                        n.timestamp,
+                        n.serialize(),
+                    );
+                }
+            }
+            // Three rounds of newer updates, with a pause so the interval compacts between
+            // rounds; each round supersedes the last.
+            for round in 0..3u32 {
+                for u in &updates {
+                    let mut u = u.clone();
+                    u.timestamp += round * 10;
+                    u.fee_base_msat = round;
+                    let direction = usize::from(u.channel_flags & 1);
+                    let key = StoreKey::Update {
+                        short_channel_id: u.short_channel_id,
+                        direction,
+                    };
+                    graph
+                        .apply_update(
+                            u.short_channel_id,
+                            direction,
+                            Stamp {
+                                timestamp: u.timestamp,
+                                offset: None,
+                            },
+                        )
+                        .unwrap();
+                    send(&handle, &metrics, key, u.timestamp, u.serialize());
+                }
+                handle.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            // A late copy of an older update is not written.
+            let old = &updates[0];
+            let key = StoreKey::Update {
+                short_channel_id: old.short_channel_id,
+                direction: usize::from(old.channel_flags & 1),
+            };
+            send(&handle, &metrics, key, old.timestamp, old.serialize());
+            handle.shutdown().await.unwrap();
+        });
+        let path = dir.path().join(STORE_FILE);
+        assert!(metrics.store.compacted.get() > 0, "compaction ran");
+        assert_eq!(metrics.store.superseded.get(), 1);
+        assert_eq!(metrics.store.failures("no_stored_channel"), 0);
+        assert_eq!(metrics.store.failures("io"), 0);
+        assert_eq!(
+            metrics.store.written.get(),
+            (anns.len() + nodes.len() + 3 * updates.len()) as u64
+        );
+        assert_index_matches_file(&graph, &path);
+
+        // A restart rebuilds the same index from the file.
+        let reloaded = Graph::new();
+        let report = load(dir.path(), &reloaded, &Metrics::new(1).unwrap()).unwrap();
+        assert_eq!(report.flagged_deleted, 0);
+        assert_eq!(reloaded.snapshot(), graph.snapshot());
+        assert_eq!(reloaded.node_announcement_count(), nodes.len());
+        for a in &anns {
+            assert_eq!(
+                reloaded.channel(a.short_channel_id),
+                graph.channel(a.short_channel_id)
+            );
+        }
+        assert_index_matches_file(&reloaded, &path);
     }
 }

@@ -86,7 +86,10 @@ pub fn open_and_load(
         report.original_bytes = original_len;
         report.bytes_truncated = bytes_truncated;
         report.torn = torn.map(|t| format!("{:?} at offset {}", t.reason, t.offset));
-        metrics.store.recovery_truncated_bytes.inc_by(bytes_truncated);
+        metrics
+            .store
+            .recovery_truncated_bytes
+            .inc_by(bytes_truncated);
         if bytes_truncated > 0 {
             tracing::warn!(bytes_truncated, torn = ?report.torn, "gossip_store: cut torn tail");
         }
