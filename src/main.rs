@@ -53,6 +53,10 @@ enum Command {
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Persist accepted gossip to DIR/gossip_store (Core Lightning format) and, on the
+        /// next run, load it back without verifying signatures again.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -201,6 +205,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             historical,
             metrics,
             json,
+            data_dir,
             pipeline,
         } => {
             let summary = replay::run(replay::ReplayOptions {
@@ -210,6 +215,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     config: pipeline.config(historical),
                     metrics_addr: metrics,
                     progress_total: None,
+                    data_dir,
                 },
             })?;
             print_summary(&summary, json)?;
@@ -238,6 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     config: pipeline.config(false),
                     metrics_addr: Some(metrics),
                     progress_total: None,
+                    data_dir: None,
                 },
             })?;
             print_summary(&summary, json)?;

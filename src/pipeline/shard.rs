@@ -1,19 +1,21 @@
 //! A verifier shard: one actix actor on its own thread (arbiter) that owns a slice of the key
 //! space (by short_channel_id or node id), so messages for one channel keep their order and no
 //! lock on the hot path is shared between shards. It re-checks against the graph (another
-//! shard's work or a racing copy may have landed since admission), verifies, applies, and
-//! releases parked dependants.
+//! shard's work or a racing copy may have landed since admission), verifies, applies,
+//! releases parked dependants, and hands the message to the store actor.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::{Actor, Context, Handler, Message};
+use actix::dev::SendError;
+use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
 
 use super::flight::{Claim, FlightKey};
 use super::sieve::{Sieve, Slot};
 use super::verify::Verifier;
 use super::DropReason;
 use crate::graph::{Stamp, UpdateStanding};
+use crate::store::{Persist, StoreActor, StoreKey};
 use crate::wire::gossip::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement};
 use crate::wire::kind::GossipKind;
 
@@ -32,23 +34,60 @@ pub struct VerifyJob {
 
 /// How a job left the shard when it was not dropped.
 enum Processed {
-    Accepted,
+    /// Applied to the graph; the store key and timestamp to persist it under.
+    Accepted(StoreKey, u32),
     Parked,
 }
 
 pub struct VerifierShard {
     sieve: Arc<Sieve>,
     verifier: Verifier,
+    store: Option<Addr<StoreActor>>,
 }
 
 impl VerifierShard {
-    pub fn new(sieve: Arc<Sieve>, pubkey_cache_cap: usize) -> Self {
+    pub fn new(
+        sieve: Arc<Sieve>,
+        pubkey_cache_cap: usize,
+        store: Option<Addr<StoreActor>>,
+    ) -> Self {
         VerifierShard {
             sieve,
             verifier: Verifier::new(pubkey_cache_cap),
+            store,
         }
     }
 
+    /// Hands an applied message to the store without blocking the thread and without losing
+    /// it: when the store's mailbox is full, this shard stops taking jobs until the store has
+    /// room (its admission slots then fill, and the sieve makes peers wait).
+    fn hand_off(&self, persist: Persist, ctx: &mut Context<Self>) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let metrics = &self.sieve.metrics;
+        metrics.store.queue_depth.inc();
+        match store.try_send(persist) {
+            Ok(()) => {}
+            Err(SendError::Full(persist)) => {
+                let wait = store.send(persist).into_actor(self).map(|sent, shard, _| {
+                    if sent.is_err() {
+                        let store = &shard.sieve.metrics.store;
+                        store.queue_depth.dec();
+                        store.failed("mailbox_closed");
+                    }
+                });
+                ctx.wait(wait);
+            }
+            Err(SendError::Closed(_)) => {
+                metrics.store.queue_depth.dec();
+                metrics.store.failed("mailbox_closed");
+            }
+        }
+    }
+
+    /// Verifies and applies `job`; on success returns the store key and timestamp of what was
+    /// applied.
     fn process(&mut self, job: &VerifyJob) -> Result<Processed, DropReason> {
         let sieve = &self.sieve;
         let metrics = &sieve.metrics;
@@ -79,7 +118,10 @@ impl VerifierShard {
                         sieve.release(GossipKind::NodeAnnouncement, parked);
                     }
                 }
-                Ok(Processed::Accepted)
+                Ok(Processed::Accepted(
+                    StoreKey::Channel(ann.short_channel_id),
+                    0,
+                ))
             }
             GossipKind::ChannelUpdate => {
                 let update =
@@ -119,7 +161,11 @@ impl VerifierShard {
                 graph
                     .apply_update(update.short_channel_id, direction, stamp)
                     .map_err(|_not_newer| DropReason::Stale)?;
-                Ok(Processed::Accepted)
+                let key = StoreKey::Update {
+                    short_channel_id: update.short_channel_id,
+                    direction,
+                };
+                Ok(Processed::Accepted(key, update.timestamp))
             }
             GossipKind::NodeAnnouncement => {
                 let ann =
@@ -144,7 +190,10 @@ impl VerifierShard {
                 graph
                     .apply_node_announcement(&ann.node_id, stamp)
                     .map_err(|_not_newer| DropReason::Stale)?;
-                Ok(Processed::Accepted)
+                Ok(Processed::Accepted(
+                    StoreKey::Node(ann.node_id),
+                    ann.timestamp,
+                ))
             }
         }
     }
@@ -158,7 +207,7 @@ impl Handler<VerifyJob> for VerifierShard {
     type Result = ();
 
     /// Verifies one admitted message and settles its accounting.
-    fn handle(&mut self, job: VerifyJob, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, job: VerifyJob, ctx: &mut Context<Self>) {
         let metrics = self.sieve.metrics.clone();
         metrics
             .queue_wait
@@ -170,7 +219,17 @@ impl Handler<VerifyJob> for VerifierShard {
             .verify_duration
             .observe(started.elapsed().as_secs_f64());
         match result {
-            Ok(Processed::Accepted) => kind_metrics.accepted.inc(),
+            Ok(Processed::Accepted(key, timestamp)) => {
+                kind_metrics.accepted.inc();
+                self.hand_off(
+                    Persist {
+                        key,
+                        timestamp,
+                        msg: job.claim.msg.to_vec(),
+                    },
+                    ctx,
+                );
+            }
             // Now counted as pending; only its in-flight claim ends below.
             Ok(Processed::Parked) => {}
             Err(reason) => {
