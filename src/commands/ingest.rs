@@ -21,6 +21,11 @@ pub struct IngestOptions {
     pub metrics_addr: Option<SocketAddr>,
     /// Show a progress bar counting toward this many received messages.
     pub progress_total: Option<u64>,
+    /// Serve /metrics this long before the first message, so a scraper records the zero
+    /// baseline and `rate()` over the run is non-zero.
+    pub warmup: Duration,
+    /// Keep serving /metrics this long after the summary, so a scraper sees the final values.
+    pub linger: Duration,
 }
 
 pub fn run(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Result<RunSummary> {
@@ -44,6 +49,9 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
     let graph = Arc::new(Graph::new());
     let pipeline = Pipeline::start(options.config, graph, metrics.clone());
     health.set_ready(true);
+    if options.metrics_addr.is_some() && !options.warmup.is_zero() {
+        tokio::time::sleep(options.warmup).await;
+    }
     let progress = options
         .progress_total
         .map(|total| progress_bar(total, metrics.clone()));
@@ -66,6 +74,13 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
         bar.finish_and_clear();
     }
     let summary = RunSummary::from_metrics(&metrics, wall);
+    if exporter.is_some() && !options.linger.is_zero() {
+        eprintln!(
+            "done; serving metrics for {} s more",
+            options.linger.as_secs()
+        );
+        tokio::time::sleep(options.linger).await;
+    }
     if let Some(task) = exporter {
         task.abort();
     }
