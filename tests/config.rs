@@ -152,13 +152,16 @@ fn flag_beats_env_beats_file_beats_default_through_the_binary() {
     assert_eq!(get(&table, "log.format").as_str(), Some("json"));
 }
 
+/// Environment variables as (name, value) pairs.
+type Env<'a> = &'a [(&'a str, &'a str)];
+
 #[test]
 fn bad_values_fail_naming_the_option_and_where_it_came_from() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("bad.toml");
     std::fs::write(&file, "[limits]\nmax_peers = 0\n").expect("write");
     let file = file.to_str().expect("utf-8");
-    let cases: [(&[&str], &[(&str, &str)], &[&str]); 4] = [
+    let cases: [(&[&str], Env, &[&str]); 4] = [
         (
             &["--config", file, "config", "check"],
             &[],

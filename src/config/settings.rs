@@ -796,9 +796,11 @@ mod tests {
         );
     }
 
+    type Env<'a> = &'a [(&'a str, &'a str)];
+
     #[test]
     fn errors_name_the_option_and_the_layer() {
-        let cases: [(&str, &[(&str, &str)], &str, &str); 6] = [
+        let cases: [(&str, Env, &str, &str); 6] = [
             (
                 "[pipeline]\nmailbox_capacity = 0\n",
                 &[],
