@@ -13,6 +13,7 @@ step "system packages"
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"

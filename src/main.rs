@@ -9,8 +9,11 @@ use clap::{Args, Parser, Subcommand};
 
 use gossip_sieve::commands::ingest::IngestOptions;
 use gossip_sieve::commands::summary::RunSummary;
-use gossip_sieve::commands::{bench, demo, gen_corpus, replay};
-use gossip_sieve::config::{default_shards, Network, PipelineConfig};
+use gossip_sieve::commands::{bench, config_check, demo, gen_corpus, replay};
+use gossip_sieve::config::{
+    FileConfig, LogArgs, LogSettings, Network, NodeArgs, PipelineArgs, PipelineConfig, Settings,
+    SettingsArgs,
+};
 use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::sim::corpus::CorpusSpec;
 
@@ -21,9 +24,11 @@ use gossip_sieve::sim::corpus::CorpusSpec;
     about = "Lightning gossip ingestion: dedup before verify"
 )]
 struct Cli {
-    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `gossip_sieve=debug`.
-    #[arg(long, global = true, default_value = "warn", env = "GOSSIP_SIEVE_LOG")]
-    log: String,
+    /// TOML config file; flags and GOSSIP_SIEVE_* variables override it.
+    #[arg(long, global = true, env = "GOSSIP_SIEVE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,6 +63,8 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
         #[command(flatten)]
+        hold: HoldArgs,
+        #[command(flatten)]
         pipeline: PipelineArgs,
     },
     /// Flood the node from synthetic peers with a generated mainnet-sized graph.
@@ -65,17 +72,25 @@ enum Command {
         /// Synthetic peers, each sending the whole corpus.
         #[arg(long, default_value_t = 8)]
         peers: usize,
-        #[arg(long, default_value = "127.0.0.1:9736")]
-        metrics: SocketAddr,
+        /// Serve /metrics here [env: GOSSIP_SIEVE_METRICS; default 127.0.0.1:9736].
+        #[arg(long)]
+        metrics: Option<SocketAddr>,
         /// Where the generated corpus is cached between runs.
         #[arg(long, default_value_os_t = default_cache_dir())]
         cache_dir: PathBuf,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
+        hold: HoldArgs,
+        #[command(flatten)]
         corpus: CorpusArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Measure the pipeline against raw libsecp256k1 and time duplicate discards.
     Bench {
@@ -86,6 +101,29 @@ enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration (file from --config, environment, flags) and print the
+    /// effective result as TOML.
+    Check {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+}
+
+/// Keeping /metrics up around a finite run, so Prometheus can scrape it.
+#[derive(Args, Clone)]
+struct HoldArgs {
+    /// Seconds to serve /metrics before the first message (a scraper records the baseline).
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    warmup: u64,
+    /// Seconds to keep serving /metrics after the run.
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    linger: u64,
 }
 
 #[derive(Args, Clone)]
@@ -135,45 +173,26 @@ impl CorpusArgs {
     }
 }
 
-#[derive(Args, Clone)]
-struct PipelineArgs {
-    #[arg(long, value_enum, default_value_t = Network::Bitcoin, env = "GOSSIP_SIEVE_NETWORK")]
-    network: Network,
-    /// Verifier shards (default: one per core).
-    #[arg(long, default_value_t = default_shards())]
-    shards: usize,
-    /// Admission capacity of each shard's mailbox.
-    #[arg(long, default_value_t = 4096)]
-    mailbox_capacity: usize,
-    /// Milliseconds a peer waits for a full shard before the message is dropped as queue_full.
-    #[arg(long, default_value_t = 10_000)]
-    stall_timeout_ms: u64,
-    #[arg(long, default_value_t = 10_000)]
-    pending_updates_cap: usize,
-    #[arg(long, default_value_t = 10_000)]
-    pending_node_announcements_cap: usize,
-    #[arg(long, default_value_t = 100_000)]
-    rejected_cache_cap: usize,
-    #[arg(long, default_value_t = 50_000)]
-    pubkey_cache_cap: usize,
+/// The pipeline part of the resolved configuration (flag > env > `--config` file > default).
+fn pipeline_config(
+    pipeline: &PipelineArgs,
+    file: &FileConfig,
+    historical: bool,
+) -> anyhow::Result<PipelineConfig> {
+    let mut config = resolve(NodeArgs::default(), pipeline, file)?.pipeline;
+    if historical {
+        config.max_age = None;
+    }
+    Ok(config)
 }
 
-impl PipelineArgs {
-    fn config(&self, historical: bool) -> PipelineConfig {
-        let defaults = PipelineConfig::default();
-        PipelineConfig {
-            network: self.network,
-            shards: self.shards.max(1),
-            shard_mailbox_capacity: self.mailbox_capacity.max(1),
-            stall_timeout: Duration::from_millis(self.stall_timeout_ms),
-            pending_updates_cap: self.pending_updates_cap.max(1),
-            pending_node_announcements_cap: self.pending_node_announcements_cap.max(1),
-            rejected_cache_cap: self.rejected_cache_cap.max(1),
-            pubkey_cache_cap: self.pubkey_cache_cap.max(1),
-            max_age: if historical { None } else { defaults.max_age },
-            ..defaults
-        }
-    }
+fn resolve(node: NodeArgs, pipeline: &PipelineArgs, file: &FileConfig) -> anyhow::Result<Settings> {
+    let args = SettingsArgs {
+        node,
+        pipeline: pipeline.clone(),
+        log: LogArgs::default(),
+    };
+    Ok(Settings::resolve(&args, file)?)
 }
 
 fn default_cache_dir() -> PathBuf {
@@ -193,7 +212,7 @@ fn print_summary(summary: &RunSummary, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
     match cli.command {
         Command::GenCorpus { out, corpus } => {
             let (stats, messages) = gen_corpus::write_corpus(&corpus.spec(), &out)?;
@@ -206,16 +225,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             metrics,
             json,
             data_dir,
+            hold,
             pipeline,
         } => {
             let summary = replay::run(replay::ReplayOptions {
                 files,
                 copies,
                 ingest: IngestOptions {
-                    config: pipeline.config(historical),
+                    config: pipeline_config(&pipeline, &file, historical)?,
                     metrics_addr: metrics,
                     progress_total: None,
                     data_dir,
+                    warmup: Duration::from_secs(hold.warmup),
+                    linger: Duration::from_secs(hold.linger),
                 },
             })?;
             print_summary(&summary, json)?;
@@ -225,9 +247,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             metrics,
             cache_dir,
             json,
+            hold,
             corpus,
             pipeline,
         } => {
+            let node = NodeArgs {
+                metrics,
+                ..NodeArgs::default()
+            };
+            let settings = resolve(node, &pipeline, &file)?;
             let summary = demo::run(demo::DemoOptions {
                 spec: CorpusSpec {
                     invalid_rate: if corpus.invalid_rate > 0.0 {
@@ -241,10 +269,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 peers,
                 cache_dir,
                 ingest: IngestOptions {
-                    config: pipeline.config(false),
-                    metrics_addr: Some(metrics),
+                    config: settings.pipeline,
+                    metrics_addr: Some(settings.metrics),
                     progress_total: None,
                     data_dir: None,
+                    warmup: Duration::from_secs(hold.warmup),
+                    linger: Duration::from_secs(hold.linger),
                 },
             })?;
             print_summary(&summary, json)?;
@@ -261,7 +291,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = bench::run(
                 &path,
                 bench::BenchOptions {
-                    config: pipeline.config(false),
+                    config: pipeline_config(&pipeline, &file, false)?,
                     duplicate_copies: bench.duplicate_copies,
                     raw_sample: bench.raw_sample,
                 },
@@ -272,20 +302,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.print_text();
             }
         }
+        Command::Config {
+            command: ConfigCommand::Check { node, pipeline },
+        } => {
+            let args = SettingsArgs {
+                node,
+                pipeline,
+                log: cli.log,
+            };
+            print!("{}", config_check::run(&args, &file)?);
+        }
     }
     Ok(())
 }
 
+/// Loads the config file and starts logging: both come before any subcommand runs.
+fn setup(cli: &Cli) -> anyhow::Result<FileConfig> {
+    let file = FileConfig::load_optional(cli.config.as_deref())?;
+    let log = LogSettings::resolve(&cli.log, &file.log, &|var| std::env::var(var).ok())?;
+    gossip_sieve::logging::init(&log)?;
+    Ok(file)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(cli) {
+    let result = setup(&cli).and_then(|file| run(cli, file));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -25,6 +25,11 @@ pub struct IngestOptions {
     pub progress_total: Option<u64>,
     /// Persist accepted gossip to `<data_dir>/gossip_store` and load it at start.
     pub data_dir: Option<PathBuf>,
+    /// Serve /metrics this long before the first message, so a scraper records the zero
+    /// baseline and `rate()` over the run is non-zero.
+    pub warmup: Duration,
+    /// Keep serving /metrics this long after the summary, so a scraper sees the final values.
+    pub linger: Duration,
 }
 
 pub fn run(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Result<RunSummary> {
@@ -63,6 +68,9 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
         store.as_ref().map(StoreHandle::addr),
     );
     health.set_ready(true);
+    if options.metrics_addr.is_some() && !options.warmup.is_zero() {
+        tokio::time::sleep(options.warmup).await;
+    }
     let progress = options
         .progress_total
         .map(|total| progress_bar(total, metrics.clone()));
@@ -88,6 +96,13 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
         store.shutdown().await?;
     }
     let summary = RunSummary::from_metrics(&metrics, wall);
+    if exporter.is_some() && !options.linger.is_zero() {
+        eprintln!(
+            "done; serving metrics for {} s more",
+            options.linger.as_secs()
+        );
+        tokio::time::sleep(options.linger).await;
+    }
     if let Some(task) = exporter {
         task.abort();
     }

@@ -6,7 +6,7 @@
 //! as `queue_full`.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::Addr;
 use prometheus::IntGauge;
@@ -19,6 +19,7 @@ use super::shard::{VerifierShard, VerifyJob};
 use super::DropReason;
 use crate::config::PipelineConfig;
 use crate::graph::{Graph, UpdateStanding};
+use crate::logging::{ThrottledLog, ThrottledReport};
 use crate::metrics::Metrics;
 use crate::wire::gossip::{summarize, Summary};
 use crate::wire::kind::GossipKind;
@@ -87,6 +88,23 @@ pub struct Sieve {
     pub(super) rejected: RejectedCache,
     pub(super) pending: PendingMaps,
     shards: OnceLock<Vec<ShardHandle>>,
+    /// Drops by reason, logged once per interval: a flood must not become a log flood.
+    drop_log: ThrottledLog,
+}
+
+/// How often dropped messages are summarised in the log.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+fn log_drops(report: &ThrottledReport) {
+    let window_secs = report.window.as_secs();
+    let counts = report.summary();
+    // queue_full means peers are being slowed and gossip lost: worth a warning. The rest is
+    // normal churn (duplicates dominate a healthy node).
+    if report.count(DropReason::QueueFull.as_str()) > 0 {
+        tracing::warn!(total = report.total, window_secs, %counts, "dropped gossip");
+    } else {
+        tracing::info!(total = report.total, window_secs, %counts, "dropped gossip");
+    }
 }
 
 /// Spreads keys over shards; the multiplier scatters sequential scids (block-ordered) evenly.
@@ -114,6 +132,10 @@ impl Sieve {
             metrics,
             config,
             shards: OnceLock::new(),
+            drop_log: ThrottledLog::new(
+                DropReason::ALL.iter().map(|r| r.as_str()).collect(),
+                DROP_LOG_INTERVAL,
+            ),
         }
     }
 
@@ -166,6 +188,9 @@ impl Sieve {
     pub(super) fn count_drop(&self, kind: GossipKind, reason: DropReason) {
         self.metrics.dropped(kind, reason).inc();
         tracing::trace!(kind = kind.as_str(), reason = reason.as_str(), "dropped");
+        if let Some(report) = self.drop_log.record(reason.index()) {
+            log_drops(&report);
+        }
     }
 
     fn classify(&self, kind: GossipKind, msg: &[u8]) -> Classified {
