@@ -31,7 +31,7 @@ step "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
 step "release build (the Dockerfile's build command)"
-cargo build --release --locked
+cargo build --release --locked --bin gossip-sieve
 
 step "cargo test"
 cargo test --locked -- --test-threads=2
