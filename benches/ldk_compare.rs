@@ -8,7 +8,8 @@
 //! - gossip-sieve: the release binary's `replay FILE --copies 1` and `--copies K+1`.
 //!
 //! `cargo bench --bench ldk_compare -- [--nodes N --channels M --copies K]`
-//! (default: a quarter of mainnet, 4,250 nodes / 13,500 channels, K = 4).
+//! (default: a quarter of mainnet, 4,250 nodes / 13,500 channels, K = 4). Each
+//! `--replay-arg X` is passed on to `gossip-sieve replay` (e.g. pipeline limits).
 
 #[path = "../tests/ldk/feed.rs"]
 mod feed;
@@ -32,6 +33,7 @@ struct Args {
     nodes: usize,
     channels: usize,
     copies: usize,
+    replay_args: Vec<String>,
 }
 
 fn flag<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
@@ -57,6 +59,11 @@ fn main() {
         nodes: flag(&args, "--nodes").unwrap_or(corpus::MAINNET_NODES / quarter),
         channels: flag(&args, "--channels").unwrap_or(corpus::MAINNET_CHANNELS / quarter),
         copies,
+        replay_args: args
+            .windows(2)
+            .filter(|w| w[0] == "--replay-arg")
+            .map(|w| w[1].clone())
+            .collect(),
     };
     parent(&args);
 }
@@ -276,24 +283,33 @@ fn parent(args: &Args) {
     let bin = gossip_sieve_binary();
     let replay = |copies: usize| {
         run_json(
-            Command::new(&bin).args([
-                "replay",
-                dump_arg,
-                "--copies",
-                &copies.to_string(),
-                "--json",
-            ]),
+            Command::new(&bin)
+                .args([
+                    "replay",
+                    dump_arg,
+                    "--copies",
+                    &copies.to_string(),
+                    "--json",
+                ])
+                .args(&args.replay_args),
             "gossip-sieve replay",
         )
     };
     let ours_unique = replay(1);
     let ours_dup = replay(k + 1);
+    // Not an assertion: a pipeline that loses valid gossip is a finding this bench must still
+    // report with its numbers, flagged, rather than hide behind a panic.
+    let mut complete = true;
     for (run, copies) in [(&ours_unique, 1), (&ours_dup, k + 1)] {
-        assert_eq!(
-            accepted_total(run),
-            messages,
-            "gossip-sieve replay --copies {copies} did not accept the whole corpus: {run}"
-        );
+        if accepted_total(run) != messages {
+            complete = false;
+            eprintln!(
+                "WARNING: gossip-sieve replay --copies {copies} accepted {} of {messages} \
+                 valid messages; dropped: {}",
+                accepted_total(run),
+                run["dropped"]
+            );
+        }
     }
 
     let dups = (k as u64 * messages) as f64;
@@ -335,6 +351,9 @@ fn parent(args: &Args) {
     let unique_ratio = ldk_unique_s / ours_unique_s;
     let dup_ratio = ldk_dup_ns / ours_dup_ns;
     let rss_ratio = ours_rss / ldk_rss;
+    if !complete {
+        println!("INCOMPLETE: gossip-sieve did not accept the whole corpus (see stderr)");
+    }
     println!("unique throughput ours/LDK: {unique_ratio:.2}x (target >= 1.0)");
     println!("duplicate discard speed ours/LDK: {dup_ratio:.2}x (target >= 3)");
     println!("peak RSS ours/LDK: {rss_ratio:.2} (target <= 0.33)");
@@ -345,6 +364,8 @@ fn parent(args: &Args) {
             "channels": args.channels,
             "messages": messages,
             "copies": k,
+            "replay_args": args.replay_args,
+            "ours_accepted_all": complete,
             "ldk": ldk,
             "ours_unique": { "wall_seconds": ours_unique_s, "peak_rss_bytes": f(&ours_unique, "peak_rss_bytes") },
             "ours_duplicates": { "wall_seconds": f(&ours_dup, "wall_seconds"), "peak_rss_bytes": f(&ours_dup, "peak_rss_bytes") },

@@ -60,6 +60,22 @@ impl Received {
     pub fn gossip(&self) -> usize {
         self.channel_announcements + self.channel_updates + self.node_announcements
     }
+
+    /// Counts only (the per-channel map would bury an assertion message).
+    pub fn summary(&self) -> String {
+        format!(
+            "init {}, {} channel_announcements, {} channel_updates, {} node_announcements, \
+             {} pings, {} pongs sent, other types {:?}, closed {}",
+            self.their_init.is_some(),
+            self.channel_announcements,
+            self.channel_updates,
+            self.node_announcements,
+            self.pings,
+            self.pongs_sent,
+            self.other,
+            self.closed
+        )
+    }
 }
 
 /// Dials `node_id@addr`, runs the session with `opts`, and returns once `done` holds, the peer
@@ -80,7 +96,10 @@ pub async fn run(
         features: opts.features.clone(),
         ..Init::ours(BITCOIN_MAINNET_CHAIN_HASH)
     };
-    writer.write_message(&init.serialize()).await.expect("send init");
+    writer
+        .write_message(&init.serialize())
+        .await
+        .expect("send init");
 
     let mut got = Received::default();
     let end = Instant::now() + deadline;

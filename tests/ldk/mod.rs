@@ -109,7 +109,10 @@ pub fn load_graph(spec: &CorpusSpec) -> (Arc<feed::Graph>, Arc<GossipSync>, Expe
             }
         }
     });
-    assert!(rejected.is_empty(), "LDK rejected generated gossip: {rejected:?}");
+    assert!(
+        rejected.is_empty(),
+        "LDK rejected generated gossip: {rejected:?}"
+    );
     let expected = ExpectedGraph::of(&graph);
     assert_eq!(
         expected.channels as u64,
