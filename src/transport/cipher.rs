@@ -45,9 +45,11 @@ impl CipherDirection {
         CipherDirection { key, ck, nonce: 0 }
     }
 
-    /// Uses the current nonce, then advances it, rotating the key when it reaches 1000.
-    fn next_nonce(&mut self) -> u64 {
-        let n = self.nonce;
+    /// The key and nonce for the next encryption or decryption; then advances the nonce,
+    /// rotating the key when it reaches 1000. Nonce 999 is still used with the old key (the
+    /// body of message 500), so the key is taken before the rotation.
+    fn next_nonce(&mut self) -> ([u8; 32], u64) {
+        let used = (self.key, self.nonce);
         self.nonce += 1;
         if self.nonce == ROTATE_AFTER {
             // BOLT 8: "ck', k' = HKDF(ck, k)", then reset the nonce to 0.
@@ -56,17 +58,17 @@ impl CipherDirection {
             self.key = key;
             self.nonce = 0;
         }
-        n
+        used
     }
 
     /// Encrypts one whole message into its wire bytes (header then body).
     pub fn encrypt_message(&mut self, msg: &[u8]) -> Result<Vec<u8>, CipherError> {
         let len = u16::try_from(msg.len()).map_err(|_| CipherError::Oversized(msg.len()))?;
         let mut out = Vec::with_capacity(HEADER_LEN + msg.len() + MAC_LEN);
-        let n = self.next_nonce();
-        out.extend_from_slice(&encrypt_with_ad(&self.key, n, &[], &len.to_be_bytes()));
-        let n = self.next_nonce();
-        out.extend_from_slice(&encrypt_with_ad(&self.key, n, &[], msg));
+        let (key, n) = self.next_nonce();
+        out.extend_from_slice(&encrypt_with_ad(&key, n, &[], &len.to_be_bytes()));
+        let (key, n) = self.next_nonce();
+        out.extend_from_slice(&encrypt_with_ad(&key, n, &[], msg));
         Ok(out)
     }
 
@@ -75,8 +77,8 @@ impl CipherDirection {
         if header.len() != HEADER_LEN {
             return Err(CipherError::WrongLength);
         }
-        let n = self.next_nonce();
-        let plain = decrypt_with_ad(&self.key, n, &[], header).ok_or(CipherError::BadMac)?;
+        let (key, n) = self.next_nonce();
+        let plain = decrypt_with_ad(&key, n, &[], header).ok_or(CipherError::BadMac)?;
         match plain.as_slice() {
             [hi, lo] => Ok(u16::from_be_bytes([*hi, *lo])),
             _ => Err(CipherError::WrongLength),
@@ -88,8 +90,8 @@ impl CipherDirection {
         if body.len() < MAC_LEN {
             return Err(CipherError::WrongLength);
         }
-        let n = self.next_nonce();
-        decrypt_with_ad(&self.key, n, &[], body).ok_or(CipherError::BadMac)
+        let (key, n) = self.next_nonce();
+        decrypt_with_ad(&key, n, &[], body).ok_or(CipherError::BadMac)
     }
 }
 
@@ -167,6 +169,25 @@ mod tests {
             );
         }
         assert_eq!(checked, outputs.len());
+    }
+
+    /// The spec vectors check messages 0, 1, 500, 501, 1000 and 1001 only; message 499 (the
+    /// 500th) straddles the rotation: its length uses nonce 998 and its body nonce 999, both
+    /// under the old key (LDK closed the connection here when the body used the new key).
+    #[test]
+    fn message_before_rotation_uses_the_old_key_for_its_body() {
+        let (v, mut initiator, _) = vector_keys();
+        let plaintext = hex(&v["plaintext"]);
+        for _ in 0..499 {
+            initiator.sending.encrypt_message(&plaintext).expect("enc");
+        }
+        let old_key = initiator.sending.key;
+        let wire = initiator.sending.encrypt_message(&plaintext).expect("enc");
+        let len = (plaintext.len() as u16).to_be_bytes();
+        let mut expected = encrypt_with_ad(&old_key, 998, &[], &len);
+        expected.extend(encrypt_with_ad(&old_key, 999, &[], &plaintext));
+        assert_eq!(wire, expected);
+        assert_ne!(initiator.sending.key, old_key, "rotated after message 499");
     }
 
     #[test]

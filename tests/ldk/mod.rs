@@ -1,0 +1,207 @@
+//! A real LDK gossip node for interop tests: LDK's `PeerManager` over `lightning-net-tokio`,
+//! listening on loopback, with a `P2PGossipSync` whose graph is loaded from our generated corpus.
+//! Its timers run as in a real LDK node (process_events often, timer_tick every 10 s), so it
+//! sends its own pings and paces its gossip dump on our pongs.
+//!
+//! [`client`] is a minimal BOLT 8 peer built from our transport and wire modules; it proves the
+//! node streams its whole graph before anything of ours relies on it.
+#![allow(dead_code)]
+
+pub mod client;
+pub mod feed;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gossip_sieve::sim::corpus::{self, CorpusSpec, BITCOIN_MAINNET_CHAIN_HASH};
+use gossip_sieve::wire::GossipKind;
+use lightning::bitcoin::secp256k1::PublicKey;
+use lightning::ln::peer_handler::{
+    ErroringMessageHandler, IgnoringMessageHandler, MessageHandler, PeerManager,
+};
+use lightning::sign::{KeysManager, NodeSigner, Recipient};
+use lightning_net_tokio::SocketDescriptor;
+use rand::RngCore;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use feed::ExpectedGraph;
+use feed::{GossipSync, StderrLogger};
+
+/// BOLT 1 suggests a ping roughly every 10 s; LDK's docs ask for `timer_tick_occurred` at that
+/// rate, and a peer that misses a whole tick's pong is disconnected.
+const TIMER_TICK: Duration = Duration::from_secs(10);
+/// How often the background task flushes LDK's queued events (a real node waits on LDK's event
+/// notifier; polling this often is as prompt on loopback).
+const PROCESS_EVENTS_EVERY: Duration = Duration::from_millis(50);
+
+pub type LdkPeerManager = PeerManager<
+    SocketDescriptor,
+    Arc<ErroringMessageHandler>,
+    Arc<GossipSync>,
+    Arc<IgnoringMessageHandler>,
+    Arc<StderrLogger>,
+    Arc<IgnoringMessageHandler>,
+    Arc<KeysManager>,
+    Arc<IgnoringMessageHandler>,
+>;
+
+/// A running LDK node; its tasks stop and its peers are dropped when this is dropped.
+pub struct LdkNode {
+    pub node_id: PublicKey,
+    pub addr: SocketAddr,
+    /// What LDK holds after loading, i.e. what it streams to a peer that asks for everything.
+    pub expected: ExpectedGraph,
+    pub peer_manager: Arc<LdkPeerManager>,
+    pub graph: Arc<feed::Graph>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl LdkNode {
+    /// `<node_id hex>@<addr>`, the form `gossip-sieve run --peer` takes.
+    pub fn peer_arg(&self) -> String {
+        format!("{}@{}", self.node_id, self.addr)
+    }
+}
+
+impl Drop for LdkNode {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.peer_manager.disconnect_all_peers();
+    }
+}
+
+pub fn unix_now() -> u32 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+        .unwrap_or(0)
+}
+
+/// A valid-only mainnet corpus with timestamps in the last few days, so LDK (which rejects
+/// channel_updates older than two weeks or over a day ahead) takes all of it.
+pub fn spec(nodes: usize, channels: usize, seed: u64) -> CorpusSpec {
+    CorpusSpec {
+        nodes,
+        channels,
+        seed,
+        invalid_rate: 0.0,
+        chain_hash: BITCOIN_MAINNET_CHAIN_HASH,
+        now: unix_now(),
+    }
+}
+
+/// Loads the corpus of `spec` into a fresh LDK graph through `P2PGossipSync`, failing if LDK
+/// rejects any message (every one is valid, so a rejection is a bug on one side).
+pub fn load_graph(spec: &CorpusSpec) -> (Arc<feed::Graph>, Arc<GossipSync>, ExpectedGraph) {
+    let (graph, sync) = feed::new_gossip_sync(Arc::new(StderrLogger));
+    let mut rejected = Vec::new();
+    let stats = corpus::generate(spec, |msg| {
+        let outcome = feed::decode(&msg).and_then(|m| {
+            feed::apply(&sync, None, &m).map_err(|e| format!("LDK rejected: {}", e.err))
+        });
+        if let Err(e) = outcome {
+            if rejected.len() < 5 {
+                rejected.push(e);
+            }
+        }
+    });
+    assert!(
+        rejected.is_empty(),
+        "LDK rejected generated gossip: {rejected:?}"
+    );
+    let expected = ExpectedGraph::of(&graph);
+    assert_eq!(
+        expected.channels as u64,
+        stats.valid_of(GossipKind::ChannelAnnouncement),
+        "LDK graph channels"
+    );
+    assert_eq!(
+        expected.channel_updates() as u64,
+        stats.valid_of(GossipKind::ChannelUpdate),
+        "LDK graph channel_updates"
+    );
+    assert_eq!(
+        expected.node_announcements as u64,
+        stats.valid_of(GossipKind::NodeAnnouncement),
+        "LDK graph node_announcements"
+    );
+    (graph, sync, expected)
+}
+
+/// Starts an LDK node on 127.0.0.1:0 holding the generated graph of `spec`. Must be called
+/// inside a multi-threaded tokio runtime (lightning-net-tokio spawns its socket tasks there).
+pub async fn start(spec: CorpusSpec) -> LdkNode {
+    let (graph, sync, expected) = tokio::task::spawn_blocking(move || load_graph(&spec))
+        .await
+        .expect("graph loading task");
+
+    let mut seed = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut seed);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970");
+    let keys = Arc::new(KeysManager::new(
+        &seed,
+        now.as_secs(),
+        now.subsec_nanos(),
+        true,
+    ));
+    let node_id = keys.get_node_id(Recipient::Node).expect("LDK node id");
+    let mut ephemeral = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut ephemeral);
+    let peer_manager: Arc<LdkPeerManager> = Arc::new(PeerManager::new(
+        MessageHandler {
+            chan_handler: Arc::new(ErroringMessageHandler::new()),
+            route_handler: sync,
+            onion_message_handler: Arc::new(IgnoringMessageHandler {}),
+            custom_message_handler: Arc::new(IgnoringMessageHandler {}),
+            send_only_message_handler: Arc::new(IgnoringMessageHandler {}),
+        },
+        unix_now(),
+        &ephemeral,
+        Arc::new(StderrLogger),
+        keys,
+    ));
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind LDK");
+    let addr = listener.local_addr().expect("LDK addr");
+    let accepting = {
+        let pm = Arc::clone(&peer_manager);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                // lightning-net-tokio takes a std stream; tokio's into_std leaves it non-blocking.
+                let Ok(stream) = stream.into_std() else {
+                    continue;
+                };
+                tokio::spawn(lightning_net_tokio::setup_inbound(Arc::clone(&pm), stream));
+            }
+        })
+    };
+    let timers = {
+        let pm = Arc::clone(&peer_manager);
+        tokio::spawn(async move {
+            let mut events = tokio::time::interval(PROCESS_EVENTS_EVERY);
+            let mut last_tick = tokio::time::Instant::now();
+            loop {
+                events.tick().await;
+                pm.process_events();
+                if last_tick.elapsed() >= TIMER_TICK {
+                    last_tick = tokio::time::Instant::now();
+                    pm.timer_tick_occurred();
+                }
+            }
+        })
+    };
+    LdkNode {
+        node_id,
+        addr,
+        expected,
+        peer_manager,
+        graph,
+        tasks: vec![accepting, timers],
+    }
+}
