@@ -8,9 +8,13 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use gossip_sieve::commands::ingest::IngestOptions;
+use gossip_sieve::commands::run as run_node;
 use gossip_sieve::commands::summary::RunSummary;
 use gossip_sieve::commands::{bench, demo, gen_corpus, replay};
 use gossip_sieve::config::{default_shards, Network, PipelineConfig};
+use gossip_sieve::peer::dialer::{DialerConfig, PeerAddress};
+use gossip_sieve::peer::listener::ListenerConfig;
+use gossip_sieve::peer::session::SessionConfig;
 use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::sim::corpus::CorpusSpec;
 
@@ -73,6 +77,27 @@ enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// Run as a Lightning peer: accept and dial BOLT 8 peers and ingest their gossip.
+    Run {
+        /// Accept inbound peers here (port 0 picks one; the bound address is printed).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Outbound peer `<node_id_hex>@host:port`, dialed and redialed with backoff.
+        #[arg(long = "peer")]
+        peers: Vec<PeerAddress>,
+        #[arg(long, default_value = "127.0.0.1:9736")]
+        metrics: SocketAddr,
+        /// Holds the node key (`node_secret`, mode 0600).
+        #[arg(long, default_value = "./gossip-sieve-data")]
+        data_dir: PathBuf,
+        /// Accept gossip of any age.
+        #[arg(long)]
+        historical: bool,
+        #[command(flatten)]
+        peer: PeerArgs,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
     /// Measure the pipeline against raw libsecp256k1 and time duplicate discards.
     Bench {
         #[command(flatten)]
@@ -99,6 +124,39 @@ struct BenchArgs {
     cache_dir: PathBuf,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args, Clone)]
+struct PeerArgs {
+    /// Inbound connections (handshakes included) allowed at once.
+    #[arg(long, default_value_t = 256)]
+    max_peers: usize,
+    #[arg(long, default_value_t = 30_000)]
+    ping_interval_ms: u64,
+    #[arg(long, default_value_t = 30_000)]
+    pong_timeout_ms: u64,
+    #[arg(long, default_value_t = 10_000)]
+    handshake_timeout_ms: u64,
+    /// Inbound bytes per second per peer before reads are paced; 0 = unlimited.
+    #[arg(long, default_value_t = 1 << 20)]
+    peer_byte_rate: u64,
+    /// Invalid gossip messages a peer may send before it is disconnected.
+    #[arg(long, default_value_t = 100)]
+    max_invalid: u32,
+}
+
+impl PeerArgs {
+    fn session(&self, chain_hash: [u8; 32]) -> SessionConfig {
+        let defaults = SessionConfig::new(chain_hash);
+        SessionConfig {
+            ping_interval: Duration::from_millis(self.ping_interval_ms.max(1)),
+            pong_timeout: Duration::from_millis(self.pong_timeout_ms.max(1)),
+            inbound_bytes_per_sec: self.peer_byte_rate,
+            inbound_burst: defaults.inbound_burst.max(self.peer_byte_rate),
+            max_invalid: self.max_invalid,
+            ..defaults
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -241,6 +299,34 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 },
             })?;
             print_summary(&summary, json)?;
+        }
+        Command::Run {
+            listen,
+            peers,
+            metrics,
+            data_dir,
+            historical,
+            peer,
+            pipeline,
+        } => {
+            let handshake_timeout = Duration::from_millis(peer.handshake_timeout_ms.max(1));
+            run_node::run(run_node::RunOptions {
+                data_dir,
+                listen,
+                peers,
+                metrics_addr: metrics,
+                session: peer.session(pipeline.network.chain_hash()),
+                pipeline: pipeline.config(historical),
+                dialer: DialerConfig {
+                    handshake_timeout,
+                    ..DialerConfig::default()
+                },
+                listener: ListenerConfig {
+                    max_peers: peer.max_peers.max(1),
+                    handshake_timeout,
+                    ..ListenerConfig::default()
+                },
+            })?;
         }
         Command::Bench {
             bench,

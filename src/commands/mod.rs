@@ -5,4 +5,5 @@ pub mod demo;
 pub mod gen_corpus;
 pub mod ingest;
 pub mod replay;
+pub mod run;
 pub mod summary;
