@@ -58,6 +58,9 @@ async fn run_inside(options: RunOptions, identity: Arc<NodeIdentity>) -> anyhow:
         session: options.session,
     });
     let (stop, shutdown) = watch::channel(false);
+    // Installed before the start lines are printed: a supervisor that reads them may signal
+    // at once, and an uninstalled handler would let the signal kill the process uncleanly.
+    let signals = Signals::install()?;
 
     // Tests and scripts parse these lines; the bound addresses matter when port 0 was asked.
     println!("node_id {}", identity.node_id_hex());
@@ -83,7 +86,7 @@ async fn run_inside(options: RunOptions, identity: Arc<NodeIdentity>) -> anyhow:
     }
     health.set_ready(true);
 
-    wait_for_signal().await?;
+    signals.wait().await;
     eprintln!("shutting down");
     health.set_ready(false);
     let _ = stop.send(true);
@@ -101,19 +104,37 @@ async fn run_inside(options: RunOptions, identity: Arc<NodeIdentity>) -> anyhow:
     Ok(())
 }
 
-#[cfg(unix)]
-async fn wait_for_signal() -> std::io::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate())?;
-    let mut int = signal(SignalKind::interrupt())?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    Ok(())
+/// SIGINT and SIGTERM (Ctrl-C elsewhere).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
 }
 
-#[cfg(not(unix))]
-async fn wait_for_signal() -> std::io::Result<()> {
-    tokio::signal::ctrl_c().await
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
