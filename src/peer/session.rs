@@ -664,7 +664,7 @@ mod tests {
             let ids = r.short_ids.values().expect("uncompressed");
             total += ids.len();
             for id in ids {
-                let block = (id >> 40) as u64;
+                let block = id >> 40;
                 assert!(block >= u64::from(r.first_blocknum));
                 assert!(block < u64::from(r.first_blocknum) + u64::from(r.number_of_blocks));
             }
