@@ -687,6 +687,240 @@ mod tests {
         assert_eq!(unlimited.charge(u64::MAX / 2), None);
     }
 
+    use crate::config::PipelineConfig;
+    use crate::pipeline::Pipeline;
+    use crate::transport::{handshake_initiator, handshake_responder};
+    use crate::wire::bolt1::features_from_bits;
+    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+    const CHAIN: [u8; 32] = [0x6f; 32];
+
+    struct Remote {
+        reader: Bolt8Reader<OwnedReadHalf>,
+        writer: Bolt8Writer<OwnedWriteHalf>,
+    }
+
+    impl Remote {
+        async fn send(&mut self, msg: &[u8]) {
+            self.writer.write_message(msg).await.expect("send");
+        }
+
+        async fn recv(&mut self) -> Option<Vec<u8>> {
+            tokio::time::timeout(Duration::from_secs(5), self.reader.read_message())
+                .await
+                .expect("node sent nothing")
+                .ok()
+                .flatten()
+        }
+
+        /// Next message that is not one of our pings.
+        async fn recv_type(&mut self) -> Option<u16> {
+            loop {
+                let msg = self.recv().await?;
+                match bolt1::message_type(&msg) {
+                    Some(bolt1::PING) => continue,
+                    t => return t,
+                }
+            }
+        }
+    }
+
+    /// Runs `script` as the remote end of one session with `config`; returns the node's
+    /// report and its metrics.
+    fn with_session<F, Fut>(config: SessionConfig, script: F) -> (SessionReport, Arc<Metrics>)
+    where
+        F: FnOnce(Remote) -> Fut + 'static,
+        Fut: std::future::Future<Output = ()> + 'static,
+    {
+        actix::System::new().block_on(async move {
+            let metrics = Arc::new(Metrics::new(1).expect("metrics"));
+            let pipeline = Pipeline::start(
+                PipelineConfig {
+                    shards: 1,
+                    ..PipelineConfig::default()
+                },
+                Arc::new(Graph::new()),
+                metrics.clone(),
+            );
+            let ctx = Arc::new(PeerContext {
+                identity: Arc::new(NodeIdentity::random()),
+                sieve: pipeline.sieve.clone(),
+                metrics: metrics.clone(),
+                session: config,
+            });
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let node_id = ctx.identity.node_id();
+            let remote = NodeIdentity::random();
+            let remote_task = actix::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                let (reader, writer) =
+                    handshake_initiator(stream, remote.secret(), &node_id, Duration::from_secs(5))
+                        .await
+                        .expect("handshake");
+                script(Remote { reader, writer }).await;
+            });
+            let (stream, _) = listener.accept().await.expect("accept");
+            let (their_id, reader, writer) =
+                handshake_responder(stream, ctx.identity.secret(), Duration::from_secs(5))
+                    .await
+                    .expect("handshake");
+            let (_stop, shutdown) = watch::channel(false);
+            let report = run_session(reader, writer, their_id, ctx, shutdown).await;
+            remote_task.await.expect("remote script");
+            pipeline.stop();
+            (report, metrics)
+        })
+    }
+
+    fn init_with(networks: Option<Vec<[u8; 32]>>, bits: &[usize]) -> Vec<u8> {
+        Init {
+            features: features_from_bits(bits),
+            networks,
+            ..Init::default()
+        }
+        .serialize()
+    }
+
+    fn disconnects(metrics: &Metrics, reason: &str) -> bool {
+        metrics.render().contains(&format!(
+            "gossip_sieve_peer_disconnects_total{{reason=\"{reason}\"}} 1"
+        ))
+    }
+
+    #[test]
+    fn init_then_filter_pong_and_query_replies_then_clean_close() {
+        let (report, metrics) = with_session(SessionConfig::new(CHAIN), |mut remote| async move {
+            let first = remote.recv().await.expect("init");
+            assert_eq!(bolt1::message_type(&first), Some(bolt1::INIT));
+            assert!(Init::parse(&first).expect("init").follows_chain(&CHAIN));
+            remote.send(&init_with(Some(vec![CHAIN]), &[7])).await;
+            let filter = remote.recv().await.expect("filter");
+            let filter = GossipTimestampFilter::parse(&filter).expect("gossip_timestamp_filter");
+            assert_eq!(
+                (filter.first_timestamp, filter.timestamp_range),
+                (0, u32::MAX)
+            );
+            remote
+                .send(
+                    &Ping {
+                        num_pong_bytes: 12,
+                        ignored_len: 3,
+                    }
+                    .serialize(),
+                )
+                .await;
+            let pong = remote.recv().await.expect("pong");
+            assert_eq!(Pong::parse(&pong).expect("pong").ignored_len, 12);
+            // Odd unknown types and warnings are ignored.
+            remote.send(&[0x80, 0x01, 9, 9]).await;
+            remote
+                .send(&Warning(ErrorMessage::connection("careful")).serialize())
+                .await;
+            let query = QueryShortChannelIds {
+                chain_hash: CHAIN,
+                short_ids: EncodedList::Uncompressed(vec![1, 2]),
+                query_flags: None,
+                unknown_tlvs: Vec::new(),
+            };
+            remote.send(&query.serialize()).await;
+            assert_eq!(
+                remote.recv_type().await,
+                Some(queries::REPLY_SHORT_CHANNEL_IDS_END)
+            );
+            let range = QueryChannelRange {
+                chain_hash: CHAIN,
+                first_blocknum: 0,
+                number_of_blocks: 1000,
+                query_option: None,
+                unknown_tlvs: Vec::new(),
+            };
+            remote.send(&range.serialize()).await;
+            assert_eq!(remote.recv_type().await, Some(queries::REPLY_CHANNEL_RANGE));
+            remote.writer.shutdown().await.expect("close");
+            assert_eq!(remote.recv().await, None, "node closes its side too");
+        });
+        assert!(
+            matches!(report.reason, EndReason::RemoteClosed),
+            "{report:?}"
+        );
+        assert!(disconnects(&metrics, "remote_closed"));
+        assert_eq!(metrics.peers_connected.get(), 0);
+    }
+
+    #[test]
+    fn a_peer_on_another_chain_gets_an_error_and_is_dropped() {
+        let (report, metrics) = with_session(SessionConfig::new(CHAIN), |mut remote| async move {
+            remote.recv().await.expect("init");
+            remote.send(&init_with(Some(vec![[1; 32]]), &[7])).await;
+            assert_eq!(remote.recv_type().await, Some(bolt1::ERROR));
+            assert_eq!(remote.recv().await, None);
+        });
+        assert!(
+            matches!(report.reason, EndReason::WrongNetwork),
+            "{report:?}"
+        );
+        assert!(disconnects(&metrics, "wrong_network"));
+    }
+
+    #[test]
+    fn unknown_required_feature_and_unknown_even_type_end_the_session() {
+        let (report, _) = with_session(SessionConfig::new(CHAIN), |mut remote| async move {
+            remote.recv().await.expect("init");
+            remote.send(&init_with(None, &[7, 100])).await;
+            assert_eq!(remote.recv_type().await, Some(bolt1::ERROR));
+        });
+        assert!(
+            matches!(report.reason, EndReason::UnknownFeature(100)),
+            "{report:?}"
+        );
+
+        let (report, metrics) = with_session(SessionConfig::new(CHAIN), |mut remote| async move {
+            remote.recv().await.expect("init");
+            // Required bits of channel features we never use are fine.
+            remote.send(&init_with(None, &[6, 12, 14])).await;
+            remote.recv().await.expect("filter");
+            remote.send(&[0x03, 0xE8]).await;
+            assert_eq!(remote.recv_type().await, Some(bolt1::ERROR));
+        });
+        assert!(
+            matches!(report.reason, EndReason::UnknownEvenType(1000)),
+            "{report:?}"
+        );
+        assert!(disconnects(&metrics, "unknown_even_type"));
+    }
+
+    #[test]
+    fn a_peer_that_does_not_read_is_dropped_as_slow_reader() {
+        let config = SessionConfig {
+            outbound_queue: 4,
+            inbound_bytes_per_sec: 0,
+            ..SessionConfig::new(CHAIN)
+        };
+        let (report, metrics) = with_session(config, |mut remote| async move {
+            remote.recv().await.expect("init");
+            remote.send(&init_with(None, &[7])).await;
+            // Each ping asks for a 64 KB pong that we never read: the socket buffers fill,
+            // then the node's queue.
+            let ping = Ping {
+                num_pong_bytes: MAX_PONG,
+                ignored_len: 0,
+            }
+            .serialize();
+            for _ in 0..4000 {
+                if remote.writer.write_message(&ping).await.is_err() {
+                    break;
+                }
+            }
+        });
+        assert!(matches!(report.reason, EndReason::SlowReader), "{report:?}");
+        assert!(disconnects(&metrics, "slow_reader"));
+    }
+
+    const MAX_PONG: u16 = bolt1::MAX_NUM_PONG_BYTES;
+
     #[test]
     fn labels_are_registered_disconnect_reasons() {
         for label in EndReason::LABELS
