@@ -396,3 +396,26 @@ fn a_peer_that_answers_no_pings_is_dropped_with_ping_timeout() {
     node.stop();
     let _ = peers.join();
 }
+
+#[test]
+fn inbound_connections_over_max_peers_are_closed_and_counted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args: Vec<String> = ["--listen", "127.0.0.1:0", "--max-peers", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let node = Node::start(&dir.path().join("data"), &args);
+    let listen = node.listen.expect("listen");
+    // The first holds the only slot by sitting in the handshake.
+    let _first = TcpStream::connect(listen).expect("first");
+    node.wait_for("gossip_sieve_limit{name=\"max_peers\"}", 1.0);
+    std::thread::sleep(Duration::from_millis(200));
+    let mut second = TcpStream::connect(listen).expect("second");
+    second
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut buf = [0u8; 1];
+    assert_eq!(second.read(&mut buf).unwrap_or(0), 0, "second was served");
+    node.wait_for(&disconnects("too_many_peers"), 1.0);
+    node.stop();
+}

@@ -60,11 +60,18 @@ pub async fn accept_loop(
         };
         let _ = stream.set_nodelay(true);
         let ctx = ctx.clone();
-        let shutdown = shutdown.clone();
+        let mut shutdown = shutdown.clone();
         let handshake_timeout = config.handshake_timeout;
         actix::spawn(async move {
             let _slot = slot;
-            match handshake_responder(stream, ctx.identity.secret(), handshake_timeout).await {
+            let handshake = tokio::select! {
+                _ = shutdown.changed() => {
+                    ctx.metrics.peer_disconnected("shutdown");
+                    return;
+                }
+                handshake = handshake_responder(stream, ctx.identity.secret(), handshake_timeout) => handshake,
+            };
+            match handshake {
                 Ok((remote, reader, writer)) => {
                     run_session(reader, writer, remote, ctx, shutdown).await;
                 }
