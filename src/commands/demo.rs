@@ -110,6 +110,9 @@ async fn run_inside(options: IngestOptions, peers: Vec<PeerAddress>) -> anyhow::
         session: SessionConfig {
             // The synthetic peers are ours and local: no pacing, the point is throughput.
             inbound_bytes_per_sec: 0,
+            // Their corpus carries invalid messages on purpose (to show every drop reason);
+            // they stand for a noisy network, not for peers to disconnect.
+            max_invalid: u32::MAX,
             ..SessionConfig::new(chain_hash)
         },
     });

@@ -115,6 +115,7 @@ fn serve_all(
                 let listener = TcpListener::from_std(listener)?;
                 let (stream, _) = listener.accept().await?;
                 drop(listener);
+                // With Nagle, delayed ACKs stall the stream (measured: 5x slower demo).
                 stream.set_nodelay(true)?;
                 serve(stream, key, &corpus, &config).await
             }));
