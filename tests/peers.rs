@@ -419,3 +419,32 @@ fn inbound_connections_over_max_peers_are_closed_and_counted() {
     node.wait_for(&disconnects("too_many_peers"), 1.0);
     node.stop();
 }
+
+#[test]
+fn demo_runs_its_synthetic_peers_over_bolt8_and_builds_the_whole_graph() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().to_str().expect("utf-8");
+    let summary = common::run_json(&[
+        "demo",
+        "--peers",
+        "3",
+        "--nodes",
+        &NODES.to_string(),
+        "--channels",
+        &CHANNELS.to_string(),
+        "--cache-dir",
+        cache,
+        "--metrics",
+        "127.0.0.1:0",
+        "--json",
+    ]);
+    assert_eq!(common::get(&summary, &["graph_channels"]), CHANNELS as u64);
+    assert_eq!(common::get(&summary, &["graph_nodes"]), NODES as u64);
+    common::assert_counts_balance(&summary);
+    // Three peers each sent every announcement: two copies of each (plus invalid copies of
+    // known channels, the demo corpus has some) are duplicates.
+    assert!(
+        common::get(&summary, &["dropped", "channel_announcement", "duplicate"])
+            >= 2 * CHANNELS as u64
+    );
+}
