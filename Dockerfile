@@ -28,7 +28,7 @@ COPY examples/gossip-sieve.toml /etc/gossip-sieve/gossip-sieve.toml
 
 USER sieve
 VOLUME /data
-ENV RUST_LOG=info
+ENV GOSSIP_SIEVE_LOG_LEVEL=info
 EXPOSE 9735 9736
 
 # /healthz answers while the process is alive and serving; the metrics listener must stay on

@@ -13,6 +13,7 @@ step "system packages"
 missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+command -v jq >/dev/null 2>&1 || missing+=(jq)
 if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
@@ -30,7 +31,7 @@ step "cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 
 step "release build (the Dockerfile's build command)"
-cargo build --release --locked
+cargo build --release --locked --bin gossip-sieve
 
 step "cargo test"
 cargo test --locked -- --test-threads=2

@@ -1,8 +1,21 @@
-//! Every bound and knob of the pipeline, each with the reason for its default.
+//! Every bound and knob, each with the reason for its default, and how they are set.
 //!
-//! The CLI (and later the config file / environment) fills a [`PipelineConfig`]; the pipeline
-//! never reads anything else. Every cap here is also exported as a gauge so an operator can see
-//! the limit beside the level.
+//! [`PipelineConfig`] is all the pipeline reads. [`Settings`] is the whole effective
+//! configuration of a node, resolved by [`Settings::resolve`] from four layers, first match
+//! wins: command-line flag > environment variable (`GOSSIP_SIEVE_<OPTION>`) > TOML file
+//! (`--config`) > default. The option table ([`OPTIONS`]) names every option in all three
+//! spellings, so errors can say which option and which layer was wrong. Every cap is also
+//! exported as a gauge so an operator can see the limit beside the level.
+
+mod args;
+mod error;
+mod file;
+mod settings;
+
+pub use args::{LogArgs, NodeArgs, PipelineArgs, SettingsArgs};
+pub use error::{ConfigError, Source};
+pub use file::{FileConfig, LimitsSection, LogSection, PipelineSection};
+pub use settings::{LogFormat, LogSettings, OptionSpec, PeerAddr, PeerLimits, Settings, OPTIONS};
 
 use std::time::Duration;
 

@@ -16,12 +16,14 @@
 //! - [`store`]: Core Lightning `gossip_store` files: reading, writing, recovery.
 //! - [`metrics`]: the Prometheus registry (DESIGN §4 contract) and its hyper exporter.
 //! - [`sim`]: deterministic signed corpora and synthetic peers for `demo`, tests and benches.
-//! - [`config`]: every bound and knob, with its reason.
+//! - [`config`]: every bound and knob, with its reason; flag > env > file > default.
+//! - [`logging`]: the tracing subscriber and once-per-interval logging of floods.
 //! - [`commands`]: the CLI subcommands (replay, demo, gen-corpus) built from the above.
 
 pub mod commands;
 pub mod config;
 pub mod graph;
+pub mod logging;
 pub mod metrics;
 pub mod peer;
 pub mod pipeline;

@@ -10,8 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use gossip_sieve::commands::ingest::IngestOptions;
 use gossip_sieve::commands::run as run_node;
 use gossip_sieve::commands::summary::RunSummary;
-use gossip_sieve::commands::{bench, demo, gen_corpus, replay};
-use gossip_sieve::config::{default_shards, Network, PipelineConfig};
+use gossip_sieve::commands::{bench, config_check, demo, gen_corpus, replay};
+use gossip_sieve::config::{
+    FileConfig, LogArgs, LogSettings, Network, NodeArgs, PipelineArgs, PipelineConfig, Settings,
+    SettingsArgs,
+};
 use gossip_sieve::peer::dialer::{DialerConfig, PeerAddress};
 use gossip_sieve::peer::listener::ListenerConfig;
 use gossip_sieve::peer::session::SessionConfig;
@@ -25,9 +28,11 @@ use gossip_sieve::sim::corpus::CorpusSpec;
     about = "Lightning gossip ingestion: dedup before verify"
 )]
 struct Cli {
-    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `gossip_sieve=debug`.
-    #[arg(long, global = true, default_value = "warn", env = "GOSSIP_SIEVE_LOG")]
-    log: String,
+    /// TOML config file; flags and GOSSIP_SIEVE_* variables override it.
+    #[arg(long, global = true, env = "GOSSIP_SIEVE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    log: LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +62,12 @@ enum Command {
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Persist accepted gossip to DIR/gossip_store (Core Lightning format) and, on the
+        /// next run, load it back without verifying signatures again.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        hold: HoldArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -65,38 +76,38 @@ enum Command {
         /// Synthetic peers, each sending the whole corpus.
         #[arg(long, default_value_t = 8)]
         peers: usize,
-        #[arg(long, default_value = "127.0.0.1:9736")]
-        metrics: SocketAddr,
+        /// Serve /metrics here [env: GOSSIP_SIEVE_METRICS; default 127.0.0.1:9736].
+        #[arg(long)]
+        metrics: Option<SocketAddr>,
         /// Where the generated corpus is cached between runs.
         #[arg(long, default_value_os_t = default_cache_dir())]
         cache_dir: PathBuf,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
+        hold: HoldArgs,
+        #[command(flatten)]
         corpus: CorpusArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
-    /// Run as a Lightning peer: accept and dial BOLT 8 peers and ingest their gossip.
+    /// Run as a Lightning peer: accept and dial BOLT 8 peers and ingest their gossip. Prints
+    /// `node_id`, `metrics` and `listening` lines (bound addresses; port 0 is allowed).
     Run {
-        /// Accept inbound peers here (port 0 picks one; the bound address is printed).
-        #[arg(long)]
-        listen: Option<SocketAddr>,
-        /// Outbound peer `<node_id_hex>@host:port`, dialed and redialed with backoff.
-        #[arg(long = "peer")]
-        peers: Vec<PeerAddress>,
-        #[arg(long, default_value = "127.0.0.1:9736")]
-        metrics: SocketAddr,
-        /// Holds the node key (`node_secret`, mode 0600).
-        #[arg(long, default_value = "./gossip-sieve-data")]
-        data_dir: PathBuf,
         /// Accept gossip of any age.
         #[arg(long)]
         historical: bool,
         #[command(flatten)]
+        node: NodeArgs,
+        #[command(flatten)]
         peer: PeerArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Measure the pipeline against raw libsecp256k1 and time duplicate discards.
     Bench {
@@ -107,6 +118,29 @@ enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate the configuration (file from --config, environment, flags) and print the
+    /// effective result as TOML.
+    Check {
+        #[command(flatten)]
+        node: NodeArgs,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
+}
+
+/// Keeping /metrics up around a finite run, so Prometheus can scrape it.
+#[derive(Args, Clone)]
+struct HoldArgs {
+    /// Seconds to serve /metrics before the first message (a scraper records the baseline).
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    warmup: u64,
+    /// Seconds to keep serving /metrics after the run.
+    #[arg(long, default_value_t = 0, value_name = "SECS")]
+    linger: u64,
 }
 
 #[derive(Args, Clone)]
@@ -128,31 +162,24 @@ struct BenchArgs {
 
 #[derive(Args, Clone)]
 struct PeerArgs {
-    /// Inbound connections (handshakes included) allowed at once.
-    #[arg(long, default_value_t = 256)]
-    max_peers: usize,
-    #[arg(long, default_value_t = 30_000)]
-    ping_interval_ms: u64,
-    #[arg(long, default_value_t = 30_000)]
-    pong_timeout_ms: u64,
+    /// Milliseconds for the BOLT 8 handshake (connect to act three).
     #[arg(long, default_value_t = 10_000)]
     handshake_timeout_ms: u64,
-    /// Inbound bytes per second per peer before reads are paced; 0 = unlimited.
-    #[arg(long, default_value_t = 1 << 20)]
-    peer_byte_rate: u64,
-    /// Invalid gossip messages a peer may send before it is disconnected.
+    /// Invalid gossip messages a peer may send before it is disconnected as misbehaving.
     #[arg(long, default_value_t = 100)]
     max_invalid: u32,
 }
 
 impl PeerArgs {
-    fn session(&self, chain_hash: [u8; 32]) -> SessionConfig {
-        let defaults = SessionConfig::new(chain_hash);
+    fn session(&self, settings: &Settings) -> SessionConfig {
+        let defaults = SessionConfig::new(settings.network.chain_hash());
+        let limits = &settings.limits;
         SessionConfig {
-            ping_interval: Duration::from_millis(self.ping_interval_ms.max(1)),
-            pong_timeout: Duration::from_millis(self.pong_timeout_ms.max(1)),
-            inbound_bytes_per_sec: self.peer_byte_rate,
-            inbound_burst: defaults.inbound_burst.max(self.peer_byte_rate),
+            ping_interval: limits.ping_interval.max(Duration::from_millis(1)),
+            pong_timeout: limits.ping_timeout.max(Duration::from_millis(1)),
+            init_timeout: limits.ping_timeout.max(Duration::from_millis(1)),
+            inbound_bytes_per_sec: limits.peer_rate_bytes_per_sec,
+            inbound_burst: defaults.inbound_burst.max(limits.peer_rate_bytes_per_sec),
             max_invalid: self.max_invalid,
             ..defaults
         }
@@ -189,45 +216,26 @@ impl CorpusArgs {
     }
 }
 
-#[derive(Args, Clone)]
-struct PipelineArgs {
-    #[arg(long, value_enum, default_value_t = Network::Bitcoin, env = "GOSSIP_SIEVE_NETWORK")]
-    network: Network,
-    /// Verifier shards (default: one per core).
-    #[arg(long, default_value_t = default_shards())]
-    shards: usize,
-    /// Admission capacity of each shard's mailbox.
-    #[arg(long, default_value_t = 4096)]
-    mailbox_capacity: usize,
-    /// Milliseconds a peer waits for a full shard before the message is dropped as queue_full.
-    #[arg(long, default_value_t = 10_000)]
-    stall_timeout_ms: u64,
-    #[arg(long, default_value_t = 10_000)]
-    pending_updates_cap: usize,
-    #[arg(long, default_value_t = 10_000)]
-    pending_node_announcements_cap: usize,
-    #[arg(long, default_value_t = 100_000)]
-    rejected_cache_cap: usize,
-    #[arg(long, default_value_t = 50_000)]
-    pubkey_cache_cap: usize,
+/// The pipeline part of the resolved configuration (flag > env > `--config` file > default).
+fn pipeline_config(
+    pipeline: &PipelineArgs,
+    file: &FileConfig,
+    historical: bool,
+) -> anyhow::Result<PipelineConfig> {
+    let mut config = resolve(NodeArgs::default(), pipeline, file)?.pipeline;
+    if historical {
+        config.max_age = None;
+    }
+    Ok(config)
 }
 
-impl PipelineArgs {
-    fn config(&self, historical: bool) -> PipelineConfig {
-        let defaults = PipelineConfig::default();
-        PipelineConfig {
-            network: self.network,
-            shards: self.shards.max(1),
-            shard_mailbox_capacity: self.mailbox_capacity.max(1),
-            stall_timeout: Duration::from_millis(self.stall_timeout_ms),
-            pending_updates_cap: self.pending_updates_cap.max(1),
-            pending_node_announcements_cap: self.pending_node_announcements_cap.max(1),
-            rejected_cache_cap: self.rejected_cache_cap.max(1),
-            pubkey_cache_cap: self.pubkey_cache_cap.max(1),
-            max_age: if historical { None } else { defaults.max_age },
-            ..defaults
-        }
-    }
+fn resolve(node: NodeArgs, pipeline: &PipelineArgs, file: &FileConfig) -> anyhow::Result<Settings> {
+    let args = SettingsArgs {
+        node,
+        pipeline: pipeline.clone(),
+        log: LogArgs::default(),
+    };
+    Ok(Settings::resolve(&args, file)?)
 }
 
 fn default_cache_dir() -> PathBuf {
@@ -247,7 +255,7 @@ fn print_summary(summary: &RunSummary, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
     match cli.command {
         Command::GenCorpus { out, corpus } => {
             let (stats, messages) = gen_corpus::write_corpus(&corpus.spec(), &out)?;
@@ -259,15 +267,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             historical,
             metrics,
             json,
+            data_dir,
+            hold,
             pipeline,
         } => {
             let summary = replay::run(replay::ReplayOptions {
                 files,
                 copies,
                 ingest: IngestOptions {
-                    config: pipeline.config(historical),
+                    config: pipeline_config(&pipeline, &file, historical)?,
                     metrics_addr: metrics,
                     progress_total: None,
+                    data_dir,
+                    warmup: Duration::from_secs(hold.warmup),
+                    linger: Duration::from_secs(hold.linger),
                 },
             })?;
             print_summary(&summary, json)?;
@@ -277,9 +290,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             metrics,
             cache_dir,
             json,
+            hold,
             corpus,
             pipeline,
         } => {
+            let node = NodeArgs {
+                metrics,
+                ..NodeArgs::default()
+            };
+            let settings = resolve(node, &pipeline, &file)?;
             let summary = demo::run(demo::DemoOptions {
                 spec: CorpusSpec {
                     invalid_rate: if corpus.invalid_rate > 0.0 {
@@ -293,36 +312,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 peers,
                 cache_dir,
                 ingest: IngestOptions {
-                    config: pipeline.config(false),
-                    metrics_addr: Some(metrics),
+                    config: settings.pipeline,
+                    metrics_addr: Some(settings.metrics),
                     progress_total: None,
+                    data_dir: None,
+                    warmup: Duration::from_secs(hold.warmup),
+                    linger: Duration::from_secs(hold.linger),
                 },
             })?;
             print_summary(&summary, json)?;
         }
         Command::Run {
-            listen,
-            peers,
-            metrics,
-            data_dir,
             historical,
+            node,
             peer,
             pipeline,
         } => {
+            let settings = resolve(node, &pipeline, &file)?;
             let handshake_timeout = Duration::from_millis(peer.handshake_timeout_ms.max(1));
+            let mut pipeline_config = settings.pipeline.clone();
+            if historical {
+                pipeline_config.max_age = None;
+            }
             run_node::run(run_node::RunOptions {
-                data_dir,
-                listen,
-                peers,
-                metrics_addr: metrics,
-                session: peer.session(pipeline.network.chain_hash()),
-                pipeline: pipeline.config(historical),
+                data_dir: settings.data_dir.clone(),
+                listen: Some(settings.listen),
+                peers: settings
+                    .peers
+                    .iter()
+                    .map(|p| PeerAddress {
+                        node_id: p.node_id,
+                        address: p.socket_addr_string(),
+                    })
+                    .collect(),
+                metrics_addr: settings.metrics,
+                session: peer.session(&settings),
+                pipeline: pipeline_config,
                 dialer: DialerConfig {
                     handshake_timeout,
                     ..DialerConfig::default()
                 },
                 listener: ListenerConfig {
-                    max_peers: peer.max_peers.max(1),
+                    max_peers: settings.limits.max_peers.max(1),
                     handshake_timeout,
                     ..ListenerConfig::default()
                 },
@@ -340,7 +371,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let report = bench::run(
                 &path,
                 bench::BenchOptions {
-                    config: pipeline.config(false),
+                    config: pipeline_config(&pipeline, &file, false)?,
                     duplicate_copies: bench.duplicate_copies,
                     raw_sample: bench.raw_sample,
                 },
@@ -351,20 +382,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.print_text();
             }
         }
+        Command::Config {
+            command: ConfigCommand::Check { node, pipeline },
+        } => {
+            let args = SettingsArgs {
+                node,
+                pipeline,
+                log: cli.log,
+            };
+            print!("{}", config_check::run(&args, &file)?);
+        }
     }
     Ok(())
 }
 
+/// Loads the config file and starts logging: both come before any subcommand runs.
+fn setup(cli: &Cli) -> anyhow::Result<FileConfig> {
+    let file = FileConfig::load_optional(cli.config.as_deref())?;
+    let log = LogSettings::resolve(&cli.log, &file.log, &|var| std::env::var(var).ok())?;
+    gossip_sieve::logging::init(&log)?;
+    Ok(file)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match run(cli) {
+    let result = setup(&cli).and_then(|file| run(cli, file));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

@@ -40,7 +40,13 @@ impl Node {
     fn start(data_dir: &Path, args: &[String]) -> Node {
         let mut child = Command::new(common::binary())
             .arg("run")
-            .args(["--metrics", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "--metrics",
+                "127.0.0.1:0",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .args(args)
             .env_remove("GOSSIP_SIEVE_NETWORK")
@@ -52,8 +58,7 @@ impl Node {
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let (mut node_id, mut metrics, mut listen) = (None, None, None);
-        let wants_listen = args.iter().any(|a| a == "--listen");
-        while node_id.is_none() || metrics.is_none() || (wants_listen && listen.is_none()) {
+        while node_id.is_none() || metrics.is_none() || listen.is_none() {
             let line = lines
                 .next()
                 .expect("gossip-sieve run exited before printing its addresses")
@@ -259,8 +264,6 @@ fn hostile_peers_are_dropped_and_counted_while_a_good_peer_delivers_its_graph() 
     let corpus = common::corpus(dir.path(), NODES, CHANNELS, 0.0);
     let good = SyntheticPeers::start(1, &corpus, SyntheticConfig::new(chain())).expect("peers");
     let mut args = vec![
-        "--listen".to_string(),
-        "127.0.0.1:0".to_string(),
         "--handshake-timeout-ms".to_string(),
         "700".to_string(),
         "--max-invalid".to_string(),
@@ -374,10 +377,13 @@ fn a_peer_that_answers_no_pings_is_dropped_with_ping_timeout() {
     };
     let peers = SyntheticPeers::start(1, &corpus, mute).expect("peers");
     let mut args = vec![
-        "--ping-interval-ms".to_string(),
-        "200".to_string(),
-        "--pong-timeout-ms".to_string(),
-        "400".to_string(),
+        "--ping-interval-secs".to_string(),
+        "1".to_string(),
+        "--ping-timeout-secs".to_string(),
+        "1".to_string(),
+        // The config requires a shard stall to end before a ping times out.
+        "--stall-timeout-ms".to_string(),
+        "500".to_string(),
     ];
     args.extend(peer_arg(&peers.addresses()[0]));
     let node = Node::start(&dir.path().join("data"), &args);
@@ -400,10 +406,7 @@ fn a_peer_that_answers_no_pings_is_dropped_with_ping_timeout() {
 #[test]
 fn inbound_connections_over_max_peers_are_closed_and_counted() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let args: Vec<String> = ["--listen", "127.0.0.1:0", "--max-peers", "1"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> = ["--max-peers", "1"].iter().map(|s| s.to_string()).collect();
     let node = Node::start(&dir.path().join("data"), &args);
     let listen = node.listen.expect("listen");
     // The first holds the only slot by sitting in the handshake.

@@ -117,6 +117,9 @@ async fn run_inside(options: IngestOptions, peers: Vec<PeerAddress>) -> anyhow::
         },
     });
     health.set_ready(true);
+    if options.metrics_addr.is_some() && !options.warmup.is_zero() {
+        tokio::time::sleep(options.warmup).await;
+    }
     let progress = options
         .progress_total
         .map(|total| progress_bar(total, metrics.clone()));
@@ -145,6 +148,13 @@ async fn run_inside(options: IngestOptions, peers: Vec<PeerAddress>) -> anyhow::
         bar.finish_and_clear();
     }
     let summary = RunSummary::from_metrics(&metrics, wall);
+    if exporter.is_some() && !options.linger.is_zero() {
+        eprintln!(
+            "done; serving metrics for {} s more",
+            options.linger.as_secs()
+        );
+        tokio::time::sleep(options.linger).await;
+    }
     if let Some(task) = exporter {
         task.abort();
     }

@@ -3,6 +3,7 @@
 //! summarise.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use crate::graph::Graph;
 use crate::metrics::{self, Health, Metrics};
 use crate::peer::{feed, FrameIter};
 use crate::pipeline::Pipeline;
+use crate::store::{StoreConfig, StoreHandle};
 use crate::wire::GossipKind;
 
 pub struct IngestOptions {
@@ -21,6 +23,13 @@ pub struct IngestOptions {
     pub metrics_addr: Option<SocketAddr>,
     /// Show a progress bar counting toward this many received messages.
     pub progress_total: Option<u64>,
+    /// Persist accepted gossip to `<data_dir>/gossip_store` and load it at start.
+    pub data_dir: Option<PathBuf>,
+    /// Serve /metrics this long before the first message, so a scraper records the zero
+    /// baseline and `rate()` over the run is non-zero.
+    pub warmup: Duration,
+    /// Keep serving /metrics this long after the summary, so a scraper sees the final values.
+    pub linger: Duration,
 }
 
 pub fn run(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Result<RunSummary> {
@@ -42,8 +51,26 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
         None => None,
     };
     let graph = Arc::new(Graph::new());
-    let pipeline = Pipeline::start(options.config, graph, metrics.clone());
+    let store = match &options.data_dir {
+        Some(dir) => {
+            let (store, report) =
+                StoreHandle::open(dir, graph.clone(), metrics.clone(), StoreConfig::default())?;
+            // One JSON line on stderr, so scripts and tests can read what the restart found.
+            eprintln!("store: {}", serde_json::to_string(&report)?);
+            Some(store)
+        }
+        None => None,
+    };
+    let pipeline = Pipeline::start_with_store(
+        options.config,
+        graph,
+        metrics.clone(),
+        store.as_ref().map(StoreHandle::addr),
+    );
     health.set_ready(true);
+    if options.metrics_addr.is_some() && !options.warmup.is_zero() {
+        tokio::time::sleep(options.warmup).await;
+    }
     let progress = options
         .progress_total
         .map(|total| progress_bar(total, metrics.clone()));
@@ -65,7 +92,17 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
         ticker.abort();
         bar.finish_and_clear();
     }
+    if let Some(store) = store {
+        store.shutdown().await?;
+    }
     let summary = RunSummary::from_metrics(&metrics, wall);
+    if exporter.is_some() && !options.linger.is_zero() {
+        eprintln!(
+            "done; serving metrics for {} s more",
+            options.linger.as_secs()
+        );
+        tokio::time::sleep(options.linger).await;
+    }
     if let Some(task) = exporter {
         task.abort();
     }

@@ -2,16 +2,23 @@
 //! accepted update for each channel direction and node. The dedup step reads it for every
 //! message; verifier shards write it after a signature check passes.
 //!
-//! It holds no message bytes: those live in the store (a later record offset), so the index
-//! stays a few tens of bytes per channel.
+//! It holds no message bytes: those live in the store, and the graph is the store's index:
+//! [`Stamp::offset`] and [`Channel::announcement_offset`] hold the offset of the key's live
+//! record in `gossip_store`, set by the store actor once the record is written (see
+//! [`Graph::settle_update_offset`]).
 
 use dashmap::DashMap;
+use foldhash::fast::RandomState;
 
 pub type NodeId = [u8; 33];
 
 /// Where a message's bytes can be found again; `None` until the store has written it.
 pub type StoreOffset = Option<u64>;
 
+/// The newest accepted message for a key. `offset` is the key's live record in the store, which
+/// may lag `timestamp`: a newer message applied with `offset: None` keeps the previous record's
+/// offset until the store has written the newer one and swapped them, so the store can always
+/// find the record it must mark deleted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
     pub timestamp: u32,
@@ -31,7 +38,22 @@ pub struct Channel {
 pub struct Node {
     /// Channels that name this node; a node with none is not part of the public graph.
     pub channels: u32,
+    /// Channels of this node whose announcement is in the store. A node_announcement is only
+    /// written after one of them, as Core Lightning's readers expect.
+    pub stored_channels: u32,
     pub announcement: Option<Stamp>,
+}
+
+/// What the store learns when it records the offset of a record it has just written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The record is the key's newest: its offset is now in the graph. `previous` is the
+    /// record it replaces, to be marked deleted.
+    Current { previous: StoreOffset },
+    /// The graph holds a newer message for the key: the record just written is already stale.
+    Superseded,
+    /// The graph has no such key or an older timestamp (the message never reached the graph).
+    Unknown,
 }
 
 /// What the graph knows about a channel_update's target, for dedup.
@@ -47,10 +69,12 @@ pub enum UpdateStanding {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NotNewer;
 
+/// Both maps hash with foldhash seeded per process: several times cheaper than SipHash on the
+/// dedup path, while keys chosen by a peer still cannot be aimed at one bucket without the seed.
 #[derive(Default)]
 pub struct Graph {
-    channels: DashMap<u64, Channel>,
-    nodes: DashMap<NodeId, Node>,
+    channels: DashMap<u64, Channel, RandomState>,
+    nodes: DashMap<NodeId, Node, RandomState>,
 }
 
 impl Graph {
@@ -145,7 +169,7 @@ impl Graph {
         let slot = channel.updates.get_mut(direction).ok_or(NotNewer)?;
         match slot {
             Some(old) if old.timestamp >= stamp.timestamp => Err(NotNewer),
-            _ => Ok(slot.replace(stamp)),
+            _ => Ok(slot.replace(carry_offset(stamp, *slot))),
         }
     }
 
@@ -161,8 +185,99 @@ impl Graph {
         }
         match node.announcement {
             Some(old) if old.timestamp >= stamp.timestamp => Err(NotNewer),
-            _ => Ok(node.announcement.replace(stamp)),
+            _ => {
+                let carried = carry_offset(stamp, node.announcement);
+                Ok(node.announcement.replace(carried))
+            }
         }
+    }
+
+    /// Records the store offset of a channel_announcement. The first time, the channel's nodes
+    /// count it as stored. Returns the offset it replaces (only on a re-write).
+    pub fn settle_channel_offset(&self, short_channel_id: u64, offset: u64) -> Settled {
+        let (previous, nodes) = {
+            let Some(mut channel) = self.channels.get_mut(&short_channel_id) else {
+                return Settled::Unknown;
+            };
+            let previous = channel.announcement_offset.replace(offset);
+            (previous, [channel.node_id_1, channel.node_id_2])
+        };
+        if previous.is_none() {
+            for node_id in nodes {
+                if let Some(mut node) = self.nodes.get_mut(&node_id) {
+                    node.stored_channels += 1;
+                }
+            }
+        }
+        Settled::Current { previous }
+    }
+
+    /// Records the store offset of the channel_update with `timestamp`, if it is still the
+    /// newest for its direction; see [`Settled`].
+    pub fn settle_update_offset(
+        &self,
+        short_channel_id: u64,
+        direction: usize,
+        timestamp: u32,
+        offset: u64,
+    ) -> Settled {
+        let Some(mut channel) = self.channels.get_mut(&short_channel_id) else {
+            return Settled::Unknown;
+        };
+        match channel.updates.get_mut(direction) {
+            Some(Some(stamp)) => settle(stamp, timestamp, offset),
+            _ => Settled::Unknown,
+        }
+    }
+
+    /// Records the store offset of the node_announcement with `timestamp`; see [`Settled`].
+    pub fn settle_node_offset(&self, node_id: &NodeId, timestamp: u32, offset: u64) -> Settled {
+        match self.nodes.get_mut(node_id) {
+            Some(mut node) => match node.announcement.as_mut() {
+                Some(stamp) => settle(stamp, timestamp, offset),
+                None => Settled::Unknown,
+            },
+            None => Settled::Unknown,
+        }
+    }
+
+    /// Store offset of a channel's announcement: `None` for an unknown channel, `Some(None)`
+    /// while it is not written yet.
+    pub fn channel_offset(&self, short_channel_id: u64) -> Option<StoreOffset> {
+        self.channels
+            .get(&short_channel_id)
+            .map(|c| c.announcement_offset)
+    }
+
+    /// Has one of the node's channels been written to the store?
+    pub fn node_has_stored_channel(&self, node_id: &NodeId) -> bool {
+        self.nodes
+            .get(node_id)
+            .is_some_and(|n| n.stored_channels > 0)
+    }
+
+    /// Rewrites every store offset through `map` (after compaction moved the records). An
+    /// offset `map` does not know is cleared; returns how many were.
+    pub fn remap_offsets(&self, map: impl Fn(u64) -> Option<u64>) -> usize {
+        let mut lost = 0;
+        let mut remap = |offset: &mut StoreOffset| {
+            if let Some(old) = *offset {
+                *offset = map(old);
+                lost += usize::from(offset.is_none());
+            }
+        };
+        for mut channel in self.channels.iter_mut() {
+            remap(&mut channel.announcement_offset);
+            for stamp in channel.updates.iter_mut().flatten() {
+                remap(&mut stamp.offset);
+            }
+        }
+        for mut node in self.nodes.iter_mut() {
+            if let Some(stamp) = node.announcement.as_mut() {
+                remap(&mut stamp.offset);
+            }
+        }
+        lost
     }
 
     pub fn channel_count(&self) -> usize {
@@ -226,6 +341,27 @@ impl Graph {
     }
 }
 
+/// A new stamp without an offset of its own keeps the live record's offset of the one it
+/// replaces (see [`Stamp`]).
+fn carry_offset(stamp: Stamp, old: Option<Stamp>) -> Stamp {
+    Stamp {
+        offset: stamp.offset.or(old.and_then(|o| o.offset)),
+        ..stamp
+    }
+}
+
+fn settle(stamp: &mut Stamp, timestamp: u32, offset: u64) -> Settled {
+    if stamp.timestamp > timestamp {
+        Settled::Superseded
+    } else if stamp.timestamp < timestamp {
+        Settled::Unknown
+    } else {
+        Settled::Current {
+            previous: stamp.offset.replace(offset),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +406,7 @@ mod tests {
         );
         assert!(graph.apply_update(7, 0, stamp(9)).is_err(), "older");
         assert_eq!(graph.apply_update(7, 0, stamp(11)), Ok(Some(stamp(10))));
+        assert_eq!(graph.apply_update(7, 0, stamp(10)), Err(NotNewer));
         assert_eq!(graph.update_standing(7, 0), UpdateStanding::Known(Some(11)));
         assert_eq!(graph.update_standing(7, 1), UpdateStanding::Known(None));
         assert_eq!(graph.update_signer(7, 1), Some(node(2)));
@@ -283,5 +420,61 @@ mod tests {
         assert_eq!(graph.apply_node_announcement(&node(1), stamp(5)), Ok(None));
         assert!(graph.apply_node_announcement(&node(1), stamp(5)).is_err());
         assert_eq!(graph.node_announcement_count(), 1);
+    }
+
+    #[test]
+    fn store_offsets_follow_the_newest_record() {
+        let graph = Graph::new();
+        assert_eq!(graph.settle_channel_offset(7, 100), Settled::Unknown);
+        graph.insert_channel(7, node(1), node(2), None);
+        assert!(!graph.node_has_stored_channel(&node(1)));
+        assert_eq!(
+            graph.settle_channel_offset(7, 100),
+            Settled::Current { previous: None }
+        );
+        assert!(graph.node_has_stored_channel(&node(2)));
+        assert_eq!(graph.channel_offset(7), Some(Some(100)));
+
+        graph.apply_update(7, 1, stamp(10)).unwrap();
+        assert_eq!(
+            graph.settle_update_offset(7, 1, 10, 200),
+            Settled::Current { previous: None }
+        );
+        // A newer update keeps pointing at the live record until its own is written.
+        graph.apply_update(7, 1, stamp(11)).unwrap();
+        assert_eq!(
+            graph.channel(7).unwrap().updates[1].unwrap().offset,
+            Some(200)
+        );
+        graph.apply_update(7, 1, stamp(12)).unwrap();
+        assert_eq!(
+            graph.settle_update_offset(7, 1, 11, 300),
+            Settled::Superseded
+        );
+        assert_eq!(
+            graph.settle_update_offset(7, 1, 12, 400),
+            Settled::Current {
+                previous: Some(200)
+            }
+        );
+        assert_eq!(graph.settle_update_offset(7, 1, 13, 500), Settled::Unknown);
+        assert_eq!(graph.settle_update_offset(7, 0, 12, 500), Settled::Unknown);
+
+        graph.apply_node_announcement(&node(1), stamp(5)).unwrap();
+        assert_eq!(
+            graph.settle_node_offset(&node(1), 5, 600),
+            Settled::Current { previous: None }
+        );
+        let lost = graph.remap_offsets(|o| (o != 600).then_some(o + 1));
+        assert_eq!(lost, 1);
+        assert_eq!(graph.channel_offset(7), Some(Some(101)));
+        assert_eq!(
+            graph.channel(7).unwrap().updates[1].unwrap().offset,
+            Some(401)
+        );
+        assert_eq!(
+            graph.settle_node_offset(&node(1), 5, 700),
+            Settled::Current { previous: None }
+        );
     }
 }

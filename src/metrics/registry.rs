@@ -38,6 +38,48 @@ pub const DISCONNECT_REASONS: &[&str] = &[
     "slow_reader",
 ];
 
+/// Why a message accepted into the graph did not reach the store; zero-initialised at start.
+pub const STORE_FAILURE_REASONS: &[&str] = &[
+    // Writing or flushing failed.
+    "io",
+    // The store actor's mailbox was closed (it stopped).
+    "mailbox_closed",
+    // A channel_update whose channel_announcement is not in the store.
+    "no_channel",
+    // A node_announcement none of whose channels reached the store by shutdown.
+    "no_stored_channel",
+    // The graph no longer knows the key (should not happen: nothing is removed).
+    "unknown_key",
+];
+
+/// Handles of the store actor's series.
+pub struct StoreMetrics {
+    /// Records appended (a channel_announcement's amount record not counted).
+    pub written: IntCounter,
+    /// Records flagged DELETED because a newer one replaced them.
+    pub deleted: IntCounter,
+    /// Records dropped from the file by compaction.
+    pub compacted: IntCounter,
+    /// Messages not written because the graph already held a newer one for the key.
+    pub superseded: IntCounter,
+    failures: IntCounterVec,
+    pub fsync_duration: Histogram,
+    /// Bytes cut from a torn tail when the store was opened.
+    pub recovery_truncated_bytes: IntCounter,
+    /// Hand-offs from shards not yet handled by the store actor.
+    pub queue_depth: IntGauge,
+}
+
+impl StoreMetrics {
+    pub fn failed(&self, reason: &str) {
+        self.failures.with_label_values(&[reason]).inc();
+    }
+
+    pub fn failures(&self, reason: &str) -> u64 {
+        self.failures.with_label_values(&[reason]).get()
+    }
+}
+
 /// Per-kind handles, indexed by [`GossipKind::index`].
 pub struct KindCounters {
     pub received: IntCounter,
@@ -61,6 +103,7 @@ pub struct Metrics {
     pub graph_channels: IntGauge,
     pub graph_nodes: IntGauge,
     pub store_bytes: IntGauge,
+    pub store: StoreMetrics,
     /// Exported caps (DESIGN §3: "all in config, all exported as gauges").
     limits: IntGaugeVec,
 }
@@ -165,6 +208,36 @@ impl Metrics {
             name("store_bytes"),
             "Size of the gossip_store file",
         ))?;
+        let store_records = IntCounterVec::new(
+            Opts::new(
+                name("store_records_total"),
+                "gossip_store records by event: written, deleted (superseded in place), \
+                 compacted (dropped by compaction), superseded (not written: newer in graph)",
+            ),
+            &["event"],
+        )?;
+        let store_failures = IntCounterVec::new(
+            Opts::new(
+                name("store_failures_total"),
+                "Accepted messages that did not reach the gossip_store, by reason",
+            ),
+            &["reason"],
+        )?;
+        let store_fsync = Histogram::with_opts(
+            HistogramOpts::new(
+                name("store_fsync_duration_seconds"),
+                "Time to flush and fsync the gossip_store",
+            )
+            .buckets(prometheus::exponential_buckets(1e-4, 4.0, 9)?),
+        )?;
+        let store_truncated = IntCounter::with_opts(Opts::new(
+            name("store_recovery_truncated_bytes_total"),
+            "Bytes of torn tail cut from the gossip_store when it was opened",
+        ))?;
+        let store_queue = IntGauge::with_opts(Opts::new(
+            name("store_queue_depth"),
+            "Accepted messages handed to the store actor and not yet written",
+        ))?;
         let limits = IntGaugeVec::new(
             Opts::new(
                 name("limit"),
@@ -189,6 +262,11 @@ impl Metrics {
         registry.register(Box::new(graph_nodes.clone()))?;
         registry.register(Box::new(store_bytes.clone()))?;
         registry.register(Box::new(limits.clone()))?;
+        registry.register(Box::new(store_records.clone()))?;
+        registry.register(Box::new(store_failures.clone()))?;
+        registry.register(Box::new(store_fsync.clone()))?;
+        registry.register(Box::new(store_truncated.clone()))?;
+        registry.register(Box::new(store_queue.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -220,6 +298,19 @@ impl Metrics {
         for reason in DISCONNECT_REASONS {
             peer_disconnects.with_label_values(&[reason]);
         }
+        for reason in STORE_FAILURE_REASONS {
+            store_failures.with_label_values(&[reason]);
+        }
+        let store = StoreMetrics {
+            written: store_records.with_label_values(&["written"]),
+            deleted: store_records.with_label_values(&["deleted"]),
+            compacted: store_records.with_label_values(&["compacted"]),
+            superseded: store_records.with_label_values(&["superseded"]),
+            failures: store_failures,
+            fsync_duration: store_fsync,
+            recovery_truncated_bytes: store_truncated,
+            queue_depth: store_queue,
+        };
         Ok(Metrics {
             registry,
             kinds,
@@ -233,6 +324,7 @@ impl Metrics {
             graph_channels,
             graph_nodes,
             store_bytes,
+            store,
             limits,
         })
     }
@@ -298,5 +390,9 @@ mod tests {
         assert!(text.contains("gossip_sieve_queue_depth{shard=\"1\"} 0"));
         assert!(text.contains("gossip_sieve_peer_disconnects_total{reason=\"bad_mac\"} 0"));
         assert!(text.contains("gossip_sieve_signature_checks_total{result=\"invalid\"} 0"));
+        assert!(text.contains("gossip_sieve_store_records_total{event=\"compacted\"} 0"));
+        assert!(text.contains("gossip_sieve_store_failures_total{reason=\"io\"} 0"));
+        assert!(text.contains("gossip_sieve_store_fsync_duration_seconds_count 0"));
+        assert!(text.contains("gossip_sieve_store_recovery_truncated_bytes_total 0"));
     }
 }

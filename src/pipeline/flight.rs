@@ -4,6 +4,7 @@
 
 use std::hash::Hasher;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
@@ -26,27 +27,39 @@ pub enum FlightKey {
     Node(NodeId),
 }
 
-/// The claim one admitted message holds: its timestamp (0 for channel_announcements) and the
-/// keyed fingerprint of its bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The claim one admitted message holds: its timestamp (0 for channel_announcements) and its
+/// bytes, shared with the job in the shard's mailbox.
+#[derive(Clone, Debug)]
 pub struct Claim {
     pub timestamp: u32,
-    pub fingerprint: u64,
+    pub msg: Arc<[u8]>,
+}
+
+impl Claim {
+    fn is(&self, other: &Claim) -> bool {
+        Arc::ptr_eq(&self.msg, &other.msg)
+    }
 }
 
 /// Admitted-but-unfinished messages by key. Bounded by the shards' admission capacity plus the
 /// messages waiting for a slot (at most one per peer).
 ///
-/// Only a byte-identical copy of the message in flight is a duplicate here. A different message
+/// Only a byte-identical copy of the message in flight is a duplicate here (a memcmp, no hash:
+/// sixteen peers sending the same new message hit this path fifteen times). A different message
 /// for the same key is admitted even when older: it may be the valid one while the message in
 /// flight is a forgery with a higher timestamp, and the shard's re-check against the graph
 /// discards a truly stale one before any signature work.
 #[derive(Default)]
 pub struct InFlight {
-    keys: DashMap<FlightKey, Claim>,
+    keys: DashMap<FlightKey, Claim, foldhash::fast::RandomState>,
 }
 
 impl InFlight {
+    /// Whether exactly these bytes are in flight for `key`.
+    pub fn holds(&self, key: &FlightKey, msg: &[u8]) -> bool {
+        self.keys.get(key).is_some_and(|claim| *claim.msg == *msg)
+    }
+
     pub fn claim(&self, key: FlightKey, claim: Claim) -> Result<(), DropReason> {
         match self.keys.entry(key) {
             Entry::Vacant(slot) => {
@@ -54,11 +67,10 @@ impl InFlight {
                 Ok(())
             }
             Entry::Occupied(mut slot) => {
-                let current = *slot.get();
-                if current == claim {
+                if *slot.get().msg == *claim.msg {
                     return Err(DropReason::Duplicate);
                 }
-                if claim.timestamp >= current.timestamp {
+                if claim.timestamp >= slot.get().timestamp {
                     slot.insert(claim);
                 }
                 Ok(())
@@ -67,8 +79,8 @@ impl InFlight {
     }
 
     /// Releases `claim`, unless another message for the key took the entry over.
-    pub fn release(&self, key: &FlightKey, claim: Claim) {
-        self.keys.remove_if(key, |_, current| *current == claim);
+    pub fn release(&self, key: &FlightKey, claim: &Claim) {
+        self.keys.remove_if(key, |_, current| current.is(claim));
     }
 
     pub fn contains(&self, key: &FlightKey) -> bool {
@@ -128,10 +140,10 @@ impl RejectedCache {
 mod tests {
     use super::*;
 
-    fn claim(timestamp: u32, fingerprint: u64) -> Claim {
+    fn claim(timestamp: u32, content: u8) -> Claim {
         Claim {
             timestamp,
-            fingerprint,
+            msg: Arc::from(vec![content; 8]),
         }
     }
 
@@ -142,22 +154,26 @@ mod tests {
             short_channel_id: 9,
             direction: 1,
         };
-        assert_eq!(flight.claim(key, claim(10, 1)), Ok(()));
+        let first = claim(10, 1);
+        assert_eq!(flight.claim(key, first), Ok(()));
+        assert!(flight.holds(&key, &[1; 8]));
         assert_eq!(flight.claim(key, claim(10, 1)), Err(DropReason::Duplicate));
         // Same timestamp, other bytes: possibly the genuine one behind a forgery.
-        assert_eq!(flight.claim(key, claim(10, 2)), Ok(()));
+        let second = claim(10, 2);
+        assert_eq!(flight.claim(key, second.clone()), Ok(()));
         assert_eq!(
             flight.claim(key, claim(9, 3)),
             Ok(()),
             "older is re-checked by the shard"
         );
-        assert_eq!(flight.claim(key, claim(11, 4)), Ok(()));
-        flight.release(&key, claim(10, 2));
+        let newest = claim(11, 4);
+        assert_eq!(flight.claim(key, newest.clone()), Ok(()));
+        flight.release(&key, &second);
         assert!(
             flight.contains(&key),
             "the newest claim survives an older release"
         );
-        flight.release(&key, claim(11, 4));
+        flight.release(&key, &newest);
         assert!(flight.is_empty());
     }
 

@@ -26,6 +26,7 @@ pub use sieve::{message_kind, Outcome, Sieve};
 use crate::config::PipelineConfig;
 use crate::graph::Graph;
 use crate::metrics::Metrics;
+use crate::store::StoreActor;
 use shard::VerifierShard;
 use sieve::ShardHandle;
 
@@ -39,6 +40,17 @@ impl Pipeline {
     /// Starts `config.shards` verifier shards, each on its own arbiter thread. Must be called
     /// from within a running actix system.
     pub fn start(config: PipelineConfig, graph: Arc<Graph>, metrics: Arc<Metrics>) -> Self {
+        Self::start_with_store(config, graph, metrics, None)
+    }
+
+    /// [`Pipeline::start`], with every accepted message handed to `store` (see
+    /// [`crate::store::StoreHandle`]) after it is applied to the graph.
+    pub fn start_with_store(
+        config: PipelineConfig,
+        graph: Arc<Graph>,
+        metrics: Arc<Metrics>,
+        store: Option<actix::Addr<StoreActor>>,
+    ) -> Self {
         let shards = config.shards.max(1);
         let capacity = config.shard_mailbox_capacity.max(1);
         let key_cache_per_shard = (config.pubkey_cache_cap / shards).max(1);
@@ -56,6 +68,7 @@ impl Pipeline {
         for index in 0..shards {
             let arbiter = Arbiter::new();
             let shard_sieve = sieve.clone();
+            let shard_store = store.clone();
             // The mailbox is created with its capacity before the actor starts: actix's default
             // of 16 would otherwise apply until the arbiter ran the start closure, and a sender
             // that once finds a mailbox full stays parked. The semaphore admits at most
@@ -63,8 +76,11 @@ impl Pipeline {
             let (sender, receiver) = actix::dev::channel::channel(capacity + 1);
             let addr = actix::Addr::new(sender);
             arbiter.spawn_fn(move || {
-                Context::with_receiver(receiver)
-                    .run(VerifierShard::new(shard_sieve, key_cache_per_shard));
+                Context::with_receiver(receiver).run(VerifierShard::new(
+                    shard_sieve,
+                    key_cache_per_shard,
+                    shard_store,
+                ));
             });
             metrics
                 .queue_capacity(index)

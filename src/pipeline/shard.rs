@@ -1,19 +1,21 @@
 //! A verifier shard: one actix actor on its own thread (arbiter) that owns a slice of the key
 //! space (by short_channel_id or node id), so messages for one channel keep their order and no
 //! lock on the hot path is shared between shards. It re-checks against the graph (another
-//! shard's work or a racing copy may have landed since admission), verifies, applies, and
-//! releases parked dependants.
+//! shard's work or a racing copy may have landed since admission), verifies, applies,
+//! releases parked dependants, and hands the message to the store actor.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix::{Actor, Context, Handler, Message};
+use actix::dev::SendError;
+use actix::{Actor, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, WrapFuture};
 
 use super::flight::{Claim, FlightKey};
 use super::sieve::{Sieve, Slot};
 use super::verify::Verifier;
 use super::DropReason;
 use crate::graph::{Stamp, UpdateStanding};
+use crate::store::{Persist, StoreActor, StoreKey};
 use crate::wire::gossip::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement};
 use crate::wire::kind::GossipKind;
 
@@ -24,38 +26,81 @@ use crate::wire::kind::GossipKind;
 pub struct VerifyJob {
     pub kind: GossipKind,
     pub key: FlightKey,
+    /// Holds the message bytes, shared with the in-flight map.
     pub claim: Claim,
-    pub msg: Vec<u8>,
     pub admitted_at: Instant,
     pub slot: Slot,
+}
+
+/// How a job left the shard when it was not dropped.
+enum Processed {
+    /// Applied to the graph; the store key and timestamp to persist it under.
+    Accepted(StoreKey, u32),
+    Parked,
 }
 
 pub struct VerifierShard {
     sieve: Arc<Sieve>,
     verifier: Verifier,
+    store: Option<Addr<StoreActor>>,
 }
 
 impl VerifierShard {
-    pub fn new(sieve: Arc<Sieve>, pubkey_cache_cap: usize) -> Self {
+    pub fn new(
+        sieve: Arc<Sieve>,
+        pubkey_cache_cap: usize,
+        store: Option<Addr<StoreActor>>,
+    ) -> Self {
         VerifierShard {
             sieve,
             verifier: Verifier::new(pubkey_cache_cap),
+            store,
         }
     }
 
-    fn process(&mut self, job: &VerifyJob) -> Result<(), DropReason> {
+    /// Hands an applied message to the store without blocking the thread and without losing
+    /// it: when the store's mailbox is full, this shard stops taking jobs until the store has
+    /// room (its admission slots then fill, and the sieve makes peers wait).
+    fn hand_off(&self, persist: Persist, ctx: &mut Context<Self>) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let metrics = &self.sieve.metrics;
+        metrics.store.queue_depth.inc();
+        match store.try_send(persist) {
+            Ok(()) => {}
+            Err(SendError::Full(persist)) => {
+                let wait = store.send(persist).into_actor(self).map(|sent, shard, _| {
+                    if sent.is_err() {
+                        let store = &shard.sieve.metrics.store;
+                        store.queue_depth.dec();
+                        store.failed("mailbox_closed");
+                    }
+                });
+                ctx.wait(wait);
+            }
+            Err(SendError::Closed(_)) => {
+                metrics.store.queue_depth.dec();
+                metrics.store.failed("mailbox_closed");
+            }
+        }
+    }
+
+    /// Verifies and applies `job`; on success returns the store key and timestamp of what was
+    /// applied.
+    fn process(&mut self, job: &VerifyJob) -> Result<Processed, DropReason> {
         let sieve = &self.sieve;
         let metrics = &sieve.metrics;
         let graph = &sieve.graph;
         match job.kind {
             GossipKind::ChannelAnnouncement => {
-                let ann =
-                    ChannelAnnouncement::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
+                let ann = ChannelAnnouncement::parse(&job.claim.msg)
+                    .map_err(|_| DropReason::Malformed)?;
                 if graph.has_channel(ann.short_channel_id) {
                     return Err(DropReason::Duplicate);
                 }
                 self.verifier
-                    .channel_announcement(metrics, &job.msg, &ann)?;
+                    .channel_announcement(metrics, &job.claim.msg, &ann)?;
                 let new_nodes = graph
                     .insert_channel(ann.short_channel_id, ann.node_id_1, ann.node_id_2, None)
                     .ok_or(DropReason::Duplicate)?;
@@ -73,11 +118,26 @@ impl VerifierShard {
                         sieve.release(GossipKind::NodeAnnouncement, parked);
                     }
                 }
-                Ok(())
+                Ok(Processed::Accepted(
+                    StoreKey::Channel(ann.short_channel_id),
+                    0,
+                ))
             }
             GossipKind::ChannelUpdate => {
-                let update = ChannelUpdate::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
+                let update =
+                    ChannelUpdate::parse(&job.claim.msg).map_err(|_| DropReason::Malformed)?;
                 let direction = usize::from(update.channel_flags & 1);
+                if graph.update_standing(update.short_channel_id, direction)
+                    == UpdateStanding::UnknownChannel
+                    && sieve.repark_update(
+                        &job.claim.msg,
+                        update.short_channel_id,
+                        update.channel_flags & 1,
+                        update.timestamp,
+                    )?
+                {
+                    return Ok(Processed::Parked);
+                }
                 match graph.update_standing(update.short_channel_id, direction) {
                     UpdateStanding::Known(Some(stored)) if stored >= update.timestamp => {
                         return Err(if stored == update.timestamp {
@@ -87,15 +147,13 @@ impl VerifierShard {
                         })
                     }
                     UpdateStanding::Known(_) => {}
-                    // Admission requires a known channel and channels are never removed, so
-                    // this means the dependency is gone.
                     UpdateStanding::UnknownChannel => return Err(DropReason::DependencyRejected),
                 }
                 let signer = graph
                     .update_signer(update.short_channel_id, direction)
                     .ok_or(DropReason::DependencyRejected)?;
                 self.verifier
-                    .channel_update(metrics, &job.msg, &update, &signer)?;
+                    .channel_update(metrics, &job.claim.msg, &update, &signer)?;
                 let stamp = Stamp {
                     timestamp: update.timestamp,
                     offset: None,
@@ -103,10 +161,15 @@ impl VerifierShard {
                 graph
                     .apply_update(update.short_channel_id, direction, stamp)
                     .map_err(|_not_newer| DropReason::Stale)?;
-                Ok(())
+                let key = StoreKey::Update {
+                    short_channel_id: update.short_channel_id,
+                    direction,
+                };
+                Ok(Processed::Accepted(key, update.timestamp))
             }
             GossipKind::NodeAnnouncement => {
-                let ann = NodeAnnouncement::parse(&job.msg).map_err(|_| DropReason::Malformed)?;
+                let ann =
+                    NodeAnnouncement::parse(&job.claim.msg).map_err(|_| DropReason::Malformed)?;
                 match graph.node_standing(&ann.node_id) {
                     Some(Some(stored)) if stored >= ann.timestamp => {
                         return Err(if stored == ann.timestamp {
@@ -118,7 +181,8 @@ impl VerifierShard {
                     Some(_) => {}
                     None => return Err(DropReason::DependencyRejected),
                 }
-                self.verifier.node_announcement(metrics, &job.msg, &ann)?;
+                self.verifier
+                    .node_announcement(metrics, &job.claim.msg, &ann)?;
                 let stamp = Stamp {
                     timestamp: ann.timestamp,
                     offset: None,
@@ -126,7 +190,10 @@ impl VerifierShard {
                 graph
                     .apply_node_announcement(&ann.node_id, stamp)
                     .map_err(|_not_newer| DropReason::Stale)?;
-                Ok(())
+                Ok(Processed::Accepted(
+                    StoreKey::Node(ann.node_id),
+                    ann.timestamp,
+                ))
             }
         }
     }
@@ -140,7 +207,7 @@ impl Handler<VerifyJob> for VerifierShard {
     type Result = ();
 
     /// Verifies one admitted message and settles its accounting.
-    fn handle(&mut self, job: VerifyJob, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, job: VerifyJob, ctx: &mut Context<Self>) {
         let metrics = self.sieve.metrics.clone();
         metrics
             .queue_wait
@@ -152,17 +219,30 @@ impl Handler<VerifyJob> for VerifierShard {
             .verify_duration
             .observe(started.elapsed().as_secs_f64());
         match result {
-            Ok(()) => kind_metrics.accepted.inc(),
+            Ok(Processed::Accepted(key, timestamp)) => {
+                kind_metrics.accepted.inc();
+                self.hand_off(
+                    Persist {
+                        key,
+                        timestamp,
+                        msg: job.claim.msg.to_vec(),
+                    },
+                    ctx,
+                );
+            }
+            // Now counted as pending; only its in-flight claim ends below.
+            Ok(Processed::Parked) => {}
             Err(reason) => {
                 if matches!(reason, DropReason::InvalidSignature | DropReason::Malformed) {
-                    self.sieve.rejected.insert(job.claim.fingerprint);
+                    let fingerprint = self.sieve.rejected.fingerprint(&job.claim.msg);
+                    self.sieve.rejected.insert(fingerprint);
                 }
                 self.sieve.count_drop(job.kind, reason);
             }
         }
         // Release the in-flight claim only after the graph or the rejected cache knows the
         // outcome, so a copy arriving now is caught by one of them.
-        self.sieve.in_flight.release(&job.key, job.claim);
+        self.sieve.in_flight.release(&job.key, &job.claim);
         kind_metrics.in_flight.dec();
     }
 }

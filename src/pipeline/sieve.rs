@@ -6,19 +6,20 @@
 //! as `queue_full`.
 
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::Addr;
 use prometheus::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::checks::{unix_now, CheckPolicy};
+use super::checks::{coarse_unix_now, CheckPolicy};
 use super::flight::{Claim, FlightKey, InFlight, RejectedCache};
 use super::pending::{ParkOutcome, Parked, PendingMaps};
 use super::shard::{VerifierShard, VerifyJob};
 use super::DropReason;
 use crate::config::PipelineConfig;
 use crate::graph::{Graph, UpdateStanding};
+use crate::logging::{ThrottledLog, ThrottledReport};
 use crate::metrics::Metrics;
 use crate::wire::gossip::{summarize, Summary};
 use crate::wire::kind::GossipKind;
@@ -87,6 +88,23 @@ pub struct Sieve {
     pub(super) rejected: RejectedCache,
     pub(super) pending: PendingMaps,
     shards: OnceLock<Vec<ShardHandle>>,
+    /// Drops by reason, logged once per interval: a flood must not become a log flood.
+    drop_log: ThrottledLog,
+}
+
+/// How often dropped messages are summarised in the log.
+const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+fn log_drops(report: &ThrottledReport) {
+    let window_secs = report.window.as_secs();
+    let counts = report.summary();
+    // queue_full means peers are being slowed and gossip lost: worth a warning. The rest is
+    // normal churn (duplicates dominate a healthy node).
+    if report.count(DropReason::QueueFull.as_str()) > 0 {
+        tracing::warn!(total = report.total, window_secs, %counts, "dropped gossip");
+    } else {
+        tracing::info!(total = report.total, window_secs, %counts, "dropped gossip");
+    }
 }
 
 /// Spreads keys over shards; the multiplier scatters sequential scids (block-ordered) evenly.
@@ -114,6 +132,10 @@ impl Sieve {
             metrics,
             config,
             shards: OnceLock::new(),
+            drop_log: ThrottledLog::new(
+                DropReason::ALL.iter().map(|r| r.as_str()).collect(),
+                DROP_LOG_INTERVAL,
+            ),
         }
     }
 
@@ -159,13 +181,16 @@ impl Sieve {
                 Outcome::Dropped(reason)
             }
             Classified::Park => Outcome::Parked,
-            Classified::Admit(admission) => self.admit(admission, msg).await,
+            Classified::Admit(admission) => self.admit(admission).await,
         }
     }
 
     pub(super) fn count_drop(&self, kind: GossipKind, reason: DropReason) {
         self.metrics.dropped(kind, reason).inc();
         tracing::trace!(kind = kind.as_str(), reason = reason.as_str(), "dropped");
+        if let Some(report) = self.drop_log.record(reason.index()) {
+            log_drops(&report);
+        }
     }
 
     fn classify(&self, kind: GossipKind, msg: &[u8]) -> Classified {
@@ -173,7 +198,7 @@ impl Sieve {
             Ok(summary) => summary,
             Err(_) => return Classified::Drop(DropReason::Malformed),
         };
-        if let Err(reason) = self.policy.check(&summary, unix_now()) {
+        if let Err(reason) = self.policy.check(&summary, coarse_unix_now()) {
             return Classified::Drop(reason);
         }
         let shards = self.shard_count();
@@ -206,7 +231,19 @@ impl Sieve {
                     UpdateStanding::Known(Some(stored)) if stored >= timestamp => {
                         Classified::Drop(newer_or_equal(stored, timestamp))
                     }
-                    UpdateStanding::Known(_) => self.claim(
+                    UpdateStanding::UnknownChannel
+                        if !self
+                            .in_flight
+                            .contains(&FlightKey::Channel(short_channel_id)) =>
+                    {
+                        self.park_update(msg, short_channel_id, direction, timestamp)
+                    }
+                    // A known channel, or one whose announcement is in flight: that
+                    // announcement sits in the same shard (same scid) ahead of this update in
+                    // FIFO order, so queueing behind it beats parking — a burst of new channels
+                    // then fills shard queues (backpressure), not the pending map (evictions).
+                    // The shard re-parks the rare update that overtakes its announcement.
+                    _ => self.claim(
                         msg,
                         kind,
                         FlightKey::Update {
@@ -216,9 +253,6 @@ impl Sieve {
                         timestamp,
                         shard_of_u64(short_channel_id, shards),
                     ),
-                    UpdateStanding::UnknownChannel => {
-                        self.park_update(msg, short_channel_id, direction, timestamp)
-                    }
                 }
             }
             Summary::NodeAnnouncement { timestamp, node_id } => {
@@ -243,8 +277,8 @@ impl Sieve {
         }
     }
 
-    /// The recently-rejected cache, then in-flight dedup. Both use a keyed hash of the whole
-    /// message, computed only for messages the graph could not already rule out.
+    /// In-flight dedup (a byte compare), then the recently-rejected cache (a keyed hash of the
+    /// whole message, computed only for messages about to cost a signature check).
     fn claim(
         &self,
         msg: &[u8],
@@ -253,15 +287,17 @@ impl Sieve {
         timestamp: u32,
         shard: usize,
     ) -> Classified {
-        let fingerprint = self.rejected.fingerprint(msg);
-        if self.rejected.contains(fingerprint) {
+        if self.in_flight.holds(&key, msg) {
+            return Classified::Drop(DropReason::Duplicate);
+        }
+        if self.rejected.contains(self.rejected.fingerprint(msg)) {
             return Classified::Drop(DropReason::RecentlyRejected);
         }
         let claim = Claim {
             timestamp,
-            fingerprint,
+            msg: Arc::from(msg),
         };
-        if let Err(reason) = self.in_flight.claim(key, claim) {
+        if let Err(reason) = self.in_flight.claim(key, claim.clone()) {
             return Classified::Drop(reason);
         }
         Classified::Admit(Admission {
@@ -279,22 +315,12 @@ impl Sieve {
         direction: u8,
         timestamp: u32,
     ) -> Classified {
-        let fingerprint = self.rejected.fingerprint(msg);
-        if self.rejected.contains(fingerprint) {
-            return Classified::Drop(DropReason::RecentlyRejected);
-        }
-        let parked = Parked {
-            timestamp,
-            fingerprint,
-            msg: msg.to_vec(),
-        };
-        let graph = &self.graph;
-        let outcome = self
-            .pending
-            .park_update(short_channel_id, direction, parked, || {
-                !graph.has_channel(short_channel_id)
-            });
-        self.settle_parking(GossipKind::ChannelUpdate, outcome, msg)
+        self.park(GossipKind::ChannelUpdate, msg, timestamp, |parked| {
+            self.pending
+                .park_update(short_channel_id, direction, parked, || {
+                    !self.graph.has_channel(short_channel_id)
+                })
+        })
     }
 
     fn park_node_announcement(
@@ -303,20 +329,80 @@ impl Sieve {
         node_id: crate::graph::NodeId,
         timestamp: u32,
     ) -> Classified {
+        self.park(GossipKind::NodeAnnouncement, msg, timestamp, |parked| {
+            self.pending.park_node_announcement(node_id, parked, || {
+                self.graph.node_standing(&node_id).is_none()
+            })
+        })
+    }
+
+    /// Parks `msg` through `park_in` (one of the pending maps), unless it was recently rejected.
+    fn park(
+        &self,
+        kind: GossipKind,
+        msg: &[u8],
+        timestamp: u32,
+        park_in: impl FnOnce(Parked) -> Option<ParkOutcome>,
+    ) -> Classified {
         let fingerprint = self.rejected.fingerprint(msg);
         if self.rejected.contains(fingerprint) {
             return Classified::Drop(DropReason::RecentlyRejected);
         }
-        let parked = Parked {
+        let outcome = park_in(Parked {
             timestamp,
             fingerprint,
             msg: msg.to_vec(),
+        });
+        self.settle_parking(kind, outcome, msg)
+    }
+
+    /// For a shard holding a channel_update that overtook its channel_announcement (both were
+    /// admitted while the announcement was in flight): parks it until the announcement is
+    /// applied. `Ok(true)`: parked (the shard's claim on it ends); `Ok(false)`: the channel is
+    /// known by now, go on; `Err`: dropped for that reason (not yet counted).
+    pub(super) fn repark_update(
+        &self,
+        msg: &[u8],
+        short_channel_id: u64,
+        direction: u8,
+        timestamp: u32,
+    ) -> Result<bool, DropReason> {
+        if !self
+            .in_flight
+            .contains(&FlightKey::Channel(short_channel_id))
+        {
+            return if self.graph.has_channel(short_channel_id) {
+                Ok(false)
+            } else {
+                Err(DropReason::DependencyRejected)
+            };
+        }
+        let parked = Parked {
+            timestamp,
+            fingerprint: self.rejected.fingerprint(msg),
+            msg: msg.to_vec(),
         };
-        let graph = &self.graph;
         let outcome = self
             .pending
-            .park_node_announcement(node_id, parked, || graph.node_standing(&node_id).is_none());
-        self.settle_parking(GossipKind::NodeAnnouncement, outcome, msg)
+            .park_update(short_channel_id, direction, parked, || {
+                !self.graph.has_channel(short_channel_id)
+            });
+        match outcome {
+            None => Ok(false),
+            Some(ParkOutcome::Rejected(reason)) => Err(reason),
+            Some(ParkOutcome::Parked { displaced }) => {
+                self.count_parked(GossipKind::ChannelUpdate, displaced);
+                Ok(true)
+            }
+        }
+    }
+
+    fn count_parked(&self, kind: GossipKind, displaced: Vec<DropReason>) {
+        self.metrics.kind(kind).pending.inc();
+        for reason in displaced {
+            self.metrics.kind(kind).pending.dec();
+            self.count_drop(kind, reason);
+        }
     }
 
     fn settle_parking(
@@ -330,17 +416,13 @@ impl Sieve {
             None => self.classify(kind, msg),
             Some(ParkOutcome::Rejected(reason)) => Classified::Drop(reason),
             Some(ParkOutcome::Parked { displaced }) => {
-                self.metrics.kind(kind).pending.inc();
-                for reason in displaced {
-                    self.metrics.kind(kind).pending.dec();
-                    self.count_drop(kind, reason);
-                }
+                self.count_parked(kind, displaced);
                 Classified::Park
             }
         }
     }
 
-    async fn admit(self: &Arc<Self>, admission: Admission, msg: Vec<u8>) -> Outcome {
+    async fn admit(self: &Arc<Self>, admission: Admission) -> Outcome {
         let kind_metrics = self.metrics.kind(admission.kind);
         kind_metrics.in_flight.inc();
         let Some(handle) = self.shards.get().and_then(|s| s.get(admission.shard)) else {
@@ -360,8 +442,7 @@ impl Sieve {
         let job = VerifyJob {
             kind: admission.kind,
             key: admission.key,
-            claim: admission.claim,
-            msg,
+            claim: admission.claim.clone(),
             admitted_at: Instant::now(),
             slot: Slot {
                 _permit: permit,
@@ -377,7 +458,7 @@ impl Sieve {
     }
 
     fn abandon(&self, admission: &Admission, reason: DropReason) -> Outcome {
-        self.in_flight.release(&admission.key, admission.claim);
+        self.in_flight.release(&admission.key, &admission.claim);
         self.metrics.kind(admission.kind).in_flight.dec();
         self.count_drop(admission.kind, reason);
         Outcome::Dropped(reason)

@@ -1,5 +1,5 @@
 //! Core Lightning `gossip_store` files: record format, streaming reader, buffered writer, crash
-//! recovery and compaction. Pure file-level code; the actor that owns the live store wraps it.
+//! recovery and compaction, and the actor that owns the live store.
 //!
 //! Format (DESIGN §5, checked against Core Lightning `common/gossip_store.h`,
 //! `common/gossip_store_wire.csv`, `gossipd/gossip_store.c`, `devtools/dump-gossipstore.c`,
@@ -13,13 +13,23 @@
 //! - [`writer`]: [`StoreWriter`] — buffered appends, in-place deletion, fsync.
 //! - [`recovery`]: truncate a torn tail on open.
 //! - [`compaction`]: atomic rewrite without deleted records, with an offset map callback.
+//! - [`load`]: restart: rebuild the graph index from the store without verifying signatures.
+//! - [`actor`]: [`StoreActor`], which persists what the shards accept; [`handle`]: the
+//!   [`StoreHandle`] commands open and shut it down with.
 
+pub mod actor;
 pub mod compaction;
 pub mod error;
+pub mod handle;
+pub mod load;
 pub mod reader;
 pub mod record;
 pub mod recovery;
 pub mod writer;
+
+pub use actor::{Flush, Persist, Shutdown, StoreActor, StoreConfig, StoreKey};
+pub use handle::StoreHandle;
+pub use load::{load, open_and_load, LoadReport, STORE_FILE};
 
 pub use compaction::{compact_file, compaction_temp_path, CompactionReport};
 pub use error::StoreError;

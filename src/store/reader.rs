@@ -131,6 +131,8 @@ pub struct ReadStats {
     pub records: u64,
     /// Of which carry [`FLAG_DELETED`].
     pub deleted: u64,
+    /// Header plus message bytes of those deleted records.
+    pub deleted_bytes: u64,
     /// Records whose crc did not match but were yielded (`verify_crc == false`).
     pub crc_mismatches: u64,
 }
@@ -287,6 +289,7 @@ impl<R: Read> StoreReader<R> {
         self.stats.records += 1;
         if rec.is_deleted() {
             self.stats.deleted += 1;
+            self.stats.deleted_bytes += rec.encoded_len();
         }
         Ok(Some(rec))
     }

@@ -28,6 +28,8 @@ pub struct RecoveryReport {
     pub records_kept: u64,
     /// Of the kept records, those with the DELETED flag.
     pub deleted_kept: u64,
+    /// Header plus message bytes of those deleted records (what compaction would reclaim).
+    pub deleted_bytes_kept: u64,
     /// The first bad record, if any.
     pub torn: Option<TornTail>,
     /// The last intact record was a live channel_announcement whose channel_amount was lost;
@@ -82,6 +84,7 @@ pub fn recover_file(file: &mut File) -> Result<RecoveryReport, StoreError> {
         bytes_truncated: original_len - valid_len,
         records_kept,
         deleted_kept: stats.deleted,
+        deleted_bytes_kept: stats.deleted_bytes,
         torn,
         dropped_dangling_announcement: dangling.is_some(),
     })

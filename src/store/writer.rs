@@ -50,6 +50,8 @@ pub struct WriterStats {
     pub records: u64,
     /// Records in the file carrying DELETED.
     pub deleted: u64,
+    /// Header plus message bytes of those records: what a compaction would reclaim.
+    pub deleted_bytes: u64,
     /// Records appended by this writer.
     pub appended: u64,
     /// Records this writer flagged DELETED.
@@ -101,6 +103,7 @@ impl StoreWriter {
             len: report.valid_len,
             records: report.records_kept,
             deleted: report.deleted_kept,
+            deleted_bytes: report.deleted_bytes_kept,
             ..WriterStats::default()
         };
         let version = report.version.unwrap_or(VERSION_CURRENT);
@@ -284,6 +287,7 @@ impl StoreWriter {
             self.file.write_all_at(&flags, offset)?;
         }
         self.stats.deleted += 1;
+        self.stats.deleted_bytes += (HEADER_LEN + usize::from(hdr.len)) as u64;
         self.stats.marked_deleted += 1;
         Ok(1)
     }
@@ -344,6 +348,7 @@ impl StoreWriter {
         self.stats.len = end;
         self.stats.records = report.records_kept;
         self.stats.deleted = 0;
+        self.stats.deleted_bytes = 0;
         Ok(report)
     }
 }

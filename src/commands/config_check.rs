@@ -1,0 +1,19 @@
+//! `config check`: resolve the configuration exactly as a node would (flags, environment,
+//! `--config` file, defaults), fail with the option at fault, or print the effective
+//! configuration as a complete TOML file.
+
+use crate::config::{ConfigError, FileConfig, Settings, SettingsArgs};
+
+/// Resolves and renders; the text is itself a valid config file that resolves to the same
+/// settings.
+pub fn run(args: &SettingsArgs, file: &FileConfig) -> Result<String, ConfigError> {
+    let settings = Settings::resolve(args, file)?;
+    Ok(render(&settings))
+}
+
+pub fn render(settings: &Settings) -> String {
+    format!(
+        "# Effective gossip-sieve configuration (flag > GOSSIP_SIEVE_* env > file > default).\n{}",
+        settings.to_file_config().to_toml()
+    )
+}

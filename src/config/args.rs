@@ -1,0 +1,106 @@
+//! Command-line flags for every option. All are `Option`: an absent flag falls through to the
+//! environment, the file and the default (see `settings`), so clap holds no defaults of its own.
+//! Subcommands flatten the groups they use; `run` and `config check` take all of them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::settings::{LogFormat, PeerAddr};
+use super::Network;
+
+/// Node-level options: where to listen, whom to dial, per-peer limits.
+#[derive(Args, Clone, Debug, Default)]
+pub struct NodeArgs {
+    /// Directory holding the gossip_store file [env: GOSSIP_SIEVE_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Accept Lightning peers (BOLT 8) here [env: GOSSIP_SIEVE_LISTEN; default 0.0.0.0:9735].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Serve /metrics, /healthz and /readyz here
+    /// [env: GOSSIP_SIEVE_METRICS; default 127.0.0.1:9736].
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
+    /// A peer to dial, `<node_pubkey_hex>@host:port`; repeat for several. Replaces the file's
+    /// list [env: GOSSIP_SIEVE_PEERS, comma-separated].
+    #[arg(long = "peer", value_name = "PUBKEY@HOST:PORT")]
+    pub peers: Vec<PeerAddr>,
+    /// Most simultaneous peers; more are refused [env: GOSSIP_SIEVE_MAX_PEERS; default 256].
+    #[arg(long)]
+    pub max_peers: Option<usize>,
+    /// Inbound bytes per second read from one peer [env: GOSSIP_SIEVE_PEER_RATE_BYTES_PER_SEC].
+    #[arg(long)]
+    pub peer_rate_bytes_per_sec: Option<u64>,
+    /// Seconds between our pings to an idle peer [env: GOSSIP_SIEVE_PING_INTERVAL_SECS].
+    #[arg(long)]
+    pub ping_interval_secs: Option<u64>,
+    /// Seconds to wait for a pong before disconnecting [env: GOSSIP_SIEVE_PING_TIMEOUT_SECS].
+    #[arg(long)]
+    pub ping_timeout_secs: Option<u64>,
+}
+
+/// Pipeline bounds (the fields of `PipelineConfig`). The flag names predate the config file
+/// and are kept; file keys and env names are the same words.
+#[derive(Args, Clone, Debug, Default)]
+pub struct PipelineArgs {
+    /// Chain to follow; other chains' gossip is dropped [env: GOSSIP_SIEVE_NETWORK].
+    #[arg(long, value_enum)]
+    pub network: Option<Network>,
+    /// Verifier shards; 0 = one per core [env: GOSSIP_SIEVE_SHARDS].
+    #[arg(long)]
+    pub shards: Option<usize>,
+    /// Admission capacity of each shard's mailbox [env: GOSSIP_SIEVE_MAILBOX_CAPACITY].
+    #[arg(long)]
+    pub mailbox_capacity: Option<usize>,
+    /// Milliseconds a peer waits for a full shard before the message is dropped as queue_full
+    /// [env: GOSSIP_SIEVE_STALL_TIMEOUT_MS].
+    #[arg(long)]
+    pub stall_timeout_ms: Option<u64>,
+    /// Parked channel_updates for unknown channels [env: GOSSIP_SIEVE_PENDING_UPDATES_CAP].
+    #[arg(long)]
+    pub pending_updates_cap: Option<usize>,
+    /// Parked node_announcements for unknown nodes
+    /// [env: GOSSIP_SIEVE_PENDING_NODE_ANNOUNCEMENTS_CAP].
+    #[arg(long)]
+    pub pending_node_announcements_cap: Option<usize>,
+    /// Hashes of recently rejected messages [env: GOSSIP_SIEVE_REJECTED_CACHE_CAP].
+    #[arg(long)]
+    pub rejected_cache_cap: Option<usize>,
+    /// Parsed public keys kept across verifications [env: GOSSIP_SIEVE_PUBKEY_CACHE_CAP].
+    #[arg(long)]
+    pub pubkey_cache_cap: Option<usize>,
+    /// Seconds a timestamp may be ahead of our clock [env: GOSSIP_SIEVE_MAX_FUTURE_SKEW_SECS].
+    #[arg(long)]
+    pub max_future_skew_secs: Option<u64>,
+    /// Seconds after which gossip is stale; 0 = accept any age
+    /// [env: GOSSIP_SIEVE_MAX_AGE_SECS].
+    #[arg(long)]
+    pub max_age_secs: Option<u64>,
+}
+
+/// Log options; global, so they go before or after the subcommand.
+#[derive(Args, Clone, Debug, Default)]
+pub struct LogArgs {
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `gossip_sieve=debug`
+    /// [env: GOSSIP_SIEVE_LOG_LEVEL or GOSSIP_SIEVE_LOG; default info].
+    #[arg(
+        long = "log-level",
+        alias = "log",
+        global = true,
+        value_name = "FILTER"
+    )]
+    pub level: Option<String>,
+    /// Log line format [env: GOSSIP_SIEVE_LOG_FORMAT; default text].
+    #[arg(long = "log-format", value_enum, global = true)]
+    pub format: Option<LogFormat>,
+}
+
+/// Everything [`super::Settings::resolve`] takes from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct SettingsArgs {
+    pub node: NodeArgs,
+    pub pipeline: PipelineArgs,
+    pub log: LogArgs,
+}

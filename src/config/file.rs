@@ -1,0 +1,106 @@
+//! The TOML config file. Every field is optional (absent = fall through to the default);
+//! unknown keys are an error, so a misspelled option is not silently ignored. Addresses and
+//! peers are kept as strings here and parsed in `settings`, so their errors name the option.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::error::ConfigError;
+use super::Network;
+
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peers: Option<Vec<String>>,
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[pipeline]`: the fields of [`super::PipelineConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailbox_capacity: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stall_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_updates_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_node_announcements_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_cache_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pubkey_cache_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_future_skew_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_age_secs: Option<u64>,
+}
+
+/// `[limits]`: per-peer bounds.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_peers: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_rate_bytes_per_sec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_interval_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_timeout_secs: Option<u64>,
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+}
+
+impl FileConfig {
+    pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        FileConfig::parse(&text, path)
+    }
+
+    /// The file named by `--config`, or an empty one (every option at its default).
+    pub fn load_optional(path: Option<&Path>) -> Result<FileConfig, ConfigError> {
+        path.map_or_else(|| Ok(FileConfig::default()), FileConfig::load)
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Every field is a plain value or table of plain values, which TOML always represents.
+        toml::to_string(self).unwrap_or_default()
+    }
+}

@@ -1,0 +1,83 @@
+//! [`StoreHandle`]: what a command holds to run the store actor: open (recover, rebuild the
+//! graph index), hand the actor's address to the pipeline, and shut down durably.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::{Addr, Arbiter, Context};
+
+use super::actor::{Flush, Shutdown, StoreActor, StoreConfig};
+use super::error::StoreError;
+use super::load::{open_and_load, LoadReport};
+use super::writer::WriterStats;
+use crate::graph::Graph;
+use crate::metrics::Metrics;
+
+/// The running store actor.
+pub struct StoreHandle {
+    addr: Addr<StoreActor>,
+    arbiter: Arbiter,
+    metrics: Arc<Metrics>,
+}
+
+impl StoreHandle {
+    /// Opens `<data_dir>/gossip_store` (creating the directory and file if needed), cuts a torn
+    /// tail, loads the graph index from it without verifying signatures, and starts the store
+    /// actor on its own arbiter thread. Call inside a running actix system, before the
+    /// pipeline starts.
+    pub fn open(
+        data_dir: &Path,
+        graph: Arc<Graph>,
+        metrics: Arc<Metrics>,
+        config: StoreConfig,
+    ) -> Result<(StoreHandle, LoadReport), StoreError> {
+        let (writer, report) = open_and_load(data_dir, &graph, &metrics)?;
+        let capacity = config.mailbox_capacity.max(1);
+        metrics.set_limit("store_mailbox_capacity", capacity);
+        // Created with its capacity before the actor starts, like the shards' mailboxes.
+        let (sender, receiver) = actix::dev::channel::channel(capacity);
+        let addr = Addr::new(sender);
+        let actor = StoreActor::new(writer, graph, metrics.clone(), config);
+        let arbiter = Arbiter::new();
+        arbiter.spawn_fn(move || {
+            Context::with_receiver(receiver).run(actor);
+        });
+        Ok((
+            StoreHandle {
+                addr,
+                arbiter,
+                metrics,
+            },
+            report,
+        ))
+    }
+
+    /// The actor's address, for [`Pipeline::start_with_store`](crate::pipeline::Pipeline::start_with_store).
+    pub fn addr(&self) -> Addr<StoreActor> {
+        self.addr.clone()
+    }
+
+    /// Flush and fsync what the actor has received so far.
+    pub async fn flush(&self) -> Result<WriterStats, StoreError> {
+        self.addr.send(Flush).await.map_err(closed)?
+    }
+
+    /// Waits until every hand-off has reached the actor, then flushes, fsyncs and stops it.
+    /// Drain the pipeline first so no shard hands off anything after this.
+    pub async fn shutdown(self) -> Result<WriterStats, StoreError> {
+        while self.metrics.store.queue_depth.get() > 0 && self.addr.connected() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let result = self.addr.send(Shutdown).await.map_err(closed)?;
+        self.arbiter.stop();
+        result
+    }
+}
+
+fn closed(err: actix::MailboxError) -> StoreError {
+    StoreError::Io(std::io::Error::new(
+        std::io::ErrorKind::BrokenPipe,
+        format!("store actor: {err}"),
+    ))
+}

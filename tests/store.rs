@@ -1,0 +1,219 @@
+//! The store through the real binary: `replay --data-dir` persists, the next run reloads the
+//! graph without a signature check, and `kill -9` at random points never costs more than the
+//! torn tail.
+
+mod common;
+
+use std::fs::File;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{binary, corpus, get, run_ok};
+use gossip_sieve::graph::{Graph, NodeId};
+use gossip_sieve::metrics::Metrics;
+use gossip_sieve::pipeline::verify::Verifier;
+use gossip_sieve::store::{open_and_load, RecordKind, StoreReader, STORE_FILE};
+use gossip_sieve::wire::gossip::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement};
+use rand::Rng;
+
+/// The `store: {...}` line a run prints on stderr when it opens the store.
+fn load_report(stderr: &str) -> Option<serde_json::Value> {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("store: "))
+        .map(|json| serde_json::from_str(json).unwrap_or_else(|e| panic!("bad report {e}: {json}")))
+}
+
+fn replay_with_report(corpus: &Path, data_dir: &Path) -> (serde_json::Value, serde_json::Value) {
+    let output = run_ok(&[
+        "replay",
+        "--json",
+        "--data-dir",
+        data_dir.to_str().expect("utf-8"),
+        corpus.to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON summary:\n{stdout}"));
+    let summary = serde_json::from_str(line).expect("summary JSON");
+    let report = load_report(&String::from_utf8_lossy(&output.stderr)).expect("store report");
+    (summary, report)
+}
+
+fn total(summary: &serde_json::Value, field: &str) -> u64 {
+    common::TYPES
+        .iter()
+        .map(|t| get(summary, &[field, t]))
+        .sum()
+}
+
+/// Reopens the store with the library (recovery + index rebuild, as a restart does) and checks
+/// every surviving record: crc (the reader stops at the first mismatch, so a clean end means
+/// all passed) and every signature. Returns (channels, nodes) of the rebuilt index.
+fn check_store(data_dir: &Path) -> (usize, usize) {
+    let graph = Graph::new();
+    let metrics = Metrics::new(1).expect("metrics");
+    let (writer, report) = open_and_load(data_dir, &graph, &metrics)
+        .unwrap_or_else(|e| panic!("store does not reopen: {e}"));
+    drop(writer);
+    let mut reader = StoreReader::new(File::open(data_dir.join(STORE_FILE)).expect("open store"))
+        .expect("store header");
+    let mut verifier = Verifier::new(1024);
+    let mut signers: std::collections::HashMap<u64, [NodeId; 2]> = Default::default();
+    let mut live = 0u64;
+    while let Some(rec) = reader.next_record().expect("read") {
+        match rec.kind() {
+            Some(RecordKind::ChannelAnnouncement) => {
+                let ann = ChannelAnnouncement::parse(&rec.msg).expect("stored announcement");
+                verifier
+                    .channel_announcement(&metrics, &rec.msg, &ann)
+                    .expect("stored announcement verifies");
+                signers.insert(ann.short_channel_id, [ann.node_id_1, ann.node_id_2]);
+            }
+            Some(RecordKind::ChannelUpdate) => {
+                let upd = ChannelUpdate::parse(&rec.msg).expect("stored update");
+                let pair = signers
+                    .get(&upd.short_channel_id)
+                    .expect("update stored after its announcement");
+                let signer = pair[usize::from(upd.channel_flags & 1)];
+                verifier
+                    .channel_update(&metrics, &rec.msg, &upd, &signer)
+                    .expect("stored update verifies");
+            }
+            Some(RecordKind::NodeAnnouncement) => {
+                let ann = NodeAnnouncement::parse(&rec.msg).expect("stored node announcement");
+                verifier
+                    .node_announcement(&metrics, &rec.msg, &ann)
+                    .expect("stored node announcement verifies");
+            }
+            _ => continue,
+        }
+        live += u64::from(!rec.is_deleted());
+    }
+    assert_eq!(reader.torn_tail(), None, "torn tail left after recovery");
+    assert_eq!(metrics.signature_invalid.get(), 0);
+    let indexed = report.channels as u64 + report.channel_updates + report.node_announcements;
+    assert_eq!(
+        live, indexed,
+        "every live record is in the index: {report:?}"
+    );
+    (report.channels, report.nodes)
+}
+
+#[test]
+fn restart_reloads_the_graph_and_checks_no_signature() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = corpus(dir.path(), 300, 1_000, 0.0);
+    let data = dir.path().join("data");
+
+    let (first, report) = replay_with_report(&corpus, &data);
+    assert_eq!(report["created"], true);
+    assert!(get(&first, &["signature_checks", "valid"]) > 0);
+    let channels = get(&first, &["graph_channels"]);
+    let nodes = get(&first, &["graph_nodes"]);
+    assert_eq!(channels, 1_000);
+
+    let (second, report) = replay_with_report(&corpus, &data);
+    assert_eq!(report["created"], false);
+    assert_eq!(get(&report, &["bytes_truncated"]), 0);
+    assert_eq!(get(&report, &["channels"]), channels);
+    assert_eq!(get(&report, &["nodes"]), nodes);
+    assert_eq!(
+        get(&second, &["signature_checks", "valid"]),
+        0,
+        "{second:#}"
+    );
+    assert_eq!(get(&second, &["signature_checks", "invalid"]), 0);
+    assert_eq!(total(&second, "accepted"), 0, "{second:#}");
+    let duplicates: u64 = common::TYPES
+        .iter()
+        .map(|t| get(&second, &["dropped", t, "duplicate"]))
+        .sum();
+    assert_eq!(duplicates, total(&second, "received"), "{second:#}");
+    assert_eq!(get(&second, &["graph_channels"]), channels);
+    assert_eq!(get(&second, &["graph_nodes"]), nodes);
+    assert_eq!(check_store(&data), (channels as usize, nodes as usize));
+}
+
+#[test]
+fn torn_tail_is_cut_and_refeeding_restores_the_graph() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = corpus(dir.path(), 200, 600, 0.0);
+    let data = dir.path().join("data");
+    let (first, _) = replay_with_report(&corpus, &data);
+    let store = data.join(STORE_FILE);
+    let len = std::fs::metadata(&store).expect("store").len();
+    // Cut into the last record: a write the crash interrupted.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&store)
+        .expect("open");
+    file.set_len(len - 7).expect("truncate");
+    drop(file);
+    let (second, report) = replay_with_report(&corpus, &data);
+    assert!(get(&report, &["bytes_truncated"]) > 0, "{report:#}");
+    assert_eq!(
+        get(&second, &["graph_channels"]),
+        get(&first, &["graph_channels"])
+    );
+    assert_eq!(
+        get(&second, &["graph_nodes"]),
+        get(&first, &["graph_nodes"])
+    );
+    assert!(
+        total(&second, "accepted") >= 1,
+        "the lost record is accepted again"
+    );
+    check_store(&data);
+}
+
+#[test]
+fn kill_9_at_random_points_never_loses_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (nodes, channels) = (1_500, 6_000);
+    let corpus = corpus(dir.path(), nodes, channels, 0.0);
+    let data = dir.path().join("data");
+    let mut rng = rand::thread_rng();
+    let mut killed = 0;
+    for round in 0..5 {
+        let stderr_path = dir.path().join(format!("stderr-{round}"));
+        let mut child = Command::new(binary())
+            .args([
+                "replay",
+                "--data-dir",
+                data.to_str().expect("utf-8"),
+                corpus.to_str().expect("utf-8"),
+            ])
+            .env_remove("GOSSIP_SIEVE_LOG")
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr_path).expect("stderr file"))
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(rng.gen_range(50..1_500)));
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        killed += usize::from(!status.success());
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        if let Some(report) = load_report(&stderr) {
+            assert!(report["bytes_truncated"].as_u64().is_some(), "{report:#}");
+        }
+        assert!(
+            !stderr.contains("error:"),
+            "round {round} ({status}) failed:\n{stderr}"
+        );
+        check_store(&data);
+    }
+    assert!(
+        killed > 0,
+        "no round was killed mid-run: make the corpus larger"
+    );
+    let (summary, report) = replay_with_report(&corpus, &data);
+    assert!(report["bytes_truncated"].as_u64().is_some());
+    assert_eq!(get(&summary, &["graph_channels"]), channels as u64);
+    assert_eq!(get(&summary, &["graph_nodes"]), nodes as u64);
+    assert_eq!(check_store(&data), (channels, nodes));
+}

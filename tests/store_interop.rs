@@ -1,0 +1,153 @@
+//! Our gossip_store read by Core Lightning's own Python reader, pyln-client's `Gossmap`
+//! (tests/interop/gossmap_check.py). Runs `$GOSSIP_SIEVE_TEST_PYTHON` (test.sh points it at a
+//! venv with pyln-client and pyln-proto), else `python3`; a missing pyln fails the test.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{get, run_json};
+use gossip_sieve::graph::Graph;
+use gossip_sieve::metrics::Metrics;
+use gossip_sieve::pipeline::checks::unix_now;
+use gossip_sieve::sim::corpus::{generate, CorpusSpec};
+use gossip_sieve::sim::dump::DumpWriter;
+use gossip_sieve::store::{open_and_load, STORE_FILE};
+use gossip_sieve::wire::gossip::ChannelUpdate;
+
+fn python() -> String {
+    std::env::var("GOSSIP_SIEVE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+fn gossmap(store: &Path) -> serde_json::Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/gossmap_check.py");
+    let output = Command::new(python())
+        .arg(&script)
+        .arg(store)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); set GOSSIP_SIEVE_TEST_PYTHON",
+                python()
+            )
+        });
+    assert!(
+        output.status.success(),
+        "pyln Gossmap could not read our store ({}); install pyln-client and pyln-proto \
+         (test.sh does) and set GOSSIP_SIEVE_TEST_PYTHON:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("gossmap_check.py JSON")
+}
+
+/// Writes the corpus for `spec` to `path`; returns the newest channel_update per (scid, dir).
+fn write_corpus(spec: &CorpusSpec, path: &Path) -> HashMap<(u64, u8), ChannelUpdate> {
+    let mut out = DumpWriter::create(path).expect("dump");
+    let mut updates = HashMap::new();
+    generate(spec, |msg| {
+        if let Ok(upd) = ChannelUpdate::parse(&msg) {
+            updates.insert((upd.short_channel_id, upd.channel_flags & 1), upd);
+        }
+        out.write(&msg).expect("write");
+    });
+    out.finish().expect("finish");
+    updates
+}
+
+#[test]
+fn pyln_gossmap_reads_our_store_with_superseded_records() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let now = unix_now();
+    let spec = CorpusSpec {
+        nodes: 400,
+        channels: 1_200,
+        seed: 7,
+        invalid_rate: 0.0,
+        now: now - 3_600,
+        ..CorpusSpec::default()
+    };
+    // Same keys and channels an hour later: every update and node_announcement is newer, so
+    // the first run's records are superseded and flagged DELETED in place.
+    let older = dir.path().join("older.gsd");
+    let newer = dir.path().join("newer.gsd");
+    write_corpus(&spec, &older);
+    let expected = write_corpus(&CorpusSpec { now, ..spec }, &newer);
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().expect("utf-8");
+    run_json(&[
+        "replay",
+        "--json",
+        "--data-dir",
+        data_arg,
+        older.to_str().expect("utf-8"),
+    ]);
+    let summary = run_json(&[
+        "replay",
+        "--json",
+        "--data-dir",
+        data_arg,
+        newer.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(get(&summary, &["accepted", "channel_announcement"]), 0);
+    assert_eq!(
+        get(&summary, &["accepted", "channel_update"]),
+        expected.len() as u64,
+        "{summary:#}"
+    );
+
+    let seen = gossmap(&data.join(STORE_FILE));
+    assert_eq!(
+        get(&seen, &["channels"]),
+        get(&summary, &["graph_channels"])
+    );
+    assert_eq!(get(&seen, &["channels"]), spec.channels as u64);
+    assert_eq!(get(&seen, &["nodes"]), get(&summary, &["graph_nodes"]));
+    assert_eq!(get(&seen, &["orphan_channel_updates"]), 0);
+
+    // Our own index, rebuilt from the same file.
+    let graph = Graph::new();
+    let metrics = Metrics::new(1).expect("metrics");
+    let (_writer, report) = open_and_load(&data, &graph, &metrics).expect("load");
+    assert_eq!(get(&seen, &["announced_nodes"]), report.node_announcements);
+    let ours: HashMap<u64, [Option<u32>; 2]> = graph.snapshot().into_iter().collect();
+
+    let per_channel = seen["per_channel"].as_object().expect("per_channel");
+    assert_eq!(per_channel.len(), ours.len());
+    let mut compared = 0;
+    for (scid, chan) in per_channel {
+        let scid: u64 = scid.parse().expect("scid");
+        assert_eq!(chan["satoshis"], 0, "amount unknown is written as 0");
+        for direction in 0..2u8 {
+            let half = &chan["halves"][usize::from(direction)];
+            let ours_ts = ours.get(&scid).and_then(|d| d[usize::from(direction)]);
+            match expected.get(&(scid, direction)) {
+                None => {
+                    assert!(half.is_null(), "{scid}/{direction}: pyln has {half}");
+                    assert_eq!(ours_ts, None);
+                }
+                Some(upd) => {
+                    assert_eq!(get(half, &["timestamp"]), u64::from(upd.timestamp));
+                    assert_eq!(ours_ts, Some(upd.timestamp));
+                    assert_eq!(get(half, &["fee_base_msat"]), u64::from(upd.fee_base_msat));
+                    assert_eq!(
+                        get(half, &["fee_proportional_millionths"]),
+                        u64::from(upd.fee_proportional_millionths)
+                    );
+                    assert_eq!(
+                        get(half, &["cltv_expiry_delta"]),
+                        u64::from(upd.cltv_expiry_delta)
+                    );
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(compared, expected.len());
+    assert!(
+        report.deleted_records >= expected.len() as u64,
+        "the first run's updates are flagged deleted: {report:?}"
+    );
+}
