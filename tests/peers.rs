@@ -201,9 +201,10 @@ fn run_dials_a_synthetic_peer_and_ends_with_its_whole_graph() {
     let stats = peers.join();
     assert!(stats.iter().all(|s| s.is_ok()), "{stats:?}");
 
-    // The key was kept: the node comes back with the same id.
+    // The key was kept: the node comes back with the same id, and with the graph it stored.
     let again = Node::start(&data_dir, &[]);
     assert_eq!(again.node_id, first_id);
+    assert_eq!(again.value("gossip_sieve_graph_channels"), CHANNELS as f64);
     again.stop();
 }
 

@@ -1,5 +1,5 @@
 //! `run`: the node as a Lightning peer. Loads (or creates) the node key, serves `/metrics`,
-//! starts the pipeline, accepts peers on `--listen` and dials every `--peer`, all feeding the
+//! opens the gossip_store in the data dir, starts the pipeline, accepts peers on `--listen` and dials every `--peer`, all feeding the
 //! one sieve; on SIGINT/SIGTERM stops accepting and dialing, closes the sessions, drains the
 //! pipeline and exits.
 
@@ -19,6 +19,7 @@ use crate::peer::identity::NodeIdentity;
 use crate::peer::listener::{accept_loop, ListenerConfig};
 use crate::peer::session::{PeerContext, SessionConfig};
 use crate::pipeline::Pipeline;
+use crate::store::{StoreConfig, StoreHandle};
 
 pub struct RunOptions {
     pub data_dir: PathBuf,
@@ -48,7 +49,18 @@ async fn run_inside(options: RunOptions, identity: Arc<NodeIdentity>) -> anyhow:
         Some(addr) => Some(TcpListener::bind(addr).await?),
         None => None,
     };
-    let pipeline = Pipeline::start(options.pipeline, Arc::new(Graph::new()), metrics.clone());
+    let graph = Arc::new(Graph::new());
+    // Accepted gossip is persisted in the data dir and loaded back at start without
+    // verifying signatures again.
+    let (store, report) = StoreHandle::open(
+        &options.data_dir,
+        graph.clone(),
+        metrics.clone(),
+        StoreConfig::default(),
+    )?;
+    eprintln!("store: {}", serde_json::to_string(&report)?);
+    let pipeline =
+        Pipeline::start_with_store(options.pipeline, graph, metrics.clone(), Some(store.addr()));
     metrics.set_limit("max_peers", options.listener.max_peers);
     metrics.set_limit("peer_outbound_queue", options.session.outbound_queue);
     let ctx = Arc::new(PeerContext {
@@ -99,6 +111,7 @@ async fn run_inside(options: RunOptions, identity: Arc<NodeIdentity>) -> anyhow:
         }
     }
     pipeline.drained().await;
+    store.shutdown().await?;
     exporter.abort();
     pipeline.stop();
     Ok(())
