@@ -8,12 +8,16 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use gossip_sieve::commands::ingest::IngestOptions;
+use gossip_sieve::commands::run as run_node;
 use gossip_sieve::commands::summary::RunSummary;
 use gossip_sieve::commands::{bench, config_check, demo, gen_corpus, replay};
 use gossip_sieve::config::{
     FileConfig, LogArgs, LogSettings, Network, NodeArgs, PipelineArgs, PipelineConfig, Settings,
     SettingsArgs,
 };
+use gossip_sieve::peer::dialer::{DialerConfig, PeerAddress};
+use gossip_sieve::peer::listener::ListenerConfig;
+use gossip_sieve::peer::session::SessionConfig;
 use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::sim::corpus::CorpusSpec;
 
@@ -87,6 +91,19 @@ enum Command {
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
+    /// Run as a Lightning peer: accept and dial BOLT 8 peers and ingest their gossip. Prints
+    /// `node_id`, `metrics` and `listening` lines (bound addresses; port 0 is allowed).
+    Run {
+        /// Accept gossip of any age.
+        #[arg(long)]
+        historical: bool,
+        #[command(flatten)]
+        node: NodeArgs,
+        #[command(flatten)]
+        peer: PeerArgs,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -141,6 +158,32 @@ struct BenchArgs {
     cache_dir: PathBuf,
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args, Clone)]
+struct PeerArgs {
+    /// Milliseconds for the BOLT 8 handshake (connect to act three).
+    #[arg(long, default_value_t = 10_000)]
+    handshake_timeout_ms: u64,
+    /// Invalid gossip messages a peer may send before it is disconnected as misbehaving.
+    #[arg(long, default_value_t = 100)]
+    max_invalid: u32,
+}
+
+impl PeerArgs {
+    fn session(&self, settings: &Settings) -> SessionConfig {
+        let defaults = SessionConfig::new(settings.network.chain_hash());
+        let limits = &settings.limits;
+        SessionConfig {
+            ping_interval: limits.ping_interval.max(Duration::from_millis(1)),
+            pong_timeout: limits.ping_timeout.max(Duration::from_millis(1)),
+            init_timeout: limits.ping_timeout.max(Duration::from_millis(1)),
+            inbound_bytes_per_sec: limits.peer_rate_bytes_per_sec,
+            inbound_burst: defaults.inbound_burst.max(limits.peer_rate_bytes_per_sec),
+            max_invalid: self.max_invalid,
+            ..defaults
+        }
+    }
 }
 
 #[derive(Args, Clone)]
@@ -278,6 +321,43 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 },
             })?;
             print_summary(&summary, json)?;
+        }
+        Command::Run {
+            historical,
+            node,
+            peer,
+            pipeline,
+        } => {
+            let settings = resolve(node, &pipeline, &file)?;
+            let handshake_timeout = Duration::from_millis(peer.handshake_timeout_ms.max(1));
+            let mut pipeline_config = settings.pipeline.clone();
+            if historical {
+                pipeline_config.max_age = None;
+            }
+            run_node::run(run_node::RunOptions {
+                data_dir: settings.data_dir.clone(),
+                listen: Some(settings.listen),
+                peers: settings
+                    .peers
+                    .iter()
+                    .map(|p| PeerAddress {
+                        node_id: p.node_id,
+                        address: p.socket_addr_string(),
+                    })
+                    .collect(),
+                metrics_addr: settings.metrics,
+                session: peer.session(&settings),
+                pipeline: pipeline_config,
+                dialer: DialerConfig {
+                    handshake_timeout,
+                    ..DialerConfig::default()
+                },
+                listener: ListenerConfig {
+                    max_peers: settings.limits.max_peers.max(1),
+                    handshake_timeout,
+                    ..ListenerConfig::default()
+                },
+            })?;
         }
         Command::Bench {
             bench,

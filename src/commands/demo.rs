@@ -1,15 +1,27 @@
 //! `demo`: the embedded default. Generates (or reuses a cached) mainnet-sized signed corpus,
 //! floods the node with it from N synthetic peers while serving `/metrics`, then prints the
-//! summary. Needs nothing outside this process.
+//! summary. The synthetic peers are real BOLT 8 peers on loopback that the node dials through
+//! the same dialer and session code as `run`, so the demo exercises what a deployment does.
+//! Needs nothing outside this process.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::watch;
 
 use super::gen_corpus::write_corpus;
-use super::ingest::{self, IngestOptions};
+use super::ingest::{progress_bar, IngestOptions};
 use super::summary::RunSummary;
-use crate::peer::{open_frames, FrameIter};
+use crate::graph::Graph;
+use crate::metrics::{self, Health, Metrics};
+use crate::peer::dialer::{dial, DialerConfig, PeerAddress};
+use crate::peer::identity::NodeIdentity;
+use crate::peer::open_frames;
+use crate::peer::session::{PeerContext, SessionConfig};
+use crate::pipeline::Pipeline;
 use crate::sim::corpus::CorpusSpec;
+use crate::sim::peer::{SyntheticConfig, SyntheticPeers};
 
 /// Timestamps are relative to generation time and the pipeline drops gossip older than two
 /// weeks, so a cached corpus is reused for a few days only.
@@ -62,11 +74,90 @@ pub fn ensure_corpus(spec: &CorpusSpec, cache_dir: &Path) -> anyhow::Result<(Pat
 pub fn run(mut options: DemoOptions) -> anyhow::Result<RunSummary> {
     let (path, count) = ensure_corpus(&options.spec, &options.cache_dir)?;
     let peers = options.peers.max(1);
-    let mut feeds: Vec<FrameIter> = Vec::with_capacity(peers);
-    for _ in 0..peers {
-        feeds.push(open_frames(&path)?);
-    }
+    let chain_hash = options.ingest.config.network.chain_hash();
+    let synthetic = SyntheticPeers::start(peers, &path, SyntheticConfig::new(chain_hash))?;
     options.ingest.progress_total = Some(count * peers as u64);
-    eprintln!("flooding from {peers} synthetic peers ({count} messages each) ...");
-    ingest::run(options.ingest, feeds)
+    eprintln!("flooding from {peers} synthetic BOLT 8 peers ({count} messages each) ...");
+    let addresses = synthetic.addresses().to_vec();
+    let system = actix::System::new();
+    let summary = system.block_on(run_inside(options.ingest, addresses));
+    actix::System::current().stop();
+    for result in synthetic.join() {
+        if let Err(err) = result {
+            tracing::warn!(%err, "a synthetic peer failed");
+        }
+    }
+    summary
+}
+
+async fn run_inside(options: IngestOptions, peers: Vec<PeerAddress>) -> anyhow::Result<RunSummary> {
+    let metrics = Arc::new(Metrics::new(options.config.shards.max(1))?);
+    let health = Arc::new(Health::default());
+    let exporter = match options.metrics_addr {
+        Some(addr) => {
+            let (bound, task) = metrics::serve(addr, metrics.clone(), health.clone()).await?;
+            eprintln!("metrics: http://{bound}/metrics");
+            Some(task)
+        }
+        None => None,
+    };
+    let chain_hash = options.config.network.chain_hash();
+    let pipeline = Pipeline::start(options.config, Arc::new(Graph::new()), metrics.clone());
+    let ctx = Arc::new(PeerContext {
+        identity: Arc::new(NodeIdentity::random()),
+        sieve: pipeline.sieve.clone(),
+        metrics: metrics.clone(),
+        session: SessionConfig {
+            // The synthetic peers are ours and local: no pacing, the point is throughput.
+            inbound_bytes_per_sec: 0,
+            // Their corpus carries invalid messages on purpose (to show every drop reason);
+            // they stand for a noisy network, not for peers to disconnect.
+            max_invalid: u32::MAX,
+            ..SessionConfig::new(chain_hash)
+        },
+    });
+    health.set_ready(true);
+    if options.metrics_addr.is_some() && !options.warmup.is_zero() {
+        tokio::time::sleep(options.warmup).await;
+    }
+    let progress = options
+        .progress_total
+        .map(|total| progress_bar(total, metrics.clone()));
+
+    let started = Instant::now();
+    // Never signalled: each one-shot dialer ends when its synthetic peer has sent everything.
+    let (_stop, shutdown) = watch::channel(false);
+    let dialer = DialerConfig {
+        reconnect: false,
+        ..DialerConfig::default()
+    };
+    let dialers: Vec<_> = peers
+        .into_iter()
+        .map(|peer| actix::spawn(dial(peer, ctx.clone(), dialer.clone(), shutdown.clone())))
+        .collect();
+    for handle in dialers {
+        let stats = handle.await?;
+        if stats.last_reason != Some("remote_closed") {
+            tracing::warn!(?stats, "a synthetic peer's session ended abnormally");
+        }
+    }
+    pipeline.drained().await;
+    let wall = started.elapsed();
+    if let Some((bar, ticker)) = progress {
+        ticker.abort();
+        bar.finish_and_clear();
+    }
+    let summary = RunSummary::from_metrics(&metrics, wall);
+    if exporter.is_some() && !options.linger.is_zero() {
+        eprintln!(
+            "done; serving metrics for {} s more",
+            options.linger.as_secs()
+        );
+        tokio::time::sleep(options.linger).await;
+    }
+    if let Some(task) = exporter {
+        task.abort();
+    }
+    pipeline.stop();
+    Ok(summary)
 }

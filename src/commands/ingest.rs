@@ -110,7 +110,10 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
     Ok(summary)
 }
 
-fn progress_bar(total: u64, metrics: Arc<Metrics>) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+pub fn progress_bar(
+    total: u64,
+    metrics: Arc<Metrics>,
+) -> (ProgressBar, tokio::task::JoinHandle<()>) {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(

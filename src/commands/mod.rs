@@ -6,4 +6,5 @@ pub mod demo;
 pub mod gen_corpus;
 pub mod ingest;
 pub mod replay;
+pub mod run;
 pub mod summary;

@@ -303,6 +303,22 @@ impl Graph {
             .sum()
     }
 
+    /// Short channel ids whose funding block is in `first..end`, ascending (for answering
+    /// `query_channel_range`).
+    pub fn scids_in_blocks(&self, first: u32, end: u64) -> Vec<u64> {
+        let mut out: Vec<u64> = self
+            .channels
+            .iter()
+            .map(|c| *c.key())
+            .filter(|scid| {
+                let block = scid >> 40;
+                block >= u64::from(first) && block < end
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// Every channel's scid and per-direction update timestamps, sorted by scid (for tests and
     /// comparisons with other implementations).
     pub fn snapshot(&self) -> Vec<(u64, [Option<u32>; 2])> {

@@ -27,6 +27,15 @@ pub const DISCONNECT_REASONS: &[&str] = &[
     "too_many_peers",
     "misbehaving",
     "shutdown",
+    // transport::TransportError::ALL_REASONS not listed above
+    "bad_act",
+    "handshake_eof",
+    "io",
+    // peer::session::EndReason::LABELS not listed above
+    "unknown_feature",
+    "protocol_violation",
+    "init_timeout",
+    "slow_reader",
 ];
 
 /// Why a message accepted into the graph did not reach the store; zero-initialised at start.

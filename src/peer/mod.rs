@@ -1,8 +1,13 @@
 //! Peers: anything that yields framed gossip messages and hands them to the pipeline with
 //! backpressure. In this module: offline sources (raw dumps and Core Lightning gossip_store
-//! files, for `replay` and the synthetic peers of `demo`) and the feed loop they share.
+//! files, for `replay`) and the feed loop, and the live side: node identity, the BOLT 1
+//! session over BOLT 8, the dialer (outbound, with reconnect) and the listener (inbound, capped).
 
+pub mod dialer;
 pub mod feed;
+pub mod identity;
+pub mod listener;
+pub mod session;
 pub mod source;
 
 pub use feed::{feed, FeedStats};

@@ -4,3 +4,4 @@
 
 pub mod corpus;
 pub mod dump;
+pub mod peer;

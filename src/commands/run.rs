@@ -1,0 +1,153 @@
+//! `run`: the node as a Lightning peer. Loads (or creates) the node key, serves `/metrics`,
+//! opens the gossip_store in the data dir, starts the pipeline, accepts peers on `--listen` and dials every `--peer`, all feeding the
+//! one sieve; on SIGINT/SIGTERM stops accepting and dialing, closes the sessions, drains the
+//! pipeline and exits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::PipelineConfig;
+use crate::graph::Graph;
+use crate::metrics::{self, Health, Metrics};
+use crate::peer::dialer::{dial, DialerConfig, PeerAddress};
+use crate::peer::identity::NodeIdentity;
+use crate::peer::listener::{accept_loop, ListenerConfig};
+use crate::peer::session::{PeerContext, SessionConfig};
+use crate::pipeline::Pipeline;
+use crate::store::{StoreConfig, StoreHandle};
+
+pub struct RunOptions {
+    pub data_dir: PathBuf,
+    pub listen: Option<SocketAddr>,
+    pub peers: Vec<PeerAddress>,
+    pub metrics_addr: SocketAddr,
+    pub pipeline: PipelineConfig,
+    pub session: SessionConfig,
+    pub dialer: DialerConfig,
+    pub listener: ListenerConfig,
+}
+
+pub fn run(options: RunOptions) -> anyhow::Result<()> {
+    let identity = Arc::new(NodeIdentity::load_or_create(&options.data_dir)?);
+    let system = actix::System::new();
+    let result = system.block_on(run_inside(options, identity));
+    actix::System::current().stop();
+    result
+}
+
+async fn run_inside(options: RunOptions, identity: Arc<NodeIdentity>) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new(options.pipeline.shards.max(1))?);
+    let health = Arc::new(Health::default());
+    let (metrics_bound, exporter) =
+        metrics::serve(options.metrics_addr, metrics.clone(), health.clone()).await?;
+    let listener = match options.listen {
+        Some(addr) => Some(TcpListener::bind(addr).await?),
+        None => None,
+    };
+    let graph = Arc::new(Graph::new());
+    // Accepted gossip is persisted in the data dir and loaded back at start without
+    // verifying signatures again.
+    let (store, report) = StoreHandle::open(
+        &options.data_dir,
+        graph.clone(),
+        metrics.clone(),
+        StoreConfig::default(),
+    )?;
+    eprintln!("store: {}", serde_json::to_string(&report)?);
+    let pipeline =
+        Pipeline::start_with_store(options.pipeline, graph, metrics.clone(), Some(store.addr()));
+    metrics.set_limit("max_peers", options.listener.max_peers);
+    metrics.set_limit("peer_outbound_queue", options.session.outbound_queue);
+    let ctx = Arc::new(PeerContext {
+        identity: identity.clone(),
+        sieve: pipeline.sieve.clone(),
+        metrics: metrics.clone(),
+        session: options.session,
+    });
+    let (stop, shutdown) = watch::channel(false);
+    // Installed before the start lines are printed: a supervisor that reads them may signal
+    // at once, and an uninstalled handler would let the signal kill the process uncleanly.
+    let signals = Signals::install()?;
+
+    // Tests and scripts parse these lines; the bound addresses matter when port 0 was asked.
+    println!("node_id {}", identity.node_id_hex());
+    println!("metrics {metrics_bound}");
+    let mut tasks = Vec::new();
+    if let Some(listener) = listener {
+        println!("listening {}", listener.local_addr()?);
+        tasks.push(actix::spawn(accept_loop(
+            listener,
+            ctx.clone(),
+            options.listener,
+            shutdown.clone(),
+        )));
+    }
+    for peer in options.peers {
+        let ctx = ctx.clone();
+        let config = options.dialer.clone();
+        let shutdown = shutdown.clone();
+        tasks.push(actix::spawn(async move {
+            let stats = dial(peer.clone(), ctx, config, shutdown).await;
+            tracing::info!(%peer, ?stats, "dialer stopped");
+        }));
+    }
+    health.set_ready(true);
+
+    signals.wait().await;
+    eprintln!("shutting down");
+    health.set_ready(false);
+    let _ = stop.send(true);
+    for task in tasks {
+        if tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("a peer task did not stop in time");
+        }
+    }
+    pipeline.drained().await;
+    store.shutdown().await?;
+    exporter.abort();
+    pipeline.stop();
+    Ok(())
+}
+
+/// SIGINT and SIGTERM (Ctrl-C elsewhere).
+struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

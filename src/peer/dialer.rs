@@ -1,0 +1,271 @@
+//! Outbound peers: for each `<node_id>@host:port`, connect (under a timeout), run the BOLT 8
+//! initiator handshake, run a session, and reconnect with exponential backoff (1 s doubling to
+//! 60 s, jittered so many dialers do not retry in step; reset after a session that lasted).
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng as _;
+use secp256k1::PublicKey;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+use super::session::{run_session, PeerContext, SessionReport};
+use crate::transport::handshake_initiator;
+
+/// A peer to dial: its node id (the BOLT 8 responder static key) and where it listens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerAddress {
+    pub node_id: PublicKey,
+    /// `host:port`, resolved at each attempt so a DNS change is picked up.
+    pub address: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum PeerAddressError {
+    #[error("expected <node_id_hex>@<host>:<port>")]
+    MissingAt,
+    #[error("node id is not a 33-byte compressed public key in hex")]
+    BadNodeId,
+    #[error("address must be host:port")]
+    BadAddress,
+}
+
+impl FromStr for PeerAddress {
+    type Err = PeerAddressError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (id, address) = s.split_once('@').ok_or(PeerAddressError::MissingAt)?;
+        let bytes = hex::decode(id).map_err(|_| PeerAddressError::BadNodeId)?;
+        if bytes.len() != 33 {
+            return Err(PeerAddressError::BadNodeId);
+        }
+        let node_id = PublicKey::from_slice(&bytes).map_err(|_| PeerAddressError::BadNodeId)?;
+        let port_ok = address
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !port_ok {
+            return Err(PeerAddressError::BadAddress);
+        }
+        Ok(PeerAddress {
+            node_id,
+            address: address.to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for PeerAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}@{}",
+            hex::encode(self.node_id.serialize()),
+            self.address
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DialerConfig {
+    pub connect_timeout: Duration,
+    pub handshake_timeout: Duration,
+    /// Dial again after a session or a failed attempt; `false` for one-shot peers (demo).
+    pub reconnect: bool,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// A session that lasted this long was healthy: the next retry starts from `backoff_min`.
+    pub stable_after: Duration,
+}
+
+impl Default for DialerConfig {
+    fn default() -> Self {
+        DialerConfig {
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            reconnect: true,
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            stable_after: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What one dialer did, for logs and the demo.
+#[derive(Debug, Default)]
+pub struct DialStats {
+    pub attempts: u64,
+    pub sessions: u64,
+    pub gossip_frames: u64,
+    /// How the last session ended, if there was one.
+    pub last_reason: Option<&'static str>,
+}
+
+/// Dials `peer` until shutdown (or once, without `reconnect`).
+pub async fn dial(
+    peer: PeerAddress,
+    ctx: Arc<PeerContext>,
+    config: DialerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) -> DialStats {
+    let mut stats = DialStats::default();
+    let mut backoff = config.backoff_min;
+    loop {
+        if *shutdown.borrow() {
+            return stats;
+        }
+        stats.attempts += 1;
+        let attempt = tokio::select! {
+            _ = shutdown.changed() => return stats,
+            attempt = connect(&peer, &ctx, &config) => attempt,
+        };
+        match attempt {
+            Ok(stream) => {
+                let report: SessionReport =
+                    match handshake_and_run(stream, &peer, &ctx, &config, shutdown.clone()).await {
+                        Some(report) => report,
+                        None => {
+                            if !config.reconnect {
+                                return stats;
+                            }
+                            backoff = wait(backoff, &config, &mut shutdown).await;
+                            continue;
+                        }
+                    };
+                stats.sessions += 1;
+                stats.gossip_frames += report.gossip_frames;
+                stats.last_reason = Some(report.reason.label());
+                if report.lasted >= config.stable_after {
+                    backoff = config.backoff_min;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(peer = %peer, %err, "connect failed");
+            }
+        }
+        if !config.reconnect {
+            return stats;
+        }
+        backoff = wait(backoff, &config, &mut shutdown).await;
+    }
+}
+
+async fn connect(
+    peer: &PeerAddress,
+    _ctx: &PeerContext,
+    config: &DialerConfig,
+) -> std::io::Result<TcpStream> {
+    match tokio::time::timeout(config.connect_timeout, TcpStream::connect(&peer.address)).await {
+        Ok(stream) => {
+            let stream = stream?;
+            // Gossip is many small frames; waiting to coalesce them only adds latency.
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connect timed out",
+        )),
+    }
+}
+
+/// `None` when the handshake failed (already counted under its transport reason).
+async fn handshake_and_run(
+    stream: TcpStream,
+    peer: &PeerAddress,
+    ctx: &Arc<PeerContext>,
+    config: &DialerConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Option<SessionReport> {
+    match handshake_initiator(
+        stream,
+        ctx.identity.secret(),
+        &peer.node_id,
+        config.handshake_timeout,
+    )
+    .await
+    {
+        Ok((reader, writer)) => {
+            Some(run_session(reader, writer, peer.node_id, ctx.clone(), shutdown).await)
+        }
+        Err(err) => {
+            tracing::warn!(peer = %peer, %err, "handshake failed");
+            ctx.metrics.peer_disconnected(err.reason());
+            None
+        }
+    }
+}
+
+/// Sleeps a jittered `backoff` (or until shutdown) and returns the next backoff.
+async fn wait(
+    backoff: Duration,
+    config: &DialerConfig,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Duration {
+    let delay = jittered(backoff);
+    tokio::select! {
+        _ = shutdown.changed() => {}
+        _ = tokio::time::sleep(delay) => {}
+    }
+    next_backoff(backoff, config)
+}
+
+/// Between half and all of `backoff`, so dialers that failed together spread out.
+fn jittered(backoff: Duration) -> Duration {
+    let half = backoff / 2;
+    half + half.mul_f64(rand::thread_rng().gen_range(0.0..=1.0))
+}
+
+fn next_backoff(backoff: Duration, config: &DialerConfig) -> Duration {
+    (backoff * 2).clamp(config.backoff_min, config.backoff_max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "028d7500dd4c12685d1f568b4c2b5048e8534b873319f3a8daa612b469132ec7f7";
+
+    #[test]
+    fn peer_addresses_parse_and_print_back() {
+        let peer: PeerAddress = format!("{ID}@127.0.0.1:9735").parse().expect("parse");
+        assert_eq!(peer.address, "127.0.0.1:9735");
+        assert_eq!(peer.to_string(), format!("{ID}@127.0.0.1:9735"));
+        let v6: PeerAddress = format!("{ID}@[::1]:9735").parse().expect("ipv6");
+        assert_eq!(v6.address, "[::1]:9735");
+        assert_eq!(
+            "127.0.0.1:9735".parse::<PeerAddress>(),
+            Err(PeerAddressError::MissingAt)
+        );
+        assert_eq!(
+            format!("{}@h:1", &ID[..64]).parse::<PeerAddress>(),
+            Err(PeerAddressError::BadNodeId)
+        );
+        assert_eq!(
+            format!("{ID}@nohost").parse::<PeerAddress>(),
+            Err(PeerAddressError::BadAddress)
+        );
+        assert_eq!(
+            format!("{ID}@h:99999").parse::<PeerAddress>(),
+            Err(PeerAddressError::BadAddress)
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter_below_it() {
+        let config = DialerConfig::default();
+        let mut b = config.backoff_min;
+        let mut seen = vec![b];
+        for _ in 0..8 {
+            b = next_backoff(b, &config);
+            seen.push(b);
+        }
+        assert_eq!(seen[1], Duration::from_secs(2));
+        assert_eq!(seen[5], Duration::from_secs(32));
+        assert_eq!(*seen.last().expect("last"), Duration::from_secs(60));
+        for _ in 0..100 {
+            let j = jittered(Duration::from_secs(8));
+            assert!(j >= Duration::from_secs(4) && j <= Duration::from_secs(8));
+        }
+    }
+}

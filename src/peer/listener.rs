@@ -1,0 +1,93 @@
+//! Inbound peers: the accept loop on `--listen`. At most `max_peers` connections (handshakes
+//! included, so stalled handshakes cannot exhaust more than their share); over the limit a
+//! connection is closed at once and counted as `too_many_peers`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use super::session::{run_session, PeerContext};
+use crate::transport::handshake_responder;
+
+#[derive(Clone, Debug)]
+pub struct ListenerConfig {
+    pub max_peers: usize,
+    pub handshake_timeout: Duration,
+    /// How long shutdown waits for sessions to close.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ListenerConfig {
+    fn default() -> Self {
+        ListenerConfig {
+            max_peers: 256,
+            handshake_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Accepts until shutdown, then waits (up to `drain_timeout`) for its sessions to end.
+pub async fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<PeerContext>,
+    config: ListenerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max_peers = config.max_peers.max(1);
+    let slots = Arc::new(Semaphore::new(max_peers));
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote_addr) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%remote_addr, "too many peers, closing");
+            ctx.metrics.peer_disconnected("too_many_peers");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = ctx.clone();
+        let mut shutdown = shutdown.clone();
+        let handshake_timeout = config.handshake_timeout;
+        actix::spawn(async move {
+            let _slot = slot;
+            let handshake = tokio::select! {
+                _ = shutdown.changed() => {
+                    ctx.metrics.peer_disconnected("shutdown");
+                    return;
+                }
+                handshake = handshake_responder(stream, ctx.identity.secret(), handshake_timeout) => handshake,
+            };
+            match handshake {
+                Ok((remote, reader, writer)) => {
+                    run_session(reader, writer, remote, ctx, shutdown).await;
+                }
+                Err(err) => {
+                    tracing::info!(%remote_addr, %err, "inbound handshake failed");
+                    ctx.metrics.peer_disconnected(err.reason());
+                }
+            }
+        });
+    }
+    drop(listener);
+    let all = u32::try_from(max_peers).unwrap_or(u32::MAX);
+    if tokio::time::timeout(config.drain_timeout, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("inbound sessions still open after the drain timeout");
+    }
+}
