@@ -152,6 +152,12 @@ struct PipelineArgs {
     rejected_cache_cap: usize,
     #[arg(long, default_value_t = 50_000)]
     pubkey_cache_cap: usize,
+    /// channel_update tokens per channel direction per minute (0: no limit; replay sets 0).
+    #[arg(long, default_value_t = 1)]
+    update_rate_per_minute: u32,
+    /// channel_updates a channel direction may send back to back.
+    #[arg(long, default_value_t = 10)]
+    update_burst: u32,
 }
 
 impl PipelineArgs {
@@ -167,6 +173,13 @@ impl PipelineArgs {
             rejected_cache_cap: self.rejected_cache_cap.max(1),
             pubkey_cache_cap: self.pubkey_cache_cap.max(1),
             max_age: if historical { None } else { defaults.max_age },
+            // A historical dump carries many updates per direction read in seconds.
+            update_rate_per_minute: if historical {
+                0
+            } else {
+                self.update_rate_per_minute
+            },
+            update_burst: self.update_burst.max(1),
             ..defaults
         }
     }

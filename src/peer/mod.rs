@@ -3,6 +3,7 @@
 //! files, for `replay` and the synthetic peers of `demo`) and the feed loop they share.
 
 pub mod feed;
+pub mod score;
 pub mod source;
 
 pub use feed::{feed, FeedStats};
