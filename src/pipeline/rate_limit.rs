@@ -78,8 +78,8 @@ pub struct UpdateRateLimiter {
 
 impl UpdateRateLimiter {
     pub fn new(config: RateLimitConfig) -> Self {
-        let per_shard = NonZeroUsize::new(config.keys_cap.div_ceil(SHARDS).max(1))
-            .unwrap_or(NonZeroUsize::MIN);
+        let per_shard =
+            NonZeroUsize::new(config.keys_cap.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
         UpdateRateLimiter {
             config,
             shards: (0..SHARDS)

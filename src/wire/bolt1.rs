@@ -487,15 +487,15 @@ mod tests {
                 option::of(vec(any::<u8>(), 0..20)),
                 odd_tlvs(3),
             )
-                .prop_map(|(global_features, features, networks, remote_addr, unknown_tlvs)| {
-                    Init {
+                .prop_map(
+                    |(global_features, features, networks, remote_addr, unknown_tlvs)| Init {
                         global_features,
                         features,
                         networks,
                         remote_addr,
                         unknown_tlvs,
-                    }
-                })
+                    },
+                )
         }
 
         fn error_message() -> impl Strategy<Value = ErrorMessage> {
