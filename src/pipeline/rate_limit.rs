@@ -255,6 +255,104 @@ mod tests {
         assert!(rl.len() >= 16);
     }
 
+    /// Through the real sieve: duplicates spend no token, updates over the limit are dropped
+    /// before any signature check, and a keep-alive still gets through an empty bucket.
+    #[test]
+    fn sieve_limits_before_verification_and_after_dedup() {
+        use std::sync::Arc;
+
+        use crate::config::PipelineConfig;
+        use crate::graph::Graph;
+        use crate::metrics::Metrics;
+        use crate::pipeline::{DropReason, Outcome, Pipeline};
+        use crate::sim::corpus::{generate, CorpusSpec};
+        use crate::wire::gossip::{summarize, Summary};
+
+        // type, signature, chain_hash, short_channel_id, then the timestamp.
+        const TIMESTAMP_AT: usize = 2 + 64 + 32 + 8;
+        let spec = CorpusSpec {
+            nodes: 2,
+            channels: 1,
+            invalid_rate: 0.0,
+            ..CorpusSpec::default()
+        };
+        let mut messages = Vec::new();
+        generate(&spec, |m| messages.push(m));
+        let kind_of = |m: &Vec<u8>| summarize(m).map(|s| s.kind());
+        let announcement = messages
+            .iter()
+            .find(|m| kind_of(m) == Ok(crate::wire::GossipKind::ChannelAnnouncement))
+            .cloned()
+            .expect("announcement");
+        let update = messages
+            .iter()
+            .find(|m| kind_of(m) == Ok(crate::wire::GossipKind::ChannelUpdate))
+            .cloned()
+            .expect("update");
+        let Ok(Summary::ChannelUpdate { timestamp, .. }) = summarize(&update) else {
+            panic!("update summary");
+        };
+        // Same channel direction, later timestamp, signature no longer valid.
+        let template = update.clone();
+        let forged = move |delta: u32| {
+            let mut m = template.clone();
+            m[TIMESTAMP_AT..TIMESTAMP_AT + 4].copy_from_slice(&(timestamp + delta).to_be_bytes());
+            m
+        };
+        actix::System::new().block_on(async move {
+            let metrics = Arc::new(Metrics::new(1).expect("metrics"));
+            let config = PipelineConfig {
+                shards: 1,
+                update_rate_per_minute: 1,
+                update_burst: 2,
+                update_keepalive_after: Duration::from_secs(3600),
+                ..PipelineConfig::default()
+            };
+            let pipeline = Pipeline::start(config, Arc::new(Graph::new()), metrics.clone());
+            let sieve = pipeline.sieve.clone();
+            assert_eq!(sieve.offer(announcement).await, Outcome::Admitted);
+            pipeline.drained().await;
+            assert_eq!(sieve.offer(update.clone()).await, Outcome::Admitted);
+            pipeline.drained().await;
+            // Duplicates of the accepted update spend no token.
+            for _ in 0..5 {
+                assert_eq!(
+                    sieve.offer(update.clone()).await,
+                    Outcome::Dropped(DropReason::Duplicate)
+                );
+            }
+            let invalid_before = metrics.signature_invalid.get();
+            assert_eq!(sieve.offer(forged(1)).await, Outcome::Admitted);
+            for delta in 2..6 {
+                assert_eq!(
+                    sieve.offer(forged(delta)).await,
+                    Outcome::Dropped(DropReason::RateLimited)
+                );
+            }
+            pipeline.drained().await;
+            // Only the one admitted forgery cost a signature check.
+            assert_eq!(metrics.signature_invalid.get(), invalid_before + 1);
+            // Its replay is caught by dedup (the rejected cache), not the limiter.
+            assert_eq!(
+                sieve.offer(forged(1)).await,
+                Outcome::Dropped(DropReason::RecentlyRejected)
+            );
+            // An hour newer than the stored update: a keep-alive, let through the empty bucket.
+            assert_eq!(sieve.offer(forged(3600)).await, Outcome::Admitted);
+            pipeline.drained().await;
+            assert_eq!(
+                metrics
+                    .dropped(
+                        crate::wire::GossipKind::ChannelUpdate,
+                        DropReason::RateLimited
+                    )
+                    .get(),
+                4
+            );
+            pipeline.stop();
+        });
+    }
+
     #[test]
     fn clock_going_backwards_does_not_mint_tokens() {
         let rl = limiter(1, 1, 100);
