@@ -86,6 +86,18 @@ pub struct PipelineConfig {
     /// Gossip older than this is stale for the live network (BOLT 7 prunes after two weeks).
     /// `None` turns the age check off, for replaying historical dumps.
     pub max_age: Option<Duration>,
+    /// channel_update token bucket refill per channel direction, per minute (LND: 1). 0 turns
+    /// the limit off, as replays of historical dumps need (their many updates per direction
+    /// arrive in seconds).
+    pub update_rate_per_minute: u32,
+    /// Token bucket size per channel direction (LND: 10).
+    pub update_burst: u32,
+    /// Channel directions whose buckets are tracked (LRU). Mainnet has ~100k directions; at
+    /// ~100 bytes a bucket this is ~10 MiB, and an evicted direction merely restarts full.
+    pub update_rate_keys_cap: usize,
+    /// An update this much newer than the stored one is a keep-alive refresh and bypasses the
+    /// bucket (LND rebroadcasts keep-alives daily; BOLT 7 prunes after two weeks without one).
+    pub update_keepalive_after: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -101,6 +113,10 @@ impl Default for PipelineConfig {
             pubkey_cache_cap: 50_000,
             max_future_skew: Duration::from_secs(24 * 3600),
             max_age: Some(Duration::from_secs(14 * 24 * 3600)),
+            update_rate_per_minute: 1,
+            update_burst: 10,
+            update_rate_keys_cap: 100_000,
+            update_keepalive_after: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -225,6 +225,8 @@ fn pipeline_config(
     let mut config = resolve(NodeArgs::default(), pipeline, file)?.pipeline;
     if historical {
         config.max_age = None;
+        // A historical dump carries many updates per direction, read in seconds.
+        config.update_rate_per_minute = 0;
     }
     Ok(config)
 }

@@ -71,6 +71,14 @@ pub struct PipelineArgs {
     /// Parsed public keys kept across verifications [env: GOSSIP_SIEVE_PUBKEY_CACHE_CAP].
     #[arg(long)]
     pub pubkey_cache_cap: Option<usize>,
+    /// channel_update tokens per channel direction per minute, 0 = no limit
+    /// [env: GOSSIP_SIEVE_UPDATE_RATE_PER_MINUTE].
+    #[arg(long)]
+    pub update_rate_per_minute: Option<u32>,
+    /// channel_updates one channel direction may send back to back
+    /// [env: GOSSIP_SIEVE_UPDATE_BURST].
+    #[arg(long)]
+    pub update_burst: Option<u32>,
     /// Seconds a timestamp may be ahead of our clock [env: GOSSIP_SIEVE_MAX_FUTURE_SKEW_SECS].
     #[arg(long)]
     pub max_future_skew_secs: Option<u64>,

@@ -49,6 +49,10 @@ pub struct PipelineSection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pubkey_cache_cap: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_rate_per_minute: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub update_burst: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_future_skew_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age_secs: Option<u64>,

@@ -62,6 +62,16 @@ const PUBKEYS: OptionSpec = opt(
     "--pubkey-cache-cap",
     "GOSSIP_SIEVE_PUBKEY_CACHE_CAP",
 );
+const UPDATE_RATE: OptionSpec = opt(
+    "pipeline.update_rate_per_minute",
+    "--update-rate-per-minute",
+    "GOSSIP_SIEVE_UPDATE_RATE_PER_MINUTE",
+);
+const UPDATE_BURST: OptionSpec = opt(
+    "pipeline.update_burst",
+    "--update-burst",
+    "GOSSIP_SIEVE_UPDATE_BURST",
+);
 const FUTURE_SKEW: OptionSpec = opt(
     "pipeline.max_future_skew_secs",
     "--max-future-skew-secs",
@@ -108,6 +118,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     PENDING_NODES,
     REJECTED,
     PUBKEYS,
+    UPDATE_RATE,
+    UPDATE_BURST,
     FUTURE_SKEW,
     MAX_AGE,
     MAX_PEERS,
@@ -541,6 +553,24 @@ impl Settings {
             defaults.pubkey_cache_cap,
             MAX_CACHE,
         )?;
+        let update_rate_per_minute = layers
+            .pick(
+                UPDATE_RATE,
+                pipe.update_rate_per_minute,
+                fp.update_rate_per_minute,
+                defaults.update_rate_per_minute,
+            )?
+            .value;
+        let update_burst = at_least(
+            UPDATE_BURST,
+            layers.pick(
+                UPDATE_BURST,
+                pipe.update_burst,
+                fp.update_burst,
+                defaults.update_burst,
+            )?,
+            1,
+        )?;
         let max_future_skew = Duration::from_secs(
             layers
                 .pick(
@@ -636,6 +666,9 @@ impl Settings {
                 pubkey_cache_cap,
                 max_future_skew,
                 max_age,
+                update_rate_per_minute,
+                update_burst,
+                ..defaults
             },
             limits: PeerLimits {
                 max_peers,
@@ -667,6 +700,8 @@ impl Settings {
                 rejected_cache_cap: Some(p.rejected_cache_cap),
                 pubkey_cache_cap: Some(p.pubkey_cache_cap),
                 max_future_skew_secs: Some(to_u64(p.max_future_skew)),
+                update_rate_per_minute: Some(p.update_rate_per_minute),
+                update_burst: Some(p.update_burst),
                 max_age_secs: Some(p.max_age.map_or(0, to_u64)),
             },
             limits: LimitsSection {

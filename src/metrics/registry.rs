@@ -100,6 +100,7 @@ pub struct Metrics {
     queue_capacity: IntGaugeVec,
     pub peers_connected: IntGauge,
     peer_disconnects: IntCounterVec,
+    peer_bans: IntCounterVec,
     pub graph_channels: IntGauge,
     pub graph_nodes: IntGauge,
     pub store_bytes: IntGauge,
@@ -198,6 +199,13 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let peer_bans = IntCounterVec::new(
+            Opts::new(
+                name("peer_bans_total"),
+                "Peers banned for misbehaviour, by the offense that crossed the threshold",
+            ),
+            &["reason"],
+        )?;
         let graph_channels =
             IntGauge::with_opts(Opts::new(name("graph_channels"), "Channels in the graph"))?;
         let graph_nodes = IntGauge::with_opts(Opts::new(
@@ -258,6 +266,7 @@ impl Metrics {
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(peers_connected.clone()))?;
         registry.register(Box::new(peer_disconnects.clone()))?;
+        registry.register(Box::new(peer_bans.clone()))?;
         registry.register(Box::new(graph_channels.clone()))?;
         registry.register(Box::new(graph_nodes.clone()))?;
         registry.register(Box::new(store_bytes.clone()))?;
@@ -298,6 +307,9 @@ impl Metrics {
         for reason in DISCONNECT_REASONS {
             peer_disconnects.with_label_values(&[reason]);
         }
+        for offense in crate::peer::score::Offense::ALL {
+            peer_bans.with_label_values(&[offense.as_str()]);
+        }
         for reason in STORE_FAILURE_REASONS {
             store_failures.with_label_values(&[reason]);
         }
@@ -321,6 +333,7 @@ impl Metrics {
             queue_capacity,
             peers_connected,
             peer_disconnects,
+            peer_bans,
             graph_channels,
             graph_nodes,
             store_bytes,
@@ -347,6 +360,11 @@ impl Metrics {
 
     pub fn peer_disconnected(&self, reason: &str) {
         self.peer_disconnects.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts a ban; `reason` is an [`crate::peer::score::Offense`] label.
+    pub fn peer_banned(&self, reason: &str) {
+        self.peer_bans.with_label_values(&[reason]).inc();
     }
 
     pub fn set_limit(&self, name: &str, value: usize) {
@@ -389,6 +407,7 @@ mod tests {
         }
         assert!(text.contains("gossip_sieve_queue_depth{shard=\"1\"} 0"));
         assert!(text.contains("gossip_sieve_peer_disconnects_total{reason=\"bad_mac\"} 0"));
+        assert!(text.contains("gossip_sieve_peer_bans_total{reason=\"invalid_signature\"} 0"));
         assert!(text.contains("gossip_sieve_signature_checks_total{result=\"invalid\"} 0"));
         assert!(text.contains("gossip_sieve_store_records_total{event=\"compacted\"} 0"));
         assert!(text.contains("gossip_sieve_store_failures_total{reason=\"io\"} 0"));

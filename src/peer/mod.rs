@@ -7,6 +7,7 @@ pub mod dialer;
 pub mod feed;
 pub mod identity;
 pub mod listener;
+pub mod score;
 pub mod session;
 pub mod source;
 

@@ -12,6 +12,7 @@ pub mod checks;
 pub mod drop_reason;
 pub mod flight;
 pub mod pending;
+pub mod rate_limit;
 pub mod shard;
 pub mod sieve;
 pub mod verify;
@@ -62,6 +63,7 @@ impl Pipeline {
         );
         metrics.set_limit("rejected_cache", config.rejected_cache_cap);
         metrics.set_limit("pubkey_cache", config.pubkey_cache_cap);
+        metrics.set_limit("update_rate_keys", config.update_rate_keys_cap);
         let sieve = Arc::new(Sieve::new(config, graph, metrics.clone()));
         let mut arbiters = Vec::with_capacity(shards);
         let mut handles = Vec::with_capacity(shards);

@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::checks::{coarse_unix_now, CheckPolicy};
 use super::flight::{Claim, FlightKey, InFlight, RejectedCache};
 use super::pending::{ParkOutcome, Parked, PendingMaps};
+use super::rate_limit::{RateLimitConfig, UpdateRateLimiter};
 use super::shard::{VerifierShard, VerifyJob};
 use super::DropReason;
 use crate::config::PipelineConfig;
@@ -87,6 +88,7 @@ pub struct Sieve {
     pub(super) in_flight: InFlight,
     pub(super) rejected: RejectedCache,
     pub(super) pending: PendingMaps,
+    pub(super) rate_limit: UpdateRateLimiter,
     shards: OnceLock<Vec<ShardHandle>>,
     /// Drops by reason, logged once per interval: a flood must not become a log flood.
     drop_log: ThrottledLog,
@@ -127,6 +129,12 @@ impl Sieve {
                 config.pending_node_announcements_cap,
             ),
             in_flight: InFlight::default(),
+            rate_limit: UpdateRateLimiter::new(RateLimitConfig {
+                rate_per_minute: config.update_rate_per_minute,
+                burst: config.update_burst,
+                keys_cap: config.update_rate_keys_cap,
+                keepalive_after: config.update_keepalive_after,
+            }),
             policy,
             graph,
             metrics,
@@ -243,16 +251,42 @@ impl Sieve {
                     // FIFO order, so queueing behind it beats parking — a burst of new channels
                     // then fills shard queues (backpressure), not the pending map (evictions).
                     // The shard re-parks the rare update that overtakes its announcement.
-                    _ => self.claim(
-                        msg,
-                        kind,
-                        FlightKey::Update {
-                            short_channel_id,
-                            direction,
-                        },
-                        timestamp,
-                        shard_of_u64(short_channel_id, shards),
-                    ),
+                    standing => {
+                        let stored = match standing {
+                            UpdateStanding::Known(stored) => stored,
+                            UpdateStanding::UnknownChannel => None,
+                        };
+                        let claimed = self.claim(
+                            msg,
+                            kind,
+                            FlightKey::Update {
+                                short_channel_id,
+                                direction,
+                            },
+                            timestamp,
+                            shard_of_u64(short_channel_id, shards),
+                        );
+                        // The spam limit runs after every dedup step (a duplicate spends no
+                        // token) and before admission (a limited update costs no signature).
+                        match claimed {
+                            Classified::Admit(admission)
+                                if !self
+                                    .rate_limit
+                                    .check(
+                                        short_channel_id,
+                                        direction,
+                                        timestamp,
+                                        stored,
+                                        Instant::now(),
+                                    )
+                                    .is_allowed() =>
+                            {
+                                self.in_flight.release(&admission.key, &admission.claim);
+                                Classified::Drop(DropReason::RateLimited)
+                            }
+                            other => other,
+                        }
+                    }
                 }
             }
             Summary::NodeAnnouncement { timestamp, node_id } => {

@@ -461,6 +461,82 @@ mod tests {
         assert!(!is_odd(INIT) && !is_odd(PING) && !is_odd(256));
     }
 
+    mod round_trip {
+        use super::super::*;
+        use proptest::collection::{btree_map, vec};
+        use proptest::option;
+        use proptest::prelude::*;
+
+        /// Unknown odd TLV records above `min`, in increasing type order as a stream holds them.
+        fn odd_tlvs(min: u64) -> impl Strategy<Value = Vec<TlvRecord>> {
+            btree_map((min / 2 + 1)..100_000u64, vec(any::<u8>(), 0..12), 0..3).prop_map(|m| {
+                m.into_iter()
+                    .map(|(t, value)| TlvRecord {
+                        tlv_type: t * 2 + 1,
+                        value,
+                    })
+                    .collect()
+            })
+        }
+
+        fn init() -> impl Strategy<Value = Init> {
+            (
+                vec(any::<u8>(), 0..8),
+                vec(any::<u8>(), 0..8),
+                option::of(vec(any::<[u8; 32]>(), 0..3)),
+                option::of(vec(any::<u8>(), 0..20)),
+                odd_tlvs(3),
+            )
+                .prop_map(
+                    |(global_features, features, networks, remote_addr, unknown_tlvs)| Init {
+                        global_features,
+                        features,
+                        networks,
+                        remote_addr,
+                        unknown_tlvs,
+                    },
+                )
+        }
+
+        fn error_message() -> impl Strategy<Value = ErrorMessage> {
+            (any::<[u8; 32]>(), vec(any::<u8>(), 0..100))
+                .prop_map(|(channel_id, data)| ErrorMessage { channel_id, data })
+        }
+
+        proptest! {
+            #[test]
+            fn valid_messages_round_trip(
+                init in init(),
+                error in error_message(),
+                warning in error_message(),
+                num_pong_bytes in any::<u16>(),
+                ignored_len in 0u16..2000,
+            ) {
+                let bytes = init.serialize();
+                prop_assert_eq!(Init::parse(&bytes), Ok(init.clone()));
+                prop_assert_eq!(Init::parse(&bytes).map(|m| m.serialize()), Ok(bytes));
+
+                let error = Error(error);
+                let bytes = error.serialize();
+                prop_assert_eq!(Error::parse(&bytes), Ok(error));
+                prop_assert_eq!(Error::parse(&bytes).map(|m| m.serialize()), Ok(bytes));
+                let warning = Warning(warning);
+                let bytes = warning.serialize();
+                prop_assert_eq!(Warning::parse(&bytes), Ok(warning));
+                prop_assert_eq!(Warning::parse(&bytes).map(|m| m.serialize()), Ok(bytes));
+
+                let ping = Ping { num_pong_bytes, ignored_len };
+                let bytes = ping.serialize();
+                prop_assert_eq!(Ping::parse(&bytes), Ok(ping));
+                prop_assert_eq!(Ping::parse(&bytes).map(|m| m.serialize()), Ok(bytes));
+                let pong = Pong { ignored_len };
+                let bytes = pong.serialize();
+                prop_assert_eq!(Pong::parse(&bytes), Ok(pong));
+                prop_assert_eq!(Pong::parse(&bytes).map(|m| m.serialize()), Ok(bytes));
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn parsers_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {

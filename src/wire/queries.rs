@@ -643,6 +643,144 @@ mod tests {
         );
     }
 
+    mod round_trip {
+        use super::super::*;
+        use proptest::collection::{btree_map, vec};
+        use proptest::option;
+        use proptest::prelude::*;
+
+        fn odd_tlvs(min: u64) -> impl Strategy<Value = Vec<TlvRecord>> {
+            btree_map((min / 2 + 1)..100_000u64, vec(any::<u8>(), 0..12), 0..3).prop_map(|m| {
+                m.into_iter()
+                    .map(|(t, value)| TlvRecord {
+                        tlv_type: t * 2 + 1,
+                        value,
+                    })
+                    .collect()
+            })
+        }
+
+        fn list<T: std::fmt::Debug>(
+            item: impl Strategy<Value = T>,
+        ) -> impl Strategy<Value = EncodedList<T>> {
+            prop_oneof![
+                vec(item, 0..10).prop_map(EncodedList::Uncompressed),
+                vec(any::<u8>(), 0..20).prop_map(EncodedList::Zlib),
+            ]
+        }
+
+        fn reply_channel_range() -> impl Strategy<Value = ReplyChannelRange> {
+            (
+                (any::<[u8; 32]>(), any::<u32>(), any::<u32>(), any::<u8>()),
+                list(any::<u64>()),
+                option::of(list((any::<u32>(), any::<u32>()).prop_map(|(a, b)| {
+                    TimestampPair {
+                        timestamp_node_id_1: a,
+                        timestamp_node_id_2: b,
+                    }
+                }))),
+                option::of(vec(
+                    (any::<u32>(), any::<u32>()).prop_map(|(a, b)| ChecksumPair {
+                        checksum_node_id_1: a,
+                        checksum_node_id_2: b,
+                    }),
+                    0..10,
+                )),
+                odd_tlvs(3),
+            )
+                .prop_map(
+                    |(
+                        (chain_hash, first_blocknum, number_of_blocks, sync_complete),
+                        short_ids,
+                        timestamps,
+                        checksums,
+                        unknown_tlvs,
+                    )| ReplyChannelRange {
+                        chain_hash,
+                        first_blocknum,
+                        number_of_blocks,
+                        sync_complete,
+                        short_ids,
+                        timestamps,
+                        checksums,
+                        unknown_tlvs,
+                    },
+                )
+        }
+
+        fn query_short_channel_ids() -> impl Strategy<Value = QueryShortChannelIds> {
+            (
+                any::<[u8; 32]>(),
+                list(any::<u64>()),
+                option::of(list(any::<u64>())),
+                odd_tlvs(1),
+            )
+                .prop_map(|(chain_hash, short_ids, query_flags, unknown_tlvs)| {
+                    QueryShortChannelIds {
+                        chain_hash,
+                        short_ids,
+                        query_flags,
+                        unknown_tlvs,
+                    }
+                })
+        }
+
+        fn query_channel_range() -> impl Strategy<Value = QueryChannelRange> {
+            (
+                any::<[u8; 32]>(),
+                any::<u32>(),
+                any::<u32>(),
+                option::of(any::<u64>()),
+                odd_tlvs(1),
+            )
+                .prop_map(
+                    |(chain_hash, first_blocknum, number_of_blocks, query_option, unknown_tlvs)| {
+                        QueryChannelRange {
+                            chain_hash,
+                            first_blocknum,
+                            number_of_blocks,
+                            query_option,
+                            unknown_tlvs,
+                        }
+                    },
+                )
+        }
+
+        macro_rules! round_trips {
+            ($ty:ty, $m:expr) => {{
+                let m = $m;
+                let bytes = m.serialize();
+                prop_assert_eq!(<$ty>::parse(&bytes), Ok(m));
+                prop_assert_eq!(<$ty>::parse(&bytes).map(|p| p.serialize()), Ok(bytes));
+            }};
+        }
+
+        proptest! {
+            #[test]
+            fn valid_messages_round_trip(
+                reply in reply_channel_range(),
+                query in query_short_channel_ids(),
+                range in query_channel_range(),
+                chain_hash in any::<[u8; 32]>(),
+                (first_timestamp, timestamp_range, full_information) in
+                    (any::<u32>(), any::<u32>(), any::<u8>()),
+            ) {
+                round_trips!(ReplyChannelRange, reply);
+                round_trips!(QueryShortChannelIds, query);
+                round_trips!(QueryChannelRange, range);
+                round_trips!(GossipTimestampFilter, GossipTimestampFilter {
+                    chain_hash,
+                    first_timestamp,
+                    timestamp_range,
+                });
+                round_trips!(ReplyShortChannelIdsEnd, ReplyShortChannelIdsEnd {
+                    chain_hash,
+                    full_information,
+                });
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn parsers_never_panic(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120)) {

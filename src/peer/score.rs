@@ -1,0 +1,503 @@
+//! Per-peer misbehaviour score and the ban list, after LND's ban manager: each offense adds its
+//! weight to the peer's score, which decays with a half-life so an honest peer's occasional bad
+//! message is forgotten; past `disconnect_threshold` the session is closed, past
+//! `ban_threshold` the peer is banned for `ban_duration`. Bans are kept in
+//! `<data-dir>/bans.json` (written atomically on every new ban, loaded at start with expired
+//! entries pruned) so a restart does not forgive a peer.
+//!
+//! Both maps are bounded: scores are an LRU (a peer pushed out merely starts from zero again),
+//! bans evict the one expiring soonest when full. The board does no I/O except [`save`]
+//! (called by [`ScoreBoard::record`] when it bans) and [`ScoreBoard::open`].
+//!
+//! [`save`]: ScoreBoard::save
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lru::LruCache;
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::DropReason;
+
+/// A 33-byte compressed node id.
+pub type PeerId = [u8; 33];
+
+/// File name of the ban list inside the data directory.
+pub const BANS_FILE: &str = "bans.json";
+
+/// What a peer did wrong.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Offense {
+    /// A gossip signature failed (or a replay of a message that did).
+    InvalidSignature,
+    /// Bytes that do not parse as the message they claim to be, or violate BOLT 7 structure
+    /// (node ids out of order).
+    Malformed,
+    /// Over the channel_update rate limit.
+    Spam,
+}
+
+impl Offense {
+    pub const ALL: [Offense; 3] = [Offense::InvalidSignature, Offense::Malformed, Offense::Spam];
+
+    /// The `reason` label of `gossip_sieve_peer_bans_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Offense::InvalidSignature => "invalid_signature",
+            Offense::Malformed => "malformed",
+            Offense::Spam => "spam",
+        }
+    }
+
+    /// The offense a dropped gossip message counts as, if any: duplicates, stale messages and
+    /// our own queue limits are normal churn and cost the peer nothing.
+    pub fn from_drop(reason: DropReason) -> Option<Offense> {
+        match reason {
+            DropReason::InvalidSignature | DropReason::RecentlyRejected => {
+                Some(Offense::InvalidSignature)
+            }
+            DropReason::Malformed | DropReason::BadNodeOrder => Some(Offense::Malformed),
+            DropReason::RateLimited => Some(Offense::Spam),
+            DropReason::Duplicate
+            | DropReason::Stale
+            | DropReason::QueueFull
+            | DropReason::WrongChain
+            | DropReason::TimestampOutOfRange
+            | DropReason::OrphanEvicted
+            | DropReason::DependencyRejected => None,
+        }
+    }
+}
+
+/// Weights, thresholds and bounds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScoreConfig {
+    /// Added per invalid signature. A forged signature costs us a verify (~50 µs), so ten of
+    /// them (100 points) are enough to ban.
+    pub invalid_signature_weight: f64,
+    /// Added per malformed message: an honest implementation never sends one.
+    pub malformed_weight: f64,
+    /// Added per rate-limited update. Honest nodes do flap channels, so spam alone needs a
+    /// hundred updates past the bucket to ban.
+    pub spam_weight: f64,
+    /// Score at which the session is closed (the peer may reconnect).
+    pub disconnect_threshold: f64,
+    /// Score at which the peer is banned (LND: 100).
+    pub ban_threshold: f64,
+    /// How long a ban lasts (LND: 48 h).
+    pub ban_duration: Duration,
+    /// The score halves every `half_life`, so sporadic errors never add up to a ban.
+    pub half_life: Duration,
+    /// Peers whose score is tracked (LRU).
+    pub max_tracked_peers: usize,
+    /// Bans kept; when full, the ban expiring soonest makes room.
+    pub max_bans: usize,
+}
+
+impl Default for ScoreConfig {
+    fn default() -> Self {
+        ScoreConfig {
+            invalid_signature_weight: 10.0,
+            malformed_weight: 10.0,
+            spam_weight: 1.0,
+            disconnect_threshold: 50.0,
+            ban_threshold: 100.0,
+            ban_duration: Duration::from_secs(48 * 3600),
+            half_life: Duration::from_secs(3600),
+            max_tracked_peers: 10_000,
+            max_bans: 10_000,
+        }
+    }
+}
+
+impl ScoreConfig {
+    fn weight(&self, offense: Offense) -> f64 {
+        match offense {
+            Offense::InvalidSignature => self.invalid_signature_weight,
+            Offense::Malformed => self.malformed_weight,
+            Offense::Spam => self.spam_weight,
+        }
+    }
+}
+
+/// What the session should do after an offense.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep going.
+    Ok,
+    /// Close the connection (disconnect reason `misbehaving`).
+    Disconnect,
+    /// Close the connection and refuse the peer until `until` (unix seconds).
+    Ban { until: u64, reason: Offense },
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Score {
+    points: f64,
+    /// Unix seconds of the last update, for the decay.
+    at: u64,
+}
+
+/// One persisted ban.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct BanEntry {
+    /// Hex node id.
+    peer: String,
+    /// Unix seconds.
+    until: u64,
+    reason: Offense,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct BanFile {
+    bans: Vec<BanEntry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScoreError {
+    #[error("ban list I/O: {0}")]
+    Io(#[from] io::Error),
+    #[error("ban list is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub struct ScoreBoard {
+    config: ScoreConfig,
+    scores: LruCache<PeerId, Score>,
+    bans: HashMap<PeerId, (u64, Offense)>,
+    /// `<data-dir>/bans.json`, or `None` for a board that is not persisted.
+    path: Option<PathBuf>,
+}
+
+impl ScoreBoard {
+    /// A board whose bans live only in memory.
+    pub fn in_memory(config: ScoreConfig) -> Self {
+        let cap = NonZeroUsize::new(config.max_tracked_peers).unwrap_or(NonZeroUsize::MIN);
+        ScoreBoard {
+            scores: LruCache::new(cap),
+            bans: HashMap::new(),
+            path: None,
+            config,
+        }
+    }
+
+    /// A board persisted in `data_dir/bans.json`: loads the bans still in force at `now`
+    /// (unix seconds). A missing file is an empty list; an unreadable one is an error, since
+    /// silently forgetting bans would let banned peers straight back in.
+    pub fn open(data_dir: &Path, config: ScoreConfig, now: u64) -> Result<Self, ScoreError> {
+        let path = data_dir.join(BANS_FILE);
+        let mut board = ScoreBoard::in_memory(config);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let file: BanFile = serde_json::from_slice(&bytes)?;
+                for entry in file.bans {
+                    let Some(peer) = parse_peer(&entry.peer) else {
+                        continue;
+                    };
+                    if entry.until > now {
+                        board.insert_ban(peer, entry.until, entry.reason);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        board.path = Some(path);
+        Ok(board)
+    }
+
+    pub fn config(&self) -> &ScoreConfig {
+        &self.config
+    }
+
+    /// Whether `peer` is banned at `now` (unix seconds). A session checks this right after the
+    /// handshake reveals the peer's node id (and before dialling out).
+    pub fn is_banned(&self, peer: &PeerId, now: u64) -> bool {
+        self.bans.get(peer).is_some_and(|(until, _)| *until > now)
+    }
+
+    /// When `peer`'s ban ends, if it is banned at `now`.
+    pub fn banned_until(&self, peer: &PeerId, now: u64) -> Option<u64> {
+        self.bans
+            .get(peer)
+            .map(|(until, _)| *until)
+            .filter(|until| *until > now)
+    }
+
+    /// `peer`'s current (decayed) score.
+    pub fn score(&self, peer: &PeerId, now: u64) -> f64 {
+        self.scores
+            .peek(peer)
+            .map_or(0.0, |s| decayed(s, now, self.config.half_life))
+    }
+
+    /// Adds `offense` to `peer`'s score at `now` (unix seconds) and says what to do. A new ban
+    /// is written to disk before returning; a failed write is logged and the ban still holds
+    /// in memory.
+    pub fn record(&mut self, peer: &PeerId, offense: Offense, now: u64) -> Verdict {
+        if let Some(until) = self.banned_until(peer, now) {
+            return Verdict::Ban {
+                until,
+                reason: self.bans.get(peer).map_or(offense, |(_, r)| *r),
+            };
+        }
+        let half_life = self.config.half_life;
+        let weight = self.config.weight(offense);
+        let score = self.scores.get_or_insert_mut(*peer, || Score {
+            points: 0.0,
+            at: now,
+        });
+        score.points = decayed(score, now, half_life) + weight;
+        score.at = score.at.max(now);
+        let points = score.points;
+        if points >= self.config.ban_threshold {
+            self.scores.pop(peer);
+            let until = now.saturating_add(self.config.ban_duration.as_secs());
+            self.insert_ban(*peer, until, offense);
+            self.prune(now);
+            if let Err(e) = self.save() {
+                tracing::warn!(error = %e, "could not persist the ban list");
+            }
+            return Verdict::Ban {
+                until,
+                reason: offense,
+            };
+        }
+        if points >= self.config.disconnect_threshold {
+            Verdict::Disconnect
+        } else {
+            Verdict::Ok
+        }
+    }
+
+    /// Drops bans that have expired at `now`.
+    pub fn prune(&mut self, now: u64) {
+        self.bans.retain(|_, (until, _)| *until > now);
+    }
+
+    /// Bans held (expired ones included until the next [`Self::prune`]).
+    pub fn ban_count(&self) -> usize {
+        self.bans.len()
+    }
+
+    /// Writes the ban list atomically: a temporary file in the same directory, fsync, rename
+    /// over `bans.json`, fsync of the directory. No-op for an in-memory board.
+    pub fn save(&self) -> Result<(), ScoreError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut bans: Vec<BanEntry> = self
+            .bans
+            .iter()
+            .map(|(peer, (until, reason))| BanEntry {
+                peer: hex::encode(peer),
+                until: *until,
+                reason: *reason,
+            })
+            .collect();
+        bans.sort_by(|a, b| a.peer.cmp(&b.peer));
+        let bytes = serde_json::to_vec_pretty(&BanFile { bans })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir)?;
+        let tmp = path.with_extension("json.tmp");
+        {
+            let mut file = File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, path)?;
+        // The rename is durable only once the directory entry is.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    fn insert_ban(&mut self, peer: PeerId, until: u64, reason: Offense) {
+        if !self.bans.contains_key(&peer) && self.bans.len() >= self.config.max_bans.max(1) {
+            let soonest = self
+                .bans
+                .iter()
+                .min_by_key(|(_, (until, _))| *until)
+                .map(|(p, _)| *p);
+            if let Some(p) = soonest {
+                self.bans.remove(&p);
+            }
+        }
+        let entry = self.bans.entry(peer).or_insert((until, reason));
+        if until >= entry.0 {
+            *entry = (until, reason);
+        }
+    }
+}
+
+fn decayed(score: &Score, now: u64, half_life: Duration) -> f64 {
+    let elapsed = now.saturating_sub(score.at) as f64;
+    let half = half_life.as_secs().max(1) as f64;
+    score.points * 0.5f64.powf(elapsed / half)
+}
+
+fn parse_peer(text: &str) -> Option<PeerId> {
+    hex::decode(text).ok()?.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn peer(n: u8) -> PeerId {
+        let mut id = [n; 33];
+        id[0] = 2;
+        id
+    }
+
+    #[test]
+    fn invalid_signatures_disconnect_then_ban() {
+        let mut board = ScoreBoard::in_memory(ScoreConfig::default());
+        let p = peer(1);
+        for i in 0..4 {
+            assert_eq!(
+                board.record(&p, Offense::InvalidSignature, NOW),
+                Verdict::Ok,
+                "{i}"
+            );
+        }
+        for _ in 4..9 {
+            assert_eq!(
+                board.record(&p, Offense::InvalidSignature, NOW),
+                Verdict::Disconnect
+            );
+        }
+        let until = NOW + 48 * 3600;
+        assert_eq!(
+            board.record(&p, Offense::InvalidSignature, NOW),
+            Verdict::Ban {
+                until,
+                reason: Offense::InvalidSignature
+            }
+        );
+        assert!(board.is_banned(&p, NOW));
+        assert!(board.is_banned(&p, until - 1));
+        assert!(!board.is_banned(&p, until));
+        assert!(!board.is_banned(&peer(2), NOW));
+        // While banned, anything it does keeps the original ban.
+        assert_eq!(
+            board.record(&p, Offense::Spam, NOW + 5),
+            Verdict::Ban {
+                until,
+                reason: Offense::InvalidSignature
+            }
+        );
+        // After expiry it starts from a clean score.
+        assert_eq!(board.record(&p, Offense::Spam, until), Verdict::Ok);
+        assert!(board.score(&p, until) <= 1.0);
+    }
+
+    #[test]
+    fn spam_weighs_less_and_scores_decay() {
+        let mut board = ScoreBoard::in_memory(ScoreConfig::default());
+        let p = peer(3);
+        for _ in 0..49 {
+            assert_eq!(board.record(&p, Offense::Spam, NOW), Verdict::Ok);
+        }
+        assert_eq!(board.record(&p, Offense::Spam, NOW), Verdict::Disconnect);
+        // Two half-lives later 50 points are 12.5.
+        let later = NOW + 2 * 3600;
+        let score = board.score(&p, later);
+        assert!((score - 12.5).abs() < 1e-9, "{score}");
+        assert_eq!(board.record(&p, Offense::Malformed, later), Verdict::Ok);
+        // An honest peer sending one bad message an hour never gets near a ban.
+        let mut board = ScoreBoard::in_memory(ScoreConfig::default());
+        for hour in 0..1000 {
+            assert_eq!(
+                board.record(&p, Offense::Malformed, NOW + hour * 3600),
+                Verdict::Ok
+            );
+        }
+    }
+
+    #[test]
+    fn offenses_from_drop_reasons() {
+        assert_eq!(
+            Offense::from_drop(DropReason::InvalidSignature),
+            Some(Offense::InvalidSignature)
+        );
+        assert_eq!(
+            Offense::from_drop(DropReason::BadNodeOrder),
+            Some(Offense::Malformed)
+        );
+        assert_eq!(
+            Offense::from_drop(DropReason::RateLimited),
+            Some(Offense::Spam)
+        );
+        assert_eq!(Offense::from_drop(DropReason::Duplicate), None);
+        assert_eq!(Offense::from_drop(DropReason::QueueFull), None);
+        let labels: Vec<_> = Offense::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(labels, ["invalid_signature", "malformed", "spam"]);
+    }
+
+    #[test]
+    fn bans_survive_a_restart_and_expired_ones_are_pruned() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = ScoreConfig {
+            ban_duration: Duration::from_secs(100),
+            ..ScoreConfig::default()
+        };
+        let mut board = ScoreBoard::open(dir.path(), config.clone(), NOW).expect("open");
+        let (early, late) = (peer(4), peer(5));
+        for _ in 0..10 {
+            board.record(&early, Offense::Malformed, NOW);
+            board.record(&late, Offense::Malformed, NOW + 50);
+        }
+        assert!(board.is_banned(&early, NOW + 1));
+        assert!(dir.path().join(BANS_FILE).exists());
+        assert!(!dir.path().join("bans.json.tmp").exists());
+        drop(board);
+
+        let board = ScoreBoard::open(dir.path(), config.clone(), NOW + 60).expect("reopen");
+        assert!(board.is_banned(&early, NOW + 60));
+        assert!(board.is_banned(&late, NOW + 60));
+        let board = ScoreBoard::open(dir.path(), config.clone(), NOW + 120).expect("reopen");
+        assert_eq!(board.ban_count(), 1, "the expired ban is pruned on load");
+        assert!(!board.is_banned(&early, NOW + 120));
+        assert!(board.is_banned(&late, NOW + 120));
+
+        // A corrupt file is an error, not an empty list.
+        fs::write(dir.path().join(BANS_FILE), b"{not json").expect("write");
+        assert!(matches!(
+            ScoreBoard::open(dir.path(), config, NOW),
+            Err(ScoreError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn tracked_peers_and_bans_are_bounded() {
+        let config = ScoreConfig {
+            max_tracked_peers: 8,
+            max_bans: 4,
+            ban_threshold: 10.0,
+            disconnect_threshold: 10.0,
+            ..ScoreConfig::default()
+        };
+        let mut board = ScoreBoard::in_memory(config);
+        for n in 0..100u8 {
+            board.record(&peer(n), Offense::Spam, NOW);
+        }
+        assert_eq!(board.scores.len(), 8);
+        // Bans with increasing expiry: the soonest-expiring are evicted first.
+        for n in 0..10u8 {
+            let verdict = board.record(&peer(200 + n), Offense::Malformed, NOW + u64::from(n));
+            assert!(matches!(verdict, Verdict::Ban { .. }));
+        }
+        assert_eq!(board.ban_count(), 4);
+        assert!(board.is_banned(&peer(209), NOW + 20));
+        assert!(!board.is_banned(&peer(200), NOW + 20));
+    }
+}
