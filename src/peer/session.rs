@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 use super::identity::NodeIdentity;
 use crate::graph::Graph;
 use crate::metrics::Metrics;
-use crate::pipeline::{Outcome, PeerAction, Sieve};
+use crate::pipeline::{Outcome, PeerAction, PenaltyCounter, Sieve};
 use crate::transport::{Bolt8Reader, Bolt8Writer, TransportError};
 use crate::wire::bolt1::{self, ErrorMessage, Init, Ping, Pong, Warning};
 use crate::wire::features;
@@ -264,6 +264,7 @@ where
         tx,
         gossip_frames: 0,
         penalties: 0,
+        shard_penalties: PenaltyCounter::default(),
         bucket: ByteBucket::new(ctx.session.inbound_bytes_per_sec, ctx.session.inbound_burst),
         pong_deadline: None,
     };
@@ -308,6 +309,7 @@ struct Session {
     tx: mpsc::Sender<Vec<u8>>,
     gossip_frames: u64,
     penalties: u32,
+    shard_penalties: PenaltyCounter,
     bucket: ByteBucket,
     pong_deadline: Option<tokio::time::Instant>,
 }
@@ -346,12 +348,17 @@ impl Session {
             self.config().ping_interval.max(Duration::from_millis(1)),
         );
         ping_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Shards judge signatures after `offer` returned, so a peer that has gone quiet after a
+        // burst of bad messages is still charged for them within this period.
+        let mut penalty_tick = tokio::time::interval(PENALTY_CHECK_INTERVAL);
+        penalty_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let deadline = self.pong_deadline;
             let step = tokio::select! {
                 biased;
                 _ = shutdown.changed() => Err(EndReason::Shutdown),
                 _ = ping_tick.tick() => self.on_ping_tick(),
+                _ = penalty_tick.tick() => self.check_penalties(),
                 read = reader.read_message() => match read {
                     Ok(Some(msg)) => self.on_message(msg).await,
                     Ok(None) => Err(EndReason::RemoteClosed),
@@ -522,20 +529,34 @@ impl Session {
         self.gossip_frames += 1;
         // Backpressure: this resolves only once the sieve has taken the frame, and nothing
         // more is read from the socket meanwhile.
-        let outcome = self.ctx.sieve.offer(msg).await;
+        let outcome = self
+            .ctx
+            .sieve
+            .offer_from(msg, Some(self.shard_penalties.clone()))
+            .await;
         if let Outcome::Dropped(reason) = outcome {
             if reason.peer_action() == PeerAction::Penalize {
                 self.penalties += 1;
-                if self.penalties > self.config().max_invalid {
-                    return Err(
-                        self.fail("too many invalid gossip messages", EndReason::Misbehaving)
-                    );
-                }
             }
+        }
+        self.check_penalties()
+    }
+
+    /// Drops found at admission (malformed, repeats of rejected messages) plus those the
+    /// shards found later (bad signatures of messages admitted earlier).
+    fn check_penalties(&mut self) -> Result<(), EndReason> {
+        let total = self.penalties.saturating_add(
+            self.shard_penalties
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
+        if total > self.config().max_invalid {
+            return Err(self.fail("too many invalid gossip messages", EndReason::Misbehaving));
         }
         Ok(())
     }
 }
+
+const PENALTY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {

@@ -24,6 +24,8 @@ use crate::wire::kind::GossipKind;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct VerifyJob {
+    /// The sending peer's counter of penalized drops, if it keeps one.
+    pub penalties: Option<super::sieve::PenaltyCounter>,
     pub kind: GossipKind,
     pub key: FlightKey,
     /// Holds the message bytes, shared with the in-flight map.
@@ -233,6 +235,11 @@ impl Handler<VerifyJob> for VerifierShard {
             // Now counted as pending; only its in-flight claim ends below.
             Ok(Processed::Parked) => {}
             Err(reason) => {
+                if reason.peer_action() == super::PeerAction::Penalize {
+                    if let Some(penalties) = &job.penalties {
+                        penalties.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
                 if matches!(reason, DropReason::InvalidSignature | DropReason::Malformed) {
                     let fingerprint = self.sieve.rejected.fingerprint(&job.claim.msg);
                     self.sieve.rejected.insert(fingerprint);

@@ -37,6 +37,11 @@ pub enum Outcome {
     NotGossip,
 }
 
+/// Counts the penalized drops (invalid signatures, malformed messages) a shard finds in one
+/// peer's admitted messages: those verdicts come after `offer` has returned `Admitted`, so the
+/// peer's session reads this counter to charge them to the peer that sent them.
+pub type PenaltyCounter = Arc<std::sync::atomic::AtomicU32>;
+
 /// A held admission slot: returned to the shard's semaphore (and the depth gauge lowered) when
 /// the shard has finished the message, or when an admission fails.
 pub struct Slot {
@@ -68,6 +73,7 @@ impl ShardHandle {
 
 /// A message that passed the cheap checks and dedup and may go to a shard.
 struct Admission {
+    penalties: Option<PenaltyCounter>,
     kind: GossipKind,
     key: FlightKey,
     claim: Claim,
@@ -174,22 +180,40 @@ impl Sieve {
     /// Counts `msg` as received and runs it through the sieve. Resolves once the message is
     /// dropped, parked or sits in a shard's mailbox; a full shard makes this wait.
     pub async fn offer(self: &Arc<Self>, msg: Vec<u8>) -> Outcome {
+        self.offer_from(msg, None).await
+    }
+
+    /// [`Sieve::offer`] for a peer that wants the shards' later verdicts on its messages
+    /// charged to `penalties`.
+    pub async fn offer_from(
+        self: &Arc<Self>,
+        msg: Vec<u8>,
+        penalties: Option<PenaltyCounter>,
+    ) -> Outcome {
         let Some(kind) = message_kind(&msg) else {
             return Outcome::NotGossip;
         };
         self.metrics.kind(kind).received.inc();
-        self.sift(kind, msg).await
+        self.sift(kind, msg, penalties).await
     }
 
     /// The sieve proper, shared by fresh frames and parked messages being released.
-    pub(super) async fn sift(self: &Arc<Self>, kind: GossipKind, msg: Vec<u8>) -> Outcome {
+    pub(super) async fn sift(
+        self: &Arc<Self>,
+        kind: GossipKind,
+        msg: Vec<u8>,
+        penalties: Option<PenaltyCounter>,
+    ) -> Outcome {
         match self.classify(kind, &msg) {
             Classified::Drop(reason) => {
                 self.count_drop(kind, reason);
                 Outcome::Dropped(reason)
             }
             Classified::Park => Outcome::Parked,
-            Classified::Admit(admission) => self.admit(admission).await,
+            Classified::Admit(mut admission) => {
+                admission.penalties = penalties;
+                self.admit(admission).await
+            }
         }
     }
 
@@ -335,6 +359,7 @@ impl Sieve {
             return Classified::Drop(reason);
         }
         Classified::Admit(Admission {
+            penalties: None,
             kind,
             key,
             claim,
@@ -474,6 +499,7 @@ impl Sieve {
         };
         handle.depth.inc();
         let job = VerifyJob {
+            penalties: admission.penalties.clone(),
             kind: admission.kind,
             key: admission.key,
             claim: admission.claim.clone(),
@@ -508,7 +534,7 @@ impl Sieve {
         kind_metrics.in_flight.inc();
         let sieve = self.clone();
         actix::spawn(async move {
-            let _outcome = sieve.sift(kind, parked.msg).await;
+            let _outcome = sieve.sift(kind, parked.msg, None).await;
             sieve.metrics.kind(kind).in_flight.dec();
         });
     }
