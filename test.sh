@@ -39,5 +39,8 @@ cargo test --locked -- --test-threads=2
 step "prometheus config, rules and rule unit tests"
 metrics/check.sh
 
+step "fuzz smoke run (every target builds and runs briefly; long campaigns: fuzz/README.md)"
+fuzz/run.sh "${FUZZ_SECONDS:-10}"
+
 echo
 echo "all checks passed"
