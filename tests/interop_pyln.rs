@@ -1,0 +1,467 @@
+//! The `run` binary against a Lightning peer nobody here wrote: Core Lightning's Python stack
+//! (pyln-proto's BOLT 8 transport and message codec, pyln-bolt7's message definitions), driven
+//! by tests/interop/pyln_peer.py. It dials us, exchanges init and pings both ways, sends the real
+//! mainnet gossip of Core Lightning's test stores, then corrupted copies; the metrics must count
+//! each exactly and the connection must survive. Runs `$GOSSIP_SIEVE_TEST_PYTHON` (test.sh
+//! points it at a venv with tests/interop/requirements.txt), else `python3`; a missing pyln fails
+//! the test.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+use gossip_sieve::config::Network;
+use gossip_sieve::wire::bolt1::our_init_features;
+
+const WAIT: Duration = Duration::from_secs(60);
+/// Live (not deleted) gossip in gossip_store-part1.xz + part2.xz (see SOURCES.md): 89
+/// announcements of which one is deleted, 8 updates of which 4 are deleted, all four live ones
+/// for channels announced in the files.
+const ANNOUNCEMENTS: u64 = 88;
+const UPDATES: u64 = 4;
+
+/// `shared/gossip_store/<name>` in the nearest ancestor of the crate that has it (`../shared`
+/// for the main checkout, further up for a worktree).
+fn shared(name: &str) -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join("shared/gossip_store").join(name))
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| panic!("no shared/gossip_store/{name} above {}", manifest.display()))
+}
+
+fn python() -> String {
+    std::env::var("GOSSIP_SIEVE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// `gossip-sieve run`, killed on drop if the test fails before stopping it.
+struct Node {
+    child: Child,
+    node_id: String,
+    listen: SocketAddr,
+    metrics: SocketAddr,
+}
+
+impl Node {
+    fn start(data_dir: &Path) -> Node {
+        let mut child = Command::new(common::binary())
+            .args(["run", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            // The stores' gossip is from 2021: no age window. Ping every second so the pyln
+            // peer has to answer our pings during the test.
+            .args([
+                "--network",
+                "bitcoin",
+                "--historical",
+                "--ping-interval-secs",
+                "1",
+            ])
+            .env_remove("GOSSIP_SIEVE_NETWORK")
+            .env("GOSSIP_SIEVE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn gossip-sieve run");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut node_id, mut listen, mut metrics) = (None, None, None);
+        while node_id.is_none() || listen.is_none() || metrics.is_none() {
+            let line = lines
+                .next()
+                .expect("gossip-sieve run exited before printing its addresses")
+                .expect("read stdout");
+            match line.split_once(' ') {
+                Some(("node_id", v)) => node_id = Some(v.to_string()),
+                Some(("listening", v)) => listen = Some(v.parse().expect("listen addr")),
+                Some(("metrics", v)) => metrics = Some(v.parse().expect("metrics addr")),
+                _ => {}
+            }
+        }
+        std::thread::spawn(move || for _ in lines {});
+        Node {
+            child,
+            node_id: node_id.expect("node id"),
+            listen: listen.expect("listen"),
+            metrics: metrics.expect("metrics"),
+        }
+    }
+
+    fn scrape(&self) -> String {
+        let mut stream = TcpStream::connect(self.metrics).expect("connect to /metrics");
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        response
+    }
+
+    /// Scrapes until `done` holds on two scrapes in a row with identical gossip counters.
+    fn settle(&self, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
+        let started = Instant::now();
+        let mut previous: Option<Metrics> = None;
+        loop {
+            let now = Metrics(self.scrape());
+            if done(&now)
+                && previous
+                    .as_ref()
+                    .is_some_and(|p| p.gossip() == now.gossip())
+            {
+                return now;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "{what} never settled:\n{}",
+                now.gossip()
+            );
+            previous = Some(now);
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// SIGTERM, then the exit status must be success.
+    fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "run exited with {status}");
+                return;
+            }
+            assert!(started.elapsed() < WAIT, "run did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One Prometheus text exposition.
+struct Metrics(String);
+
+impl Metrics {
+    fn value(&self, series: &str) -> u64 {
+        self.0
+            .lines()
+            .find_map(|line| {
+                let rest = line.strip_prefix(series)?;
+                rest.strip_prefix(' ')?.trim().parse::<f64>().ok()
+            })
+            .map_or(0, |v| v as u64)
+    }
+
+    fn received(&self, ty: &str) -> u64 {
+        self.value(&format!(
+            "gossip_sieve_messages_received_total{{type=\"{ty}\"}}"
+        ))
+    }
+
+    fn accepted(&self, ty: &str) -> u64 {
+        self.value(&format!(
+            "gossip_sieve_messages_accepted_total{{type=\"{ty}\"}}"
+        ))
+    }
+
+    fn pending(&self, ty: &str) -> u64 {
+        self.value(&format!("gossip_sieve_pending_messages{{type=\"{ty}\"}}"))
+    }
+
+    fn dropped(&self, ty: &str, reason: &str) -> u64 {
+        self.value(&format!(
+            "gossip_sieve_messages_dropped_total{{reason=\"{reason}\",type=\"{ty}\"}}"
+        ))
+    }
+
+    fn dropped_total(&self, ty: &str) -> u64 {
+        let suffix = format!(",type=\"{ty}\"}}");
+        self.0
+            .lines()
+            .filter(|l| l.starts_with("gossip_sieve_messages_dropped_total{"))
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(series, _)| series.ends_with(&suffix))
+            .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
+            .map(|v| v as u64)
+            .sum()
+    }
+
+    fn signatures(&self, result: &str) -> u64 {
+        self.value(&format!(
+            "gossip_sieve_signature_checks_total{{result=\"{result}\"}}"
+        ))
+    }
+
+    fn peers(&self) -> u64 {
+        self.value("gossip_sieve_peers_connected")
+    }
+
+    fn disconnects(&self, reason: &str) -> u64 {
+        self.value(&format!(
+            "gossip_sieve_peer_disconnects_total{{reason=\"{reason}\"}}"
+        ))
+    }
+
+    /// The series that move while gossip is processed, for settling and failure messages.
+    fn gossip(&self) -> String {
+        self.0
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter(|l| {
+                ["messages_", "pending_", "signature_", "peer", "graph_"]
+                    .iter()
+                    .any(|k| l.contains(k))
+            })
+            .filter(|l| !l.ends_with(" 0"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// received = accepted + dropped + pending for every type, once nothing is in flight.
+    fn assert_balanced(&self) {
+        for ty in common::TYPES {
+            let (received, accepted) = (self.received(ty), self.accepted(ty));
+            let (dropped, pending) = (self.dropped_total(ty), self.pending(ty));
+            assert_eq!(
+                received,
+                accepted + dropped + pending,
+                "{ty}: received {received} != accepted {accepted} + dropped {dropped} + pending \
+                 {pending}\n{}",
+                self.gossip()
+            );
+        }
+    }
+}
+
+/// pyln_peer.py, killed on drop; its stdout lines arrive on a channel so reads can time out.
+struct PylnPeer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl PylnPeer {
+    fn start(node: &Node) -> PylnPeer {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyln_peer.py");
+        let mut child = Command::new(python())
+            .arg(&script)
+            .arg(&node.node_id)
+            .arg(node.listen.to_string())
+            .arg(shared("gossip_store-part1.xz"))
+            .arg(shared("gossip_store-part2.xz"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} ({e}); set GOSSIP_SIEVE_TEST_PYTHON",
+                    python()
+                )
+            });
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().expect("stderr");
+        let stderr = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        PylnPeer {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// The next JSON line; on exit or timeout, fails with the script's stderr.
+    fn next(&mut self, expected_event: &str) -> serde_json::Value {
+        match self.lines.recv_timeout(WAIT) {
+            Ok(line) => {
+                let value: serde_json::Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("bad JSON from pyln_peer.py ({e}): {line}"));
+                assert_eq!(value["event"], expected_event, "{value}");
+                value
+            }
+            Err(err) => {
+                let _ = self.child.kill();
+                let status = self.child.wait().expect("wait pyln_peer.py");
+                let stderr = std::mem::replace(&mut self.stderr, std::thread::spawn(String::new))
+                    .join()
+                    .unwrap_or_default();
+                panic!(
+                    "pyln_peer.py gave no `{expected_event}` line ({err}, {status}); it needs \
+                     pyln-proto and pyln-bolt7 (pip install -r tests/interop/requirements.txt, \
+                     then set GOSSIP_SIEVE_TEST_PYTHON):\n{stderr}"
+                );
+            }
+        }
+    }
+
+    fn command(&mut self, command: &str, expected_event: &str) -> serde_json::Value {
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{command}").expect("write to pyln_peer.py");
+        stdin.flush().expect("flush");
+        self.next(expected_event)
+    }
+
+    fn finish(mut self) -> serde_json::Value {
+        let done = self.command("stop", "done");
+        drop(self.stdin.take());
+        let status = self.child.wait().expect("wait pyln_peer.py");
+        assert!(status.success(), "pyln_peer.py exited with {status}");
+        done
+    }
+}
+
+impl Drop for PylnPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn count(value: &serde_json::Value, path: &[&str]) -> u64 {
+    common::get(value, path)
+}
+
+/// The peer is still connected on both ends and has answered our pings with our node's
+/// pongs coming back to it.
+fn assert_alive(status: &serde_json::Value, metrics: &Metrics) {
+    assert!(
+        status["closed_by_node"].is_null(),
+        "the node closed the pyln connection: {status}\n{}",
+        metrics.gossip()
+    );
+    assert_eq!(metrics.peers(), 1, "{}", metrics.gossip());
+}
+
+#[test]
+fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(&dir.path().join("data"));
+    let mut peer = PylnPeer::start(&node);
+
+    // pyln parsed our init: our features, and the bitcoin chain in the networks TLV.
+    let ready = peer.next("ready");
+    assert_eq!(
+        ready["features"],
+        hex::encode(our_init_features()),
+        "{ready}"
+    );
+    let chain = hex::encode(Network::Bitcoin.chain_hash());
+    assert_eq!(ready["chains"], serde_json::json!([chain]), "{ready}");
+
+    let sent = peer.command("valid", "sent");
+    assert_eq!(
+        count(&sent, &["sent", "channel_announcement"]),
+        ANNOUNCEMENTS
+    );
+    assert_eq!(count(&sent, &["sent", "channel_update"]), UPDATES);
+    assert_eq!(count(&sent, &["sent", "node_announcement"]), 0);
+    let valid = node.settle("the valid gossip", |m| {
+        m.accepted("channel_announcement") == ANNOUNCEMENTS
+            && m.accepted("channel_update") == UPDATES
+    });
+    for ty in common::TYPES {
+        let expected = count(&sent, &["sent", ty]);
+        assert_eq!(valid.received(ty), expected, "{ty}\n{}", valid.gossip());
+        assert_eq!(valid.accepted(ty), expected, "{ty}\n{}", valid.gossip());
+        assert_eq!(valid.dropped_total(ty), 0, "{ty}\n{}", valid.gossip());
+        assert_eq!(valid.pending(ty), 0, "{ty}\n{}", valid.gossip());
+    }
+    assert_eq!(valid.value("gossip_sieve_graph_channels"), ANNOUNCEMENTS);
+    // Four signatures per announcement, one per update.
+    assert_eq!(valid.signatures("valid"), 4 * ANNOUNCEMENTS + UPDATES);
+    assert_eq!(valid.signatures("invalid"), 0);
+
+    // Let a few of our one-second pings go out and come back.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let status = peer.command("status", "status");
+    assert_alive(&status, &Metrics(node.scrape()));
+    assert!(count(&status, &["pings_answered"]) >= 1, "{status}");
+    assert_eq!(
+        status["pongs"],
+        serde_json::json!([7]),
+        "our pong to pyln's ping: {status}"
+    );
+    // We asked a gossip_queries peer for its gossip (BOLT 7 gossip_timestamp_filter).
+    assert_eq!(count(&status, &["other_messages", "265"]), 1, "{status}");
+
+    let corrupt = peer.command("corrupt", "sent");
+    let bad_announcements = count(&corrupt, &["invalid_signature", "channel_announcement"]);
+    let bad_updates = count(&corrupt, &["invalid_signature", "channel_update"]);
+    let truncated = count(&corrupt, &["malformed", "channel_announcement"]);
+    assert!(
+        bad_announcements > 0 && bad_updates > 0 && truncated > 0,
+        "{corrupt}"
+    );
+    let after = node.settle("the corrupted gossip", |m| {
+        m.dropped("channel_announcement", "invalid_signature") == bad_announcements
+            && m.dropped("channel_update", "invalid_signature") == bad_updates
+            && m.dropped("channel_announcement", "malformed") == truncated
+    });
+    assert_eq!(
+        after.received("channel_announcement"),
+        ANNOUNCEMENTS + bad_announcements + truncated
+    );
+    assert_eq!(after.received("channel_update"), UPDATES + bad_updates);
+    assert_eq!(after.accepted("channel_announcement"), ANNOUNCEMENTS);
+    assert_eq!(after.accepted("channel_update"), UPDATES);
+    for ty in common::TYPES {
+        let expected = after.dropped(ty, "invalid_signature") + after.dropped(ty, "malformed");
+        assert_eq!(
+            after.dropped_total(ty),
+            expected,
+            "{ty}\n{}",
+            after.gossip()
+        );
+    }
+    after.assert_balanced();
+    // A bad announcement fails at its first signature; a bad update at its only one.
+    assert_eq!(after.signatures("valid"), 4 * ANNOUNCEMENTS + UPDATES);
+    assert_eq!(after.signatures("invalid"), bad_announcements + bad_updates);
+    assert_eq!(after.value("gossip_sieve_graph_channels"), ANNOUNCEMENTS);
+
+    // A dozen invalid messages stay under the misbehaviour limit: still connected, still
+    // answering pings.
+    let before = count(&status, &["pings_answered"]);
+    std::thread::sleep(Duration::from_millis(1_500));
+    let done = peer.finish();
+    assert_alive(&done, &after);
+    assert!(count(&done, &["pings_answered"]) > before, "{done}");
+
+    let closed = node.settle("the disconnect", |m| m.peers() == 0);
+    assert_eq!(
+        closed.disconnects("remote_closed"),
+        1,
+        "{}",
+        closed.gossip()
+    );
+    node.stop();
+}
