@@ -14,7 +14,6 @@ use super::gen_corpus::write_corpus;
 use super::ingest::{progress_bar, IngestOptions};
 use super::summary::RunSummary;
 use crate::graph::Graph;
-use crate::metrics::{self, Health, Metrics};
 use crate::peer::dialer::{dial, DialerConfig, PeerAddress};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::open_frames;
@@ -91,16 +90,7 @@ pub fn run(mut options: DemoOptions) -> anyhow::Result<RunSummary> {
 }
 
 async fn run_inside(options: IngestOptions, peers: Vec<PeerAddress>) -> anyhow::Result<RunSummary> {
-    let metrics = Arc::new(Metrics::new(options.config.shards.max(1))?);
-    let health = Arc::new(Health::default());
-    let exporter = match options.metrics_addr {
-        Some(addr) => {
-            let (bound, task) = metrics::serve(addr, metrics.clone(), health.clone()).await?;
-            eprintln!("metrics: http://{bound}/metrics");
-            Some(task)
-        }
-        None => None,
-    };
+    let (metrics, health, exporter) = super::ingest::start_metrics(&options).await?;
     let chain_hash = options.config.network.chain_hash();
     let pipeline = Pipeline::start(options.config, Arc::new(Graph::new()), metrics.clone());
     let ctx = Arc::new(PeerContext {

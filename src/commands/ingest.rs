@@ -39,7 +39,14 @@ pub fn run(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Result<RunS
     summary
 }
 
-async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Result<RunSummary> {
+/// The metrics registry for `options`, and its exporter when an address is configured.
+pub async fn start_metrics(
+    options: &IngestOptions,
+) -> anyhow::Result<(
+    Arc<Metrics>,
+    Arc<Health>,
+    Option<tokio::task::JoinHandle<()>>,
+)> {
     let metrics = Arc::new(Metrics::new(options.config.shards.max(1))?);
     let health = Arc::new(Health::default());
     let exporter = match options.metrics_addr {
@@ -50,6 +57,11 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
         }
         None => None,
     };
+    Ok((metrics, health, exporter))
+}
+
+async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Result<RunSummary> {
+    let (metrics, health, exporter) = start_metrics(&options).await?;
     let graph = Arc::new(Graph::new());
     let store = match &options.data_dir {
         Some(dir) => {
