@@ -42,45 +42,51 @@ impl Claim {
 }
 
 /// Admitted-but-unfinished messages by key. Bounded by the shards' admission capacity plus the
-/// messages waiting for a slot (at most one per peer).
+/// messages waiting for a slot (at most one per peer): every claim belongs to one admitted job.
 ///
-/// Only a byte-identical copy of the message in flight is a duplicate here (a memcmp, no hash:
+/// Only a byte-identical copy of a message in flight is a duplicate here (a memcmp, no hash:
 /// sixteen peers sending the same new message hit this path fifteen times). A different message
-/// for the same key is admitted even when older: it may be the valid one while the message in
-/// flight is a forgery with a higher timestamp, and the shard's re-check against the graph
-/// discards a truly stale one before any signature work.
+/// for the same key is admitted too, even when older: it may be the genuine one while the other
+/// is a forgery with a higher timestamp, and the shard's re-check against the graph discards a
+/// truly stale one before any signature work. Every distinct message in flight is remembered,
+/// so copies of any of them cost neither a queue slot nor a rate-limit token.
 #[derive(Default)]
 pub struct InFlight {
-    keys: DashMap<FlightKey, Claim, foldhash::fast::RandomState>,
+    keys: DashMap<FlightKey, Vec<Claim>, foldhash::fast::RandomState>,
 }
 
 impl InFlight {
     /// Whether exactly these bytes are in flight for `key`.
     pub fn holds(&self, key: &FlightKey, msg: &[u8]) -> bool {
-        self.keys.get(key).is_some_and(|claim| *claim.msg == *msg)
+        self.keys
+            .get(key)
+            .is_some_and(|claims| claims.iter().any(|c| *c.msg == *msg))
     }
 
     pub fn claim(&self, key: FlightKey, claim: Claim) -> Result<(), DropReason> {
         match self.keys.entry(key) {
             Entry::Vacant(slot) => {
-                slot.insert(claim);
+                slot.insert(vec![claim]);
                 Ok(())
             }
             Entry::Occupied(mut slot) => {
-                if *slot.get().msg == *claim.msg {
+                if slot.get().iter().any(|c| *c.msg == *claim.msg) {
                     return Err(DropReason::Duplicate);
                 }
-                if claim.timestamp >= slot.get().timestamp {
-                    slot.insert(claim);
-                }
+                slot.get_mut().push(claim);
                 Ok(())
             }
         }
     }
 
-    /// Releases `claim`, unless another message for the key took the entry over.
+    /// Releases `claim` (by identity, not content).
     pub fn release(&self, key: &FlightKey, claim: &Claim) {
-        self.keys.remove_if(key, |_, current| current.is(claim));
+        if let Entry::Occupied(mut slot) = self.keys.entry(*key) {
+            slot.get_mut().retain(|c| !c.is(claim));
+            if slot.get().is_empty() {
+                slot.remove();
+            }
+        }
     }
 
     pub fn contains(&self, key: &FlightKey) -> bool {
@@ -154,8 +160,8 @@ mod tests {
             short_channel_id: 9,
             direction: 1,
         };
-        let first = claim(10, 1);
-        assert_eq!(flight.claim(key, first), Ok(()));
+        let first_claim = claim(10, 1);
+        assert_eq!(flight.claim(key, first_claim.clone()), Ok(()));
         assert!(flight.holds(&key, &[1; 8]));
         assert_eq!(flight.claim(key, claim(10, 1)), Err(DropReason::Duplicate));
         // Same timestamp, other bytes: possibly the genuine one behind a forgery.
@@ -168,13 +174,17 @@ mod tests {
         );
         let newest = claim(11, 4);
         assert_eq!(flight.claim(key, newest.clone()), Ok(()));
-        flight.release(&key, &second);
-        assert!(
-            flight.contains(&key),
-            "the newest claim survives an older release"
+        assert_eq!(
+            flight.claim(key, claim(10, 2)),
+            Err(DropReason::Duplicate),
+            "a copy of any message in flight is a duplicate, not only of the newest"
         );
+        flight.release(&key, &second);
+        assert!(flight.contains(&key), "other claims survive a release");
+        assert!(!flight.holds(&key, &[2; 8]));
         flight.release(&key, &newest);
-        assert!(flight.is_empty());
+        flight.release(&key, &first_claim);
+        assert!(flight.contains(&key), "the claim on [3; 8] is still there");
     }
 
     #[test]

@@ -58,16 +58,41 @@ impl Drop for Slot {
 pub(super) struct ShardHandle {
     addr: Addr<VerifierShard>,
     permits: Arc<Semaphore>,
+    /// Slots a blocked peer waits for before it is woken (see [`ShardHandle::acquire`]).
+    wake_batch: u32,
     depth: IntGauge,
 }
+
+/// A peer blocked on a full shard is woken once this many slots are free, not at every freed
+/// slot: each wake-up is a cross-thread notification (a syscall on the shard's thread), which
+/// costs several percent of a signature check when paid per message.
+const ADMISSION_WAKE_BATCH: usize = 64;
 
 impl ShardHandle {
     pub(super) fn new(addr: Addr<VerifierShard>, capacity: usize, depth: IntGauge) -> Self {
         ShardHandle {
             addr,
             permits: Arc::new(Semaphore::new(capacity)),
+            wake_batch: u32::try_from(ADMISSION_WAKE_BATCH.min(capacity).max(1)).unwrap_or(1),
             depth,
         }
+    }
+
+    /// One admission slot: at once if one is free, else after waiting (at most `stall`) until
+    /// `wake_batch` are free; the rest go straight back, so the next admissions find them free.
+    async fn acquire(&self, stall: std::time::Duration) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        let mut batch = tokio::time::timeout(
+            stall,
+            self.permits.clone().acquire_many_owned(self.wake_batch),
+        )
+        .await
+        .ok()?
+        .ok()?;
+        // Dropping the remainder returns it to the semaphore.
+        batch.split(1)
     }
 }
 
@@ -487,15 +512,9 @@ impl Sieve {
         let Some(handle) = self.shards.get().and_then(|s| s.get(admission.shard)) else {
             return self.abandon(&admission, DropReason::QueueFull);
         };
-        let permit = match tokio::time::timeout(
-            self.config.stall_timeout,
-            handle.permits.clone().acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => permit,
+        let Some(permit) = handle.acquire(self.config.stall_timeout).await else {
             // Timed out, or the semaphore was closed at shutdown.
-            _ => return self.abandon(&admission, DropReason::QueueFull),
+            return self.abandon(&admission, DropReason::QueueFull);
         };
         handle.depth.inc();
         let job = VerifyJob {
