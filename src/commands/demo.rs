@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
 
 use super::gen_corpus::write_corpus;
-use super::ingest::{progress_bar, IngestOptions};
+use super::ingest::{close_progress, progress_bar, summarize_and_stop, IngestOptions};
 use super::summary::RunSummary;
 use crate::graph::Graph;
 use crate::peer::dialer::{dial, DialerConfig, PeerAddress};
@@ -133,21 +133,6 @@ async fn run_inside(options: IngestOptions, peers: Vec<PeerAddress>) -> anyhow::
     }
     pipeline.drained().await;
     let wall = started.elapsed();
-    if let Some((bar, ticker)) = progress {
-        ticker.abort();
-        bar.finish_and_clear();
-    }
-    let summary = RunSummary::from_metrics(&metrics, wall);
-    if exporter.is_some() && !options.linger.is_zero() {
-        eprintln!(
-            "done; serving metrics for {} s more",
-            options.linger.as_secs()
-        );
-        tokio::time::sleep(options.linger).await;
-    }
-    if let Some(task) = exporter {
-        task.abort();
-    }
-    pipeline.stop();
-    Ok(summary)
+    close_progress(progress);
+    Ok(summarize_and_stop(&metrics, wall, exporter, options.linger, pipeline).await)
 }

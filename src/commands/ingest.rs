@@ -100,32 +100,45 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
     }
     pipeline.drained().await;
     let wall = started.elapsed();
+    close_progress(progress);
+    if let Some(store) = store {
+        store.shutdown().await?;
+    }
+    Ok(summarize_and_stop(&metrics, wall, exporter, options.linger, pipeline).await)
+}
+
+/// A progress bar from [`progress_bar`] and its ticker task.
+pub type Progress = (ProgressBar, tokio::task::JoinHandle<()>);
+
+pub fn close_progress(progress: Option<Progress>) {
     if let Some((bar, ticker)) = progress {
         ticker.abort();
         bar.finish_and_clear();
     }
-    if let Some(store) = store {
-        store.shutdown().await?;
-    }
-    let summary = RunSummary::from_metrics(&metrics, wall);
-    if exporter.is_some() && !options.linger.is_zero() {
-        eprintln!(
-            "done; serving metrics for {} s more",
-            options.linger.as_secs()
-        );
-        tokio::time::sleep(options.linger).await;
+}
+
+/// The end of every offline run: the summary, metrics kept up for `linger` (so a scraper sees
+/// the final values), then the exporter and the shards stopped.
+pub async fn summarize_and_stop(
+    metrics: &Metrics,
+    wall: Duration,
+    exporter: Option<tokio::task::JoinHandle<()>>,
+    linger: Duration,
+    pipeline: Pipeline,
+) -> RunSummary {
+    let summary = RunSummary::from_metrics(metrics, wall);
+    if exporter.is_some() && !linger.is_zero() {
+        eprintln!("done; serving metrics for {} s more", linger.as_secs());
+        tokio::time::sleep(linger).await;
     }
     if let Some(task) = exporter {
         task.abort();
     }
     pipeline.stop();
-    Ok(summary)
+    summary
 }
 
-pub fn progress_bar(
-    total: u64,
-    metrics: Arc<Metrics>,
-) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+pub fn progress_bar(total: u64, metrics: Arc<Metrics>) -> Progress {
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template(
