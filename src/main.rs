@@ -165,9 +165,6 @@ struct PeerArgs {
     /// Milliseconds for the BOLT 8 handshake (connect to act three).
     #[arg(long, default_value_t = 10_000)]
     handshake_timeout_ms: u64,
-    /// Invalid gossip messages a peer may send before it is disconnected as misbehaving.
-    #[arg(long, default_value_t = 100)]
-    max_invalid: u32,
 }
 
 impl PeerArgs {
@@ -180,7 +177,6 @@ impl PeerArgs {
             init_timeout: limits.ping_timeout.max(Duration::from_millis(1)),
             inbound_bytes_per_sec: limits.peer_rate_bytes_per_sec,
             inbound_burst: defaults.inbound_burst.max(limits.peer_rate_bytes_per_sec),
-            max_invalid: self.max_invalid,
             ..defaults
         }
     }
@@ -359,6 +355,7 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                     handshake_timeout,
                     ..ListenerConfig::default()
                 },
+                score: settings.limits.score_config(),
             })?;
         }
         Command::Bench {

@@ -231,22 +231,39 @@ async fn handshake_and_init(
     gossip_sieve::transport::Bolt8Reader,
     gossip_sieve::transport::Bolt8Writer,
 ) {
+    handshake_as(node, &NodeIdentity::random())
+        .await
+        .expect("the node sent no init")
+}
+
+/// A session as `me`: `None` if the node closes the connection instead of sending its init.
+async fn handshake_as(
+    node: &Node,
+    me: &NodeIdentity,
+) -> Option<(
+    gossip_sieve::transport::Bolt8Reader,
+    gossip_sieve::transport::Bolt8Writer,
+)> {
     let listen = node.listen.expect("listening");
     let stream = tokio::net::TcpStream::connect(listen)
         .await
         .expect("connect");
-    let me = NodeIdentity::random();
     let (mut reader, mut writer) =
         handshake_initiator(stream, me.secret(), &node.node_id, Duration::from_secs(5))
             .await
             .expect("handshake");
-    writer
-        .write_message(&Init::ours(chain()).serialize())
+    // A refused peer may find the socket closed before its init is even written.
+    let _ = writer.write_message(&Init::ours(chain()).serialize()).await;
+    let first = tokio::time::timeout(WAIT, reader.read_message())
         .await
-        .expect("send init");
-    let first = reader.read_message().await.expect("read").expect("init");
-    assert_eq!(bolt1::message_type(&first), Some(bolt1::INIT));
-    (reader, writer)
+        .expect("the node neither sent init nor closed");
+    match first {
+        Ok(Some(msg)) => {
+            assert_eq!(bolt1::message_type(&msg), Some(bolt1::INIT));
+            Some((reader, writer))
+        }
+        _ => None,
+    }
 }
 
 /// Reads until the node closes the connection; returns the types it sent.
@@ -267,7 +284,7 @@ fn hostile_peers_are_dropped_and_counted_while_a_good_peer_delivers_its_graph() 
     let mut args = vec![
         "--handshake-timeout-ms".to_string(),
         "700".to_string(),
-        "--max-invalid".to_string(),
+        "--disconnect-score".to_string(),
         "20".to_string(),
     ];
     args.extend(peer_arg(&good.addresses()[0]));
@@ -446,4 +463,80 @@ fn demo_runs_its_synthetic_peers_over_bolt8_and_builds_the_whole_graph() {
         common::get(&summary, &["dropped", "channel_announcement", "duplicate"])
             >= 2 * CHANNELS as u64
     );
+}
+
+#[test]
+fn a_peer_over_the_ban_score_is_refused_until_its_ban_ends_even_across_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let corpus = common::corpus(dir.path(), NODES, CHANNELS, 0.0);
+    let bad = invalid_announcements(&corpus, 4);
+    let scores: Vec<String> = ["--disconnect-score", "3", "--ban-score", "6"]
+        .map(String::from)
+        .to_vec();
+    let node = Node::start(&data, &scores);
+    let offender = NodeIdentity::random();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    // Each session sends the same four forgeries; repeats are charged as invalid signatures
+    // too (recently_rejected), so the score climbs by four per session: a disconnect at 3, a
+    // ban at 6, and from then on no session at all.
+    let sessions = runtime.block_on(async {
+        let mut sessions = 0;
+        while let Some((mut reader, mut writer)) = handshake_as(&node, &offender).await {
+            sessions += 1;
+            assert!(sessions <= 4, "never banned after {sessions} sessions");
+            for msg in &bad {
+                if writer.write_message(msg).await.is_err() {
+                    break;
+                }
+            }
+            let types = read_to_close(&mut reader).await;
+            assert!(
+                types.contains(&bolt1::ERROR),
+                "no error before close: {types:?}"
+            );
+        }
+        sessions
+    });
+    assert!(
+        sessions >= 2,
+        "banned before a single disconnect: {sessions}"
+    );
+    let text = node.wait_for(&disconnects("banned"), 1.0);
+    assert_eq!(
+        metric(
+            &text,
+            "gossip_sieve_peer_bans_total{reason=\"invalid_signature\"}"
+        ),
+        1.0,
+        "{}",
+        relevant(&text)
+    );
+    assert_eq!(
+        metric(&text, &disconnects("misbehaving")),
+        sessions as f64,
+        "{}",
+        relevant(&text)
+    );
+    // Others are not affected by the ban.
+    runtime.block_on(async {
+        assert!(handshake_as(&node, &NodeIdentity::random()).await.is_some());
+    });
+    node.stop();
+
+    let bans = std::fs::read_to_string(data.join("bans.json")).expect("bans.json");
+    let offender_hex = offender.node_id_hex();
+    assert!(bans.contains(&offender_hex), "{bans}");
+
+    let node = Node::start(&data, &scores);
+    runtime.block_on(async {
+        assert!(
+            handshake_as(&node, &offender).await.is_none(),
+            "the ban did not survive the restart"
+        );
+        assert!(handshake_as(&node, &NodeIdentity::random()).await.is_some());
+    });
+    node.wait_for(&disconnects("banned"), 1.0);
+    node.stop();
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use parking_lot::Mutex;
 use tokio::sync::watch;
 
 use super::gen_corpus::write_corpus;
@@ -17,6 +18,7 @@ use crate::graph::Graph;
 use crate::peer::dialer::{dial, DialerConfig, PeerAddress};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::open_frames;
+use crate::peer::score::{ScoreBoard, ScoreConfig};
 use crate::peer::session::{PeerContext, SessionConfig};
 use crate::pipeline::Pipeline;
 use crate::sim::corpus::CorpusSpec;
@@ -100,11 +102,15 @@ async fn run_inside(options: IngestOptions, peers: Vec<PeerAddress>) -> anyhow::
         session: SessionConfig {
             // The synthetic peers are ours and local: no pacing, the point is throughput.
             inbound_bytes_per_sec: 0,
-            // Their corpus carries invalid messages on purpose (to show every drop reason);
-            // they stand for a noisy network, not for peers to disconnect.
-            max_invalid: u32::MAX,
             ..SessionConfig::new(chain_hash)
         },
+        // Their corpus carries invalid messages on purpose (to show every drop reason); they
+        // stand for a noisy network, not for peers to disconnect or ban.
+        scores: Mutex::new(ScoreBoard::in_memory(ScoreConfig {
+            disconnect_threshold: f64::INFINITY,
+            ban_threshold: f64::INFINITY,
+            ..ScoreConfig::default()
+        })),
     });
     health.set_ready(true);
     if options.metrics_addr.is_some() && !options.warmup.is_zero() {

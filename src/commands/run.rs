@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -17,7 +18,8 @@ use crate::metrics::{self, Health, Metrics};
 use crate::peer::dialer::{dial, DialerConfig, PeerAddress};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::listener::{accept_loop, ListenerConfig};
-use crate::peer::session::{PeerContext, SessionConfig};
+use crate::peer::score::{ScoreBoard, ScoreConfig};
+use crate::peer::session::{unix_now, PeerContext, SessionConfig};
 use crate::pipeline::Pipeline;
 use crate::store::{StoreConfig, StoreHandle};
 
@@ -30,17 +32,24 @@ pub struct RunOptions {
     pub session: SessionConfig,
     pub dialer: DialerConfig,
     pub listener: ListenerConfig,
+    pub score: ScoreConfig,
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
     let identity = Arc::new(NodeIdentity::load_or_create(&options.data_dir)?);
+    // Before anything listens: a banned peer must not get in during start-up.
+    let scores = ScoreBoard::open(&options.data_dir, options.score.clone(), unix_now())?;
     let system = actix::System::new();
-    let result = system.block_on(run_inside(options, identity));
+    let result = system.block_on(run_inside(options, identity, scores));
     actix::System::current().stop();
     result
 }
 
-async fn run_inside(options: RunOptions, identity: Arc<NodeIdentity>) -> anyhow::Result<()> {
+async fn run_inside(
+    options: RunOptions,
+    identity: Arc<NodeIdentity>,
+    scores: ScoreBoard,
+) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(options.pipeline.shards.max(1))?);
     let health = Arc::new(Health::default());
     let (metrics_bound, exporter) =
@@ -68,6 +77,7 @@ async fn run_inside(options: RunOptions, identity: Arc<NodeIdentity>) -> anyhow:
         sieve: pipeline.sieve.clone(),
         metrics: metrics.clone(),
         session: options.session,
+        scores: Mutex::new(scores),
     });
     let (stop, shutdown) = watch::channel(false);
     // Installed before the start lines are printed: a supervisor that reads them may signal

@@ -39,6 +39,18 @@ pub struct NodeArgs {
     /// Seconds to wait for a pong before disconnecting [env: GOSSIP_SIEVE_PING_TIMEOUT_SECS].
     #[arg(long)]
     pub ping_timeout_secs: Option<u64>,
+    /// Misbehaviour score (1 per invalid signature or malformed message, 0.1 per rate-limited
+    /// update, halving hourly) at which a peer is disconnected
+    /// [env: GOSSIP_SIEVE_DISCONNECT_SCORE; default 50].
+    #[arg(long)]
+    pub disconnect_score: Option<u32>,
+    /// Misbehaviour score at which a peer is banned [env: GOSSIP_SIEVE_BAN_SCORE; default 100].
+    #[arg(long)]
+    pub ban_score: Option<u32>,
+    /// How long a ban lasts; bans are kept in <data-dir>/bans.json across restarts
+    /// [env: GOSSIP_SIEVE_BAN_DURATION_SECS; default 172800].
+    #[arg(long)]
+    pub ban_duration_secs: Option<u64>,
 }
 
 /// Pipeline bounds (the fields of `PipelineConfig`). The flag names predate the config file

@@ -70,6 +70,12 @@ pub struct LimitsSection {
     pub ping_interval_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ping_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disconnect_score: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ban_score: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ban_duration_secs: Option<u64>,
 }
 
 /// `[log]`.

@@ -12,6 +12,7 @@ use super::args::SettingsArgs;
 use super::error::{ConfigError, Source};
 use super::file::{FileConfig, LimitsSection, LogSection, PipelineSection};
 use super::{default_shards, Network, PipelineConfig};
+use crate::peer::score::ScoreConfig;
 
 /// One option in its three spellings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,6 +99,17 @@ const PING_TIMEOUT: OptionSpec = opt(
     "--ping-timeout-secs",
     "GOSSIP_SIEVE_PING_TIMEOUT_SECS",
 );
+const DISCONNECT_SCORE: OptionSpec = opt(
+    "limits.disconnect_score",
+    "--disconnect-score",
+    "GOSSIP_SIEVE_DISCONNECT_SCORE",
+);
+const BAN_SCORE: OptionSpec = opt("limits.ban_score", "--ban-score", "GOSSIP_SIEVE_BAN_SCORE");
+const BAN_DURATION: OptionSpec = opt(
+    "limits.ban_duration_secs",
+    "--ban-duration-secs",
+    "GOSSIP_SIEVE_BAN_DURATION_SECS",
+);
 const LOG_LEVEL: OptionSpec = opt("log.level", "--log-level", "GOSSIP_SIEVE_LOG_LEVEL");
 const LOG_FORMAT: OptionSpec = opt("log.format", "--log-format", "GOSSIP_SIEVE_LOG_FORMAT");
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
@@ -126,6 +138,9 @@ pub const OPTIONS: &[OptionSpec] = &[
     PEER_RATE,
     PING_INTERVAL,
     PING_TIMEOUT,
+    DISCONNECT_SCORE,
+    BAN_SCORE,
+    BAN_DURATION,
     LOG_LEVEL,
     LOG_FORMAT,
 ];
@@ -238,6 +253,23 @@ pub struct PeerLimits {
     pub ping_interval: Duration,
     /// No pong (or any message) within this after a ping: disconnect.
     pub ping_timeout: Duration,
+    /// Misbehaviour score that closes the session (see `peer::score`).
+    pub disconnect_score: u32,
+    /// Misbehaviour score that bans the peer for `ban_duration`.
+    pub ban_score: u32,
+    pub ban_duration: Duration,
+}
+
+impl PeerLimits {
+    /// The score board's settings: thresholds from here, weights and bounds from its defaults.
+    pub fn score_config(&self) -> ScoreConfig {
+        ScoreConfig {
+            disconnect_threshold: f64::from(self.disconnect_score),
+            ban_threshold: f64::from(self.ban_score),
+            ban_duration: self.ban_duration,
+            ..ScoreConfig::default()
+        }
+    }
 }
 
 impl Default for PeerLimits {
@@ -249,6 +281,10 @@ impl Default for PeerLimits {
             // with the most common peer implementation.
             ping_interval: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
+            // LND's ban manager: ban at 100 points for 48 hours.
+            disconnect_score: 50,
+            ban_score: 100,
+            ban_duration: Duration::from_secs(48 * 3600),
         }
     }
 }
@@ -626,6 +662,31 @@ impl Settings {
             1,
         )?;
 
+        let disconnect_score = at_least(
+            DISCONNECT_SCORE,
+            layers.pick(
+                DISCONNECT_SCORE,
+                node.disconnect_score,
+                fl.disconnect_score,
+                limits.disconnect_score,
+            )?,
+            1,
+        )?;
+        let ban_score = layers.pick(BAN_SCORE, node.ban_score, fl.ban_score, limits.ban_score)?;
+        // Below the disconnect score every disconnect would be a ban, and the milder step of
+        // the escalation would never happen.
+        let ban_score = at_least(BAN_SCORE, ban_score, disconnect_score)?;
+        let ban_duration_secs = at_least(
+            BAN_DURATION,
+            layers.pick(
+                BAN_DURATION,
+                node.ban_duration_secs,
+                fl.ban_duration_secs,
+                limits.ban_duration.as_secs(),
+            )?,
+            1,
+        )?;
+
         // A peer stalled on a full shard reads nothing, pongs included: if the stall can
         // outlast the ping timeout, a merely busy node disconnects its own healthy peers.
         let stall = layers.pick(
@@ -675,6 +736,9 @@ impl Settings {
                 peer_rate_bytes_per_sec,
                 ping_interval: Duration::from_secs(ping_interval),
                 ping_timeout: Duration::from_secs(ping_timeout),
+                disconnect_score,
+                ban_score,
+                ban_duration: Duration::from_secs(ban_duration_secs),
             },
             log,
         })
@@ -709,6 +773,9 @@ impl Settings {
                 peer_rate_bytes_per_sec: Some(self.limits.peer_rate_bytes_per_sec),
                 ping_interval_secs: Some(to_u64(self.limits.ping_interval)),
                 ping_timeout_secs: Some(to_u64(self.limits.ping_timeout)),
+                disconnect_score: Some(self.limits.disconnect_score),
+                ban_score: Some(self.limits.ban_score),
+                ban_duration_secs: Some(to_u64(self.limits.ban_duration)),
             },
             log: LogSection {
                 level: Some(self.log.level.clone()),

@@ -26,6 +26,7 @@ pub const DISCONNECT_REASONS: &[&str] = &[
     "ping_timeout",
     "too_many_peers",
     "misbehaving",
+    "banned",
     "shutdown",
     // transport::TransportError::ALL_REASONS not listed above
     "bad_act",

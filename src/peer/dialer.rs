@@ -11,7 +11,7 @@ use secp256k1::PublicKey;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::session::{run_session, PeerContext, SessionReport};
+use super::session::{run_session, unix_now, EndReason, PeerContext, SessionReport};
 use crate::transport::handshake_initiator;
 
 /// A peer to dial: its node id (the BOLT 8 responder static key) and where it listens.
@@ -113,6 +113,23 @@ pub async fn dial(
     loop {
         if *shutdown.borrow() {
             return stats;
+        }
+        let now = unix_now();
+        let banned_until = ctx
+            .scores
+            .lock()
+            .banned_until(&peer.node_id.serialize(), now);
+        if let Some(until) = banned_until {
+            // A ban we imposed holds for our own dialling too; try again once it ends.
+            stats.last_reason = Some(EndReason::Banned.label());
+            if !config.reconnect {
+                return stats;
+            }
+            tracing::info!(peer = %peer, until, "not dialling a banned peer");
+            tokio::select! {
+                _ = shutdown.changed() => return stats,
+                _ = tokio::time::sleep(Duration::from_secs(until.saturating_sub(now))) => continue,
+            }
         }
         stats.attempts += 1;
         let attempt = tokio::select! {

@@ -8,14 +8,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use parking_lot::Mutex;
 use secp256k1::PublicKey;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 
 use super::identity::NodeIdentity;
+use super::score::{Offense, PeerId, ScoreBoard, Verdict};
 use crate::graph::Graph;
 use crate::metrics::Metrics;
-use crate::pipeline::{Outcome, PeerAction, PenaltyCounter, Sieve};
+use crate::pipeline::{Outcome, PenaltyCounter, Sieve};
 use crate::transport::{Bolt8Reader, Bolt8Writer, TransportError};
 use crate::wire::bolt1::{self, ErrorMessage, Init, Ping, Pong, Warning};
 use crate::wire::features;
@@ -79,9 +81,6 @@ pub struct SessionConfig {
     pub inbound_bytes_per_sec: u64,
     /// Bytes a peer may send in a burst above the rate.
     pub inbound_burst: u64,
-    /// Penalised drops (invalid signature, malformed, bad node order, recently rejected) a
-    /// peer may cause before it is disconnected as misbehaving.
-    pub max_invalid: u32,
 }
 
 impl SessionConfig {
@@ -94,7 +93,6 @@ impl SessionConfig {
             outbound_queue: 1024,
             inbound_bytes_per_sec: 1 << 20,
             inbound_burst: 8 << 20,
-            max_invalid: 100,
         }
     }
 }
@@ -105,6 +103,9 @@ pub struct PeerContext {
     pub sieve: Arc<Sieve>,
     pub metrics: Arc<Metrics>,
     pub session: SessionConfig,
+    /// Misbehaviour scores and bans, shared so a peer's score follows it across reconnects.
+    /// Locked only when a peer offends or connects, never per accepted message.
+    pub scores: Mutex<ScoreBoard>,
 }
 
 /// Why a session ended; [`EndReason::label`] is the `reason` of
@@ -131,6 +132,8 @@ pub enum EndReason {
     PingTimeout,
     #[error("peer sent too many invalid gossip messages")]
     Misbehaving,
+    #[error("peer is banned")]
+    Banned,
     #[error("peer does not read what we send")]
     SlowReader,
     #[error("node shutting down")]
@@ -141,7 +144,7 @@ pub enum EndReason {
 
 impl EndReason {
     /// Labels beyond [`TransportError::ALL_REASONS`] that [`Self::label`] can return.
-    pub const LABELS: [&'static str; 12] = [
+    pub const LABELS: [&'static str; 13] = [
         "remote_closed",
         "remote_error",
         "wrong_network",
@@ -152,6 +155,7 @@ impl EndReason {
         "init_timeout",
         "ping_timeout",
         "misbehaving",
+        "banned",
         "slow_reader",
         "shutdown",
     ];
@@ -168,6 +172,7 @@ impl EndReason {
             EndReason::InitTimeout => "init_timeout",
             EndReason::PingTimeout => "ping_timeout",
             EndReason::Misbehaving => "misbehaving",
+            EndReason::Banned => "banned",
             EndReason::SlowReader => "slow_reader",
             EndReason::Shutdown => "shutdown",
             EndReason::Transport(err) => err.reason(),
@@ -254,6 +259,19 @@ where
     W: AsyncWrite + Unpin + 'static,
 {
     let started = Instant::now();
+    let remote_id: PeerId = remote.serialize();
+    let remote_hex = hex::encode(remote_id);
+    // LND and CLN refuse a banned peer without a word: an error would only tell it to switch
+    // node ids.
+    if let Some(until) = ctx.scores.lock().banned_until(&remote_id, unix_now()) {
+        tracing::info!(peer = %remote_hex, until, "refused a banned peer");
+        ctx.metrics.peer_disconnected(EndReason::Banned.label());
+        return SessionReport {
+            reason: EndReason::Banned,
+            lasted: started.elapsed(),
+            gossip_frames: 0,
+        };
+    }
     let mut guard = ConnectedGuard::new(ctx.metrics.clone());
     let (tx, rx) = mpsc::channel(ctx.session.outbound_queue.max(1));
     // A failed write breaks the socket, which the reader then reports, so the writer's own
@@ -263,8 +281,9 @@ where
         ctx: ctx.clone(),
         tx,
         gossip_frames: 0,
-        penalties: 0,
+        remote: remote_id,
         shard_penalties: PenaltyCounter::default(),
+        shard_penalties_charged: 0,
         bucket: ByteBucket::new(ctx.session.inbound_bytes_per_sec, ctx.session.inbound_burst),
         pong_deadline: None,
     };
@@ -283,7 +302,6 @@ where
             reason = EndReason::RemoteClosed;
         }
     }
-    let remote_hex = hex::encode(remote.serialize());
     tracing::info!(peer = %remote_hex, reason = reason.label(), detail = %reason, gossip_frames, "session ended");
     guard.reason = Some(reason.label());
     SessionReport {
@@ -308,8 +326,11 @@ struct Session {
     ctx: Arc<PeerContext>,
     tx: mpsc::Sender<Vec<u8>>,
     gossip_frames: u64,
-    penalties: u32,
+    remote: PeerId,
+    /// Bad signatures the shards found in this peer's messages after admission.
     shard_penalties: PenaltyCounter,
+    /// How many of `shard_penalties` are already on the score board.
+    shard_penalties_charged: u32,
     bucket: ByteBucket,
     pong_deadline: Option<tokio::time::Instant>,
 }
@@ -535,25 +556,72 @@ impl Session {
             .offer_from(msg, Some(self.shard_penalties.clone()))
             .await;
         if let Outcome::Dropped(reason) = outcome {
-            if reason.peer_action() == PeerAction::Penalize {
-                self.penalties += 1;
+            if let Some(offense) = Offense::from_drop(reason) {
+                self.charge(offense, 1)?;
             }
         }
         self.check_penalties()
     }
 
-    /// Drops found at admission (malformed, repeats of rejected messages) plus those the
-    /// shards found later (bad signatures of messages admitted earlier).
+    /// Charges the bad signatures the shards found since the last check (in messages admitted
+    /// earlier, so they could not be charged at admission).
     fn check_penalties(&mut self) -> Result<(), EndReason> {
-        let total = self.penalties.saturating_add(
-            self.shard_penalties
-                .load(std::sync::atomic::Ordering::Relaxed),
-        );
-        if total > self.config().max_invalid {
-            return Err(self.fail("too many invalid gossip messages", EndReason::Misbehaving));
-        }
-        Ok(())
+        let found = self
+            .shard_penalties
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let new = found.saturating_sub(self.shard_penalties_charged);
+        self.shard_penalties_charged = found;
+        self.charge(Offense::InvalidSignature, new)
     }
+
+    /// Adds `count` offenses to the peer's score; ends the session once the score says so.
+    fn charge(&mut self, offense: Offense, count: u32) -> Result<(), EndReason> {
+        if count == 0 {
+            return Ok(());
+        }
+        let now = unix_now();
+        let verdict = {
+            let mut scores = self.ctx.scores.lock();
+            // Banned meanwhile through another of its connections: that ban is counted.
+            if scores.is_banned(&self.remote, now) {
+                return Err(EndReason::Banned);
+            }
+            // Every offense found counts, even past the disconnect score: a peer that sends a
+            // burst of forgeries must not get off with a disconnect because they were found
+            // together.
+            let mut verdict = Verdict::Ok;
+            for _ in 0..count {
+                verdict = scores.record(&self.remote, offense, now);
+                if matches!(verdict, Verdict::Ban { .. }) {
+                    break;
+                }
+            }
+            verdict
+        };
+        match verdict {
+            Verdict::Ok => Ok(()),
+            Verdict::Disconnect => {
+                Err(self.fail("too many invalid gossip messages", EndReason::Misbehaving))
+            }
+            Verdict::Ban { until, reason } => {
+                self.ctx.metrics.peer_banned(reason.as_str());
+                tracing::warn!(
+                    peer = %hex::encode(self.remote),
+                    until,
+                    reason = reason.as_str(),
+                    "banned a misbehaving peer"
+                );
+                Err(self.fail("too many invalid gossip messages", EndReason::Misbehaving))
+            }
+        }
+    }
+}
+
+/// Wall-clock seconds, the time base of bans (they must survive a restart).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 const PENALTY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
@@ -622,6 +690,7 @@ fn channel_range_replies(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::peer::score::ScoreConfig;
 
     fn node(byte: u8) -> [u8; 33] {
         let mut id = [byte; 33];
@@ -768,6 +837,7 @@ mod tests {
                 sieve: pipeline.sieve.clone(),
                 metrics: metrics.clone(),
                 session: config,
+                scores: Mutex::new(ScoreBoard::in_memory(ScoreConfig::default())),
             });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
