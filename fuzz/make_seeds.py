@@ -72,3 +72,22 @@ put("bolt8_handshake", bytes(1))
 put("bolt8_handshake", bytes([1]) + bytes(50))
 put("bolt8_handshake", bytes([5]) + bytes(66))
 put("bolt8_decrypt", bytes([1, 100, 3, 1, 10]))
+
+# bolt1_session: a flag byte (odd = put a valid init first), then u16-length-prefixed frames.
+bitcoin = bytes.fromhex("6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000")
+
+
+def session(frames, flags=1):
+    return bytes([flags]) + b"".join(struct.pack(">H", len(f)) + f for f in frames)
+
+
+control = [
+    b"\x00\x12\x00\x0a\x00\x04" + bytes(4),  # ping
+    b"\x01\x09" + bitcoin + bytes(8),  # gossip_timestamp_filter
+    b"\x01\x07" + bitcoin + struct.pack(">II", 0, 0xFFFFFFFF),  # query_channel_range
+    b"\x01\x05" + bitcoin + b"\x00\x00",  # query_short_channel_ids, empty
+]
+put("bolt1_session", session(control))
+put("bolt1_session", session(control + gossip[:8]))
+put("bolt1_session", session([b"\x03\xe9odd", b"\x03\xe8even"]))
+put("bolt1_session", session([b"\x00\x10\x00\x00\x00\x00"] + gossip[:2], flags=0))
