@@ -9,7 +9,6 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -18,7 +17,8 @@ use std::time::{Duration, Instant};
 use gossip_sieve::config::Network;
 use gossip_sieve::wire::bolt1::our_init_features;
 
-const WAIT: Duration = Duration::from_secs(60);
+use common::node::{Node, WAIT};
+
 /// Live (not deleted) gossip in gossip_store-part1.xz + part2.xz (see SOURCES.md): 89
 /// announcements of which one is deleted, 8 updates of which 4 are deleted, all four live ones
 /// for channels announced in the files.
@@ -41,116 +41,42 @@ fn python() -> String {
     std::env::var("GOSSIP_SIEVE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
 }
 
-/// `gossip-sieve run`, killed on drop if the test fails before stopping it.
-struct Node {
-    child: Child,
-    node_id: String,
-    listen: SocketAddr,
-    metrics: SocketAddr,
+/// `gossip-sieve run` for gossip from 2021 (no age window), pinging every second so the pyln
+/// peer has to answer our pings during the test.
+fn start_node(data_dir: &Path) -> Node {
+    let args: Vec<String> = [
+        "--network",
+        "bitcoin",
+        "--historical",
+        "--ping-interval-secs",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Node::start(data_dir, &args)
 }
 
-impl Node {
-    fn start(data_dir: &Path) -> Node {
-        let mut child = Command::new(common::binary())
-            .args(["run", "--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            // The stores' gossip is from 2021: no age window. Ping every second so the pyln
-            // peer has to answer our pings during the test.
-            .args([
-                "--network",
-                "bitcoin",
-                "--historical",
-                "--ping-interval-secs",
-                "1",
-            ])
-            .env_remove("GOSSIP_SIEVE_NETWORK")
-            .env("GOSSIP_SIEVE_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn gossip-sieve run");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let (mut node_id, mut listen, mut metrics) = (None, None, None);
-        while node_id.is_none() || listen.is_none() || metrics.is_none() {
-            let line = lines
-                .next()
-                .expect("gossip-sieve run exited before printing its addresses")
-                .expect("read stdout");
-            match line.split_once(' ') {
-                Some(("node_id", v)) => node_id = Some(v.to_string()),
-                Some(("listening", v)) => listen = Some(v.parse().expect("listen addr")),
-                Some(("metrics", v)) => metrics = Some(v.parse().expect("metrics addr")),
-                _ => {}
-            }
+/// Scrapes until `done` holds on two scrapes in a row with identical gossip counters.
+fn settle(node: &Node, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
+    let started = Instant::now();
+    let mut previous: Option<Metrics> = None;
+    loop {
+        let now = Metrics(node.scrape());
+        if done(&now)
+            && previous
+                .as_ref()
+                .is_some_and(|p| p.gossip() == now.gossip())
+        {
+            return now;
         }
-        std::thread::spawn(move || for _ in lines {});
-        Node {
-            child,
-            node_id: node_id.expect("node id"),
-            listen: listen.expect("listen"),
-            metrics: metrics.expect("metrics"),
-        }
-    }
-
-    fn scrape(&self) -> String {
-        let mut stream = TcpStream::connect(self.metrics).expect("connect to /metrics");
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .expect("request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("response");
-        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-        response
-    }
-
-    /// Scrapes until `done` holds on two scrapes in a row with identical gossip counters.
-    fn settle(&self, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
-        let started = Instant::now();
-        let mut previous: Option<Metrics> = None;
-        loop {
-            let now = Metrics(self.scrape());
-            if done(&now)
-                && previous
-                    .as_ref()
-                    .is_some_and(|p| p.gossip() == now.gossip())
-            {
-                return now;
-            }
-            assert!(
-                started.elapsed() < WAIT,
-                "{what} never settled:\n{}",
-                now.gossip()
-            );
-            previous = Some(now);
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    /// SIGTERM, then the exit status must be success.
-    fn stop(mut self) {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "run exited with {status}");
-                return;
-            }
-            assert!(started.elapsed() < WAIT, "run did not exit");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        assert!(
+            started.elapsed() < WAIT,
+            "{what} never settled:\n{}",
+            now.gossip()
+        );
+        previous = Some(now);
+        std::thread::sleep(Duration::from_millis(250));
     }
 }
 
@@ -262,8 +188,8 @@ impl PylnPeer {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyln_peer.py");
         let mut child = Command::new(python())
             .arg(&script)
-            .arg(&node.node_id)
-            .arg(node.listen.to_string())
+            .arg(hex::encode(node.node_id.serialize()))
+            .arg(node.listen().to_string())
             .arg(shared("gossip_store-part1.xz"))
             .arg(shared("gossip_store-part2.xz"))
             .stdin(Stdio::piped())
@@ -364,7 +290,7 @@ fn assert_alive(status: &serde_json::Value, metrics: &Metrics) {
 #[test]
 fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let node = Node::start(&dir.path().join("data"));
+    let node = start_node(&dir.path().join("data"));
     let mut peer = PylnPeer::start(&node);
 
     // pyln parsed our init: our features, and the bitcoin chain in the networks TLV.
@@ -384,7 +310,7 @@ fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
     );
     assert_eq!(count(&sent, &["sent", "channel_update"]), UPDATES);
     assert_eq!(count(&sent, &["sent", "node_announcement"]), 0);
-    let valid = node.settle("the valid gossip", |m| {
+    let valid = settle(&node, "the valid gossip", |m| {
         m.accepted("channel_announcement") == ANNOUNCEMENTS
             && m.accepted("channel_update") == UPDATES
     });
@@ -421,7 +347,7 @@ fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
         bad_announcements > 0 && bad_updates > 0 && truncated > 0,
         "{corrupt}"
     );
-    let after = node.settle("the corrupted gossip", |m| {
+    let after = settle(&node, "the corrupted gossip", |m| {
         m.dropped("channel_announcement", "invalid_signature") == bad_announcements
             && m.dropped("channel_update", "invalid_signature") == bad_updates
             && m.dropped("channel_announcement", "malformed") == truncated
@@ -456,7 +382,7 @@ fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
     assert_alive(&done, &after);
     assert!(count(&done, &["pings_answered"]) > before, "{done}");
 
-    let closed = node.settle("the disconnect", |m| m.peers() == 0);
+    let closed = settle(&node, "the disconnect", |m| m.peers() == 0);
     assert_eq!(
         closed.disconnects("remote_closed"),
         1,

@@ -1,8 +1,8 @@
 //! The real actor system in-process: capped shard mailboxes under a flood, queue_full after a
 //! stall, and the metrics contract read back over a real HTTP scrape.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
@@ -16,6 +16,8 @@ use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::pipeline::Pipeline;
 use gossip_sieve::sim::corpus::{generate, CorpusSpec};
 use gossip_sieve::sim::dump::DumpWriter;
+
+use common::metrics::{assert_scrape_balances, metric, scrape, sum_matching};
 
 fn write_corpus(path: &Path, nodes: usize, channels: usize, invalid_rate: f64) -> u64 {
     let mut writer = DumpWriter::new(std::io::BufWriter::new(
@@ -36,37 +38,6 @@ fn write_corpus(path: &Path, nodes: usize, channels: usize, invalid_rate: f64) -
     });
     writer.finish().expect("flush");
     count
-}
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut stream = TcpStream::connect(addr).expect("connect to exporter");
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-}
-
-/// Value of the series `name{labels}` (labels exactly as rendered) in a scrape.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(series)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        })
-        .unwrap_or_else(|| panic!("series {series} missing from scrape"))
-}
-
-fn sum_matching(text: &str, prefix: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(prefix))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 struct Flood {
@@ -131,45 +102,6 @@ fn run_flood(file: &Path, flood: Flood) -> (String, i64) {
     })
 }
 
-fn assert_scrape_balances(text: &str) {
-    for ty in [
-        "channel_announcement",
-        "node_announcement",
-        "channel_update",
-    ] {
-        let received = sample(
-            text,
-            &format!("gossip_sieve_messages_received_total{{type=\"{ty}\"}}"),
-        );
-        let accepted = sample(
-            text,
-            &format!("gossip_sieve_messages_accepted_total{{type=\"{ty}\"}}"),
-        );
-        let dropped: f64 = text
-            .lines()
-            .filter(|l| {
-                l.starts_with("gossip_sieve_messages_dropped_total{")
-                    && l.contains(&format!("type=\"{ty}\""))
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum();
-        let pending = sample(
-            text,
-            &format!("gossip_sieve_pending_messages{{kind=\"{ty}\"}}"),
-        );
-        let in_flight = sample(
-            text,
-            &format!("gossip_sieve_in_flight_messages{{type=\"{ty}\"}}"),
-        );
-        assert!(received > 0.0, "{ty}: nothing received");
-        assert_eq!(
-            received,
-            accepted + dropped + pending + in_flight,
-            "{ty}: received {received} accepted {accepted} dropped {dropped} pending {pending} in flight {in_flight}"
-        );
-    }
-}
-
 #[test]
 fn queue_depth_stays_within_capacity_under_a_flood() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -191,10 +123,10 @@ fn queue_depth_stays_within_capacity_under_a_flood() {
         "queue depth {max_depth} exceeded capacity {capacity}"
     );
     assert_eq!(
-        sample(&text, "gossip_sieve_queue_capacity{shard=\"0\"}"),
+        metric(&text, "gossip_sieve_queue_capacity{shard=\"0\"}"),
         4.0
     );
-    assert_eq!(sample(&text, "gossip_sieve_queue_depth{shard=\"0\"}"), 0.0);
+    assert_eq!(metric(&text, "gossip_sieve_queue_depth{shard=\"0\"}"), 0.0);
     assert_eq!(
         sum_matching(
             &text,
@@ -202,7 +134,7 @@ fn queue_depth_stays_within_capacity_under_a_flood() {
         ),
         0.0
     );
-    assert_eq!(sample(&text, "gossip_sieve_graph_channels"), 400.0);
+    assert_eq!(metric(&text, "gossip_sieve_graph_channels"), 400.0);
     assert_scrape_balances(&text);
 }
 

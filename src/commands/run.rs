@@ -72,6 +72,10 @@ async fn run_inside(
         Pipeline::start_with_store(options.pipeline, graph, metrics.clone(), Some(store.addr()));
     metrics.set_limit("max_peers", options.listener.max_peers);
     metrics.set_limit("peer_outbound_queue", options.session.outbound_queue);
+    metrics.set_limit(
+        "peer_outbound_queue_bytes",
+        options.session.outbound_queue_bytes,
+    );
     let ctx = Arc::new(PeerContext {
         identity: identity.clone(),
         sieve: pipeline.sieve.clone(),

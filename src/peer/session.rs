@@ -5,6 +5,7 @@
 //! (inbound byte rate, outbound queue, misbehaviour score) and records exactly one disconnect
 //! reason per session.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -77,6 +78,9 @@ pub struct SessionConfig {
     /// Messages queued for the peer. A peer that does not read its socket fills it and is
     /// dropped, instead of us buffering without bound.
     pub outbound_queue: usize,
+    /// Bytes queued for the peer, the same bound in bytes: a count alone would let a peer that
+    /// asks for maximum-size pongs park 64 KiB per slot (64 MiB at 1024 slots).
+    pub outbound_queue_bytes: usize,
     /// Sustained inbound bytes per second; 0 = unlimited. Over it we pause reading, not drop.
     pub inbound_bytes_per_sec: u64,
     /// Bytes a peer may send in a burst above the rate.
@@ -91,6 +95,9 @@ impl SessionConfig {
             pong_timeout: Duration::from_secs(30),
             init_timeout: Duration::from_secs(30),
             outbound_queue: 1024,
+            // 32 maximum-size messages; a reply_channel_range burst for all of mainnet
+            // (~54k scids × 8 bytes) is a quarter of it.
+            outbound_queue_bytes: 2 << 20,
             inbound_bytes_per_sec: 1 << 20,
             inbound_burst: 8 << 20,
         }
@@ -274,12 +281,14 @@ where
     }
     let mut guard = ConnectedGuard::new(ctx.metrics.clone());
     let (tx, rx) = mpsc::channel(ctx.session.outbound_queue.max(1));
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
     // A failed write breaks the socket, which the reader then reports, so the writer's own
     // result only matters for the log.
-    let mut writer_task = actix::spawn(write_loop(writer, rx));
+    let mut writer_task = actix::spawn(write_loop(writer, rx, queued_bytes.clone()));
     let mut session = Session {
         ctx: ctx.clone(),
         tx,
+        queued_bytes,
         gossip_frames: 0,
         remote: remote_id,
         shard_penalties: PenaltyCounter::default(),
@@ -314,9 +323,12 @@ where
 async fn write_loop<W: AsyncWrite + Unpin>(
     mut writer: Bolt8Writer<W>,
     mut rx: mpsc::Receiver<Vec<u8>>,
+    queued_bytes: Arc<AtomicUsize>,
 ) -> Result<(), TransportError> {
     while let Some(msg) = rx.recv().await {
         writer.write_message(&msg).await?;
+        // Only once the kernel took it: until then the bytes are still ours to hold.
+        queued_bytes.fetch_sub(msg.len(), Ordering::Relaxed);
     }
     // The session dropped its sender: close our direction so the peer reads a clean EOF.
     writer.shutdown().await
@@ -325,6 +337,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 struct Session {
     ctx: Arc<PeerContext>,
     tx: mpsc::Sender<Vec<u8>>,
+    /// Bytes in `tx` or being written, against `outbound_queue_bytes`.
+    queued_bytes: Arc<AtomicUsize>,
     gossip_frames: u64,
     remote: PeerId,
     /// Bad signatures the shards found in this peer's messages after admission.
@@ -340,12 +354,22 @@ impl Session {
         &self.ctx.session
     }
 
-    /// Queues `msg` for the writer. A full queue means the peer stopped reading.
+    /// Queues `msg` for the writer. A full queue (in messages or bytes) means the peer
+    /// stopped reading.
     fn send(&self, msg: Vec<u8>) -> Result<(), EndReason> {
-        self.tx.try_send(msg).map_err(|err| match err {
-            mpsc::error::TrySendError::Full(_) => EndReason::SlowReader,
-            // The writer ended on an error; the reader will see the broken socket too.
-            mpsc::error::TrySendError::Closed(_) => EndReason::RemoteClosed,
+        let len = msg.len();
+        let queued = self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if queued > self.config().outbound_queue_bytes {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            return Err(EndReason::SlowReader);
+        }
+        self.tx.try_send(msg).map_err(|err| {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            match err {
+                mpsc::error::TrySendError::Full(_) => EndReason::SlowReader,
+                // The writer ended on an error; the reader will see the broken socket too.
+                mpsc::error::TrySendError::Closed(_) => EndReason::RemoteClosed,
+            }
         })
     }
 

@@ -588,8 +588,9 @@ impl ChannelKeys {
     }
 }
 
-/// Fills the four signature slots (offsets 2, 66, 130, 194) of a serialized announcement.
-fn sign_announcement_with(mut msg: Vec<u8>, signers: [SecretKey; 4]) -> Vec<u8> {
+/// Fills the four signature slots (offsets 2, 66, 130, 194) of a serialized announcement, in
+/// the order node_1, node_2, bitcoin_1, bitcoin_2. Public so tests can sign hand-built messages.
+pub fn sign_announcement_with(mut msg: Vec<u8>, signers: [SecretKey; 4]) -> Vec<u8> {
     let Some(digest) = signed_digest(&msg, CHANNEL_ANNOUNCEMENT_SIGNED_FROM) else {
         return msg;
     };
@@ -600,7 +601,7 @@ fn sign_announcement_with(mut msg: Vec<u8>, signers: [SecretKey; 4]) -> Vec<u8> 
 }
 
 /// Signs a serialized node_announcement or channel_update in place.
-fn sign_single(mut msg: Vec<u8>, key: &SecretKey) -> Vec<u8> {
+pub fn sign_single(mut msg: Vec<u8>, key: &SecretKey) -> Vec<u8> {
     if let Some(digest) = signed_digest(&msg, SINGLE_SIG_SIGNED_FROM) {
         put_signature(&mut msg, 0, sign(digest, key));
     }
@@ -628,7 +629,7 @@ fn sign(digest: [u8; 32], key: &SecretKey) -> [u8; 64] {
 }
 
 /// Replaces s by n - s in a compact signature (r || s): same point, high-S form.
-pub(crate) fn negate_s(sig: &mut [u8; 64]) {
+pub fn negate_s(sig: &mut [u8; 64]) {
     let mut borrow = 0i16;
     for i in (0..32).rev() {
         let diff = i16::from(CURVE_ORDER[i]) - i16::from(sig[32 + i]) - borrow;

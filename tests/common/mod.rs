@@ -1,5 +1,13 @@
-//! Helpers shared by the integration tests: run the real binary, fail with its full output.
+//! Helpers shared by the integration tests: run the real binary, fail with its full output;
+//! `node` runs `gossip-sieve run`, `peer` dials it over BOLT 8, `forge` builds signed gossip,
+//! `metrics` reads its /metrics, `tap` breaks frames on purpose.
 #![allow(dead_code)]
+
+pub mod forge;
+pub mod metrics;
+pub mod node;
+pub mod peer;
+pub mod tap;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,180 @@
+//! `gossip-sieve run` as a child process: its printed addresses, its /metrics, and its stderr
+//! watched for panics (a panic in a spawned task does not end the process, so the exit status
+//! alone would not show it).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secp256k1::PublicKey;
+
+use super::metrics::{metric, relevant};
+
+/// How long a wait on the node may take before the test fails as hung. Generous: the machine
+/// is shared, and only a real hang should ever reach it.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// The `run` binary, killed on drop if a test fails before stopping it.
+pub struct Node {
+    child: Child,
+    pub node_id: PublicKey,
+    pub metrics: SocketAddr,
+    pub listen: Option<SocketAddr>,
+    panics: Arc<Mutex<Vec<String>>>,
+    stderr: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts `run` on loopback ephemeral ports (listener and /metrics) with `args` added.
+    pub fn start(data_dir: &Path, args: &[String]) -> Node {
+        let mut child = Command::new(super::binary())
+            .arg("run")
+            .args([
+                "--metrics",
+                "127.0.0.1:0",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(data_dir)
+            .args(args)
+            .env_remove("GOSSIP_SIEVE_NETWORK")
+            .env("GOSSIP_SIEVE_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gossip-sieve run");
+        let panics = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("stderr");
+        let seen = panics.clone();
+        // Forward stderr to the test's output (shown on failure) and keep any panic line.
+        let stderr = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[node] {line}");
+                if line.contains("panicked at") {
+                    seen.lock().expect("panic log").push(line);
+                }
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut node_id, mut metrics, mut listen) = (None, None, None);
+        while node_id.is_none() || metrics.is_none() || listen.is_none() {
+            let line = lines
+                .next()
+                .expect("gossip-sieve run exited before printing its addresses")
+                .expect("read stdout");
+            let (key, value) = line.split_once(' ').unwrap_or((&line, ""));
+            match key {
+                "node_id" => {
+                    assert_eq!(value.len(), 66, "node id {value}");
+                    let bytes = hex::decode(value).expect("hex node id");
+                    node_id = Some(PublicKey::from_slice(&bytes).expect("node id is a pubkey"));
+                }
+                "metrics" => metrics = Some(value.parse().expect("metrics addr")),
+                "listening" => listen = Some(value.parse().expect("listen addr")),
+                _ => {}
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Node {
+            child,
+            node_id: node_id.expect("node id"),
+            metrics: metrics.expect("metrics"),
+            listen,
+            panics,
+            stderr: Some(stderr),
+        }
+    }
+
+    pub fn listen(&self) -> SocketAddr {
+        self.listen.expect("listening")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn scrape(&self) -> String {
+        let mut stream = TcpStream::connect(self.metrics).expect("connect to /metrics");
+        stream
+            .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .expect("request");
+        let mut body = String::new();
+        stream.read_to_string(&mut body).expect("response");
+        body
+    }
+
+    pub fn value(&self, series: &str) -> f64 {
+        metric(&self.scrape(), series)
+    }
+
+    pub fn wait_for(&self, series: &str, at_least: f64) -> String {
+        self.wait_until(&format!("{series} >= {at_least}"), |text| {
+            metric(text, series) >= at_least
+        })
+    }
+
+    /// Scrapes until `done` holds; fails after [`WAIT`] with the gossip and peer series.
+    pub fn wait_until(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let text = self.scrape();
+            if done(&text) {
+                return text;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "never reached: {what}\n{}",
+                relevant(&text)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The process is still running and has logged no panic.
+    pub fn assert_alive_without_panic(&mut self) {
+        assert!(
+            self.child.try_wait().expect("wait").is_none(),
+            "gossip-sieve run exited"
+        );
+        let panics = self.panics.lock().expect("panic log");
+        assert!(panics.is_empty(), "node panicked: {panics:?}");
+    }
+
+    /// SIGTERM, then the exit status must be success and no panic may have been logged.
+    pub fn stop(mut self) {
+        self.assert_alive_without_panic();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "run exited with {status}");
+                break;
+            }
+            assert!(started.elapsed() < WAIT, "run did not exit");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The process is gone, so its stderr ends: every line it wrote has been seen.
+        if let Some(reader) = self.stderr.take() {
+            let _ = reader.join();
+        }
+        let panics = self.panics.lock().expect("panic log");
+        assert!(panics.is_empty(), "node panicked: {panics:?}");
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
