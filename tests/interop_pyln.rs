@@ -91,7 +91,8 @@ impl Metrics {
                 let rest = line.strip_prefix(series)?;
                 rest.strip_prefix(' ')?.trim().parse::<f64>().ok()
             })
-            .map_or(0, |v| v as u64)
+            // Every series is zero-initialised, so a missing one is a typo in the test.
+            .unwrap_or_else(|| panic!("no series {series} in the scrape")) as u64
     }
 
     fn received(&self, ty: &str) -> u64 {
@@ -107,7 +108,7 @@ impl Metrics {
     }
 
     fn pending(&self, ty: &str) -> u64 {
-        self.value(&format!("gossip_sieve_pending_messages{{type=\"{ty}\"}}"))
+        self.value(&format!("gossip_sieve_pending_messages{{kind=\"{ty}\"}}"))
     }
 
     fn dropped(&self, ty: &str, reason: &str) -> u64 {

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use super::session::{run_session, PeerContext};
+use crate::logging::{ThrottledLog, ThrottledReport};
 use crate::transport::handshake_responder;
 
 #[derive(Clone, Debug)]
@@ -29,6 +30,21 @@ impl Default for ListenerConfig {
     }
 }
 
+/// How often refused connections are summarised in the log: a connection storm is counted in
+/// the metrics, and one line per connection would flood the log with it.
+const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+const TOO_MANY_PEERS: usize = 0;
+const HANDSHAKE_FAILED: usize = 1;
+
+fn log_refusals(report: &ThrottledReport) {
+    tracing::warn!(
+        total = report.total,
+        window_secs = report.window.as_secs(),
+        counts = %report.summary(),
+        "refused inbound connections"
+    );
+}
+
 /// Accepts until shutdown, then waits (up to `drain_timeout`) for its sessions to end.
 pub async fn accept_loop(
     listener: TcpListener,
@@ -38,6 +54,10 @@ pub async fn accept_loop(
 ) {
     let max_peers = config.max_peers.max(1);
     let slots = Arc::new(Semaphore::new(max_peers));
+    let refusals = Arc::new(ThrottledLog::new(
+        vec!["too_many_peers", "handshake_failed"],
+        REFUSAL_LOG_INTERVAL,
+    ));
     loop {
         let accepted = tokio::select! {
             _ = shutdown.changed() => break,
@@ -53,8 +73,11 @@ pub async fn accept_loop(
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(%remote_addr, "too many peers, closing");
+            tracing::debug!(%remote_addr, "too many peers, closing");
             ctx.metrics.peer_disconnected("too_many_peers");
+            if let Some(report) = refusals.record(TOO_MANY_PEERS) {
+                log_refusals(&report);
+            }
             drop(stream);
             continue;
         };
@@ -62,6 +85,7 @@ pub async fn accept_loop(
         let ctx = ctx.clone();
         let mut shutdown = shutdown.clone();
         let handshake_timeout = config.handshake_timeout;
+        let refusals = refusals.clone();
         actix::spawn(async move {
             let _slot = slot;
             let handshake = tokio::select! {
@@ -76,8 +100,11 @@ pub async fn accept_loop(
                     run_session(reader, writer, remote, ctx, shutdown).await;
                 }
                 Err(err) => {
-                    tracing::info!(%remote_addr, %err, "inbound handshake failed");
+                    tracing::debug!(%remote_addr, %err, "inbound handshake failed");
                     ctx.metrics.peer_disconnected(err.reason());
+                    if let Some(report) = refusals.record(HANDSHAKE_FAILED) {
+                        log_refusals(&report);
+                    }
                 }
             }
         });
