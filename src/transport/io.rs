@@ -104,12 +104,7 @@ async fn read_act<R: AsyncRead + Unpin>(
 
 fn halves<R, W>(reader: R, writer: W, keys: TransportKeys) -> (Bolt8Reader<R>, Bolt8Writer<W>) {
     (
-        Bolt8Reader {
-            inner: reader,
-            cipher: keys.receiving,
-            buf: BytesMut::new(),
-            body_len: None,
-        },
+        Bolt8Reader::new(reader, keys.receiving),
         Bolt8Writer {
             inner: writer,
             cipher: keys.sending,
@@ -128,6 +123,25 @@ pub struct Bolt8Reader<R = OwnedReadHalf> {
     buf: BytesMut,
     /// Set once the header of the current frame is decrypted: body length including its MAC.
     body_len: Option<usize>,
+}
+
+impl<R> Bolt8Reader<R> {
+    /// A reader over any byte source carrying frames for `cipher` (the receiving direction of
+    /// a completed handshake); `bench` uses it to decrypt a recorded stream from memory.
+    pub fn new(inner: R, cipher: CipherDirection) -> Self {
+        Bolt8Reader {
+            inner,
+            cipher,
+            buf: BytesMut::new(),
+            body_len: None,
+        }
+    }
+
+    /// The receiving cipher, to go on decrypting the same stream from another source; only
+    /// meaningful between frames.
+    pub fn into_cipher(self) -> CipherDirection {
+        self.cipher
+    }
 }
 
 impl<R: AsyncRead + Unpin> Bolt8Reader<R> {
