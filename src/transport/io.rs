@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use secp256k1::{PublicKey, SecretKey};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -149,17 +149,21 @@ impl<R: AsyncRead + Unpin> Bolt8Reader<R> {
     pub async fn read_message(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
         loop {
             let need = match self.body_len {
+                // Decrypt from the buffer, then advance past the frame: no `split_to`
+                // handle to create and drop per header and body (a duplicate's whole budget
+                // is a few hundred ns).
                 None if self.buf.len() >= HEADER_LEN => {
-                    let header = self.buf.split_to(HEADER_LEN);
-                    let len = self.cipher.decrypt_header(&header)?;
+                    let len = self.cipher.decrypt_header(&self.buf[..HEADER_LEN])?;
+                    self.buf.advance(HEADER_LEN);
                     self.body_len = Some(usize::from(len) + MAC_LEN);
                     continue;
                 }
                 None => HEADER_LEN,
                 Some(body_len) if self.buf.len() >= body_len => {
-                    let body = self.buf.split_to(body_len);
+                    let msg = self.cipher.decrypt_body(&self.buf[..body_len])?;
+                    self.buf.advance(body_len);
                     self.body_len = None;
-                    return Ok(Some(self.cipher.decrypt_body(&body)?));
+                    return Ok(Some(msg));
                 }
                 Some(body_len) => body_len,
             };
