@@ -227,7 +227,7 @@ impl Handler<VerifyJob> for VerifierShard {
                     Persist {
                         key,
                         timestamp,
-                        msg: job.claim.msg.to_vec(),
+                        msg: job.claim.msg.clone(),
                     },
                     ctx,
                 );

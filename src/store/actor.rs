@@ -92,7 +92,8 @@ impl StoreKey {
 pub struct Persist {
     pub key: StoreKey,
     pub timestamp: u32,
-    pub msg: Vec<u8>,
+    /// Shared with the shard's in-flight claim: handing it over copies no bytes.
+    pub msg: std::sync::Arc<[u8]>,
 }
 
 impl Persist {
@@ -409,7 +410,7 @@ mod tests {
             .try_send(Persist {
                 key,
                 timestamp,
-                msg,
+                msg: msg.into(),
             })
             .expect("mailbox has room");
     }

@@ -2,7 +2,7 @@
 //! MAC (18 bytes) followed by the encrypted body with its MAC. Each direction has its own key,
 //! nonce and chaining key, so the reading and writing halves of a connection never share state.
 
-use super::crypto::{decrypt_with_ad, encrypt_with_ad, hkdf_two, MAC_LEN};
+use super::crypto::{hkdf_two, AeadKey, MAC_LEN};
 
 /// Encrypted length prefix plus its MAC.
 pub const HEADER_LEN: usize = 2 + MAC_LEN;
@@ -29,6 +29,8 @@ pub struct CipherDirection {
     pub(super) key: [u8; 32],
     pub(super) ck: [u8; 32],
     nonce: u64,
+    /// `key`, set up for the AEAD once per rotation rather than once per frame.
+    aead: AeadKey,
 }
 
 impl std::fmt::Debug for CipherDirection {
@@ -42,46 +44,47 @@ impl std::fmt::Debug for CipherDirection {
 
 impl CipherDirection {
     fn new(key: [u8; 32], ck: [u8; 32]) -> Self {
-        CipherDirection { key, ck, nonce: 0 }
+        CipherDirection {
+            key,
+            ck,
+            nonce: 0,
+            aead: AeadKey::new(&key),
+        }
     }
 
-    /// The key and nonce for the next encryption or decryption; then advances the nonce,
-    /// rotating the key when it reaches 1000. Nonce 999 is still used with the old key (the
-    /// body of message 500), so the key is taken before the rotation.
-    fn next_nonce(&mut self) -> ([u8; 32], u64) {
-        let used = (self.key, self.nonce);
+    /// Runs one encryption or decryption with the current key and nonce, then advances the
+    /// nonce, rotating the key when it reaches 1000. Nonce 999 is still used with the old key
+    /// (the body of message 500), so the rotation comes after the use.
+    fn with_next<T>(&mut self, use_key: impl FnOnce(&AeadKey, u64) -> T) -> T {
+        let out = use_key(&self.aead, self.nonce);
         self.nonce += 1;
         if self.nonce == ROTATE_AFTER {
             // BOLT 8: "ck', k' = HKDF(ck, k)", then reset the nonce to 0.
             let (ck, key) = hkdf_two(&self.ck, &self.key);
             self.ck = ck;
             self.key = key;
+            self.aead = AeadKey::new(&key);
             self.nonce = 0;
         }
-        used
+        out
     }
 
     /// Encrypts one whole message into its wire bytes (header then body).
     pub fn encrypt_message(&mut self, msg: &[u8]) -> Result<Vec<u8>, CipherError> {
         let len = u16::try_from(msg.len()).map_err(|_| CipherError::Oversized(msg.len()))?;
         let mut out = Vec::with_capacity(HEADER_LEN + msg.len() + MAC_LEN);
-        let (key, n) = self.next_nonce();
-        out.extend_from_slice(&encrypt_with_ad(&key, n, &[], &len.to_be_bytes()));
-        let (key, n) = self.next_nonce();
-        out.extend_from_slice(&encrypt_with_ad(&key, n, &[], msg));
+        self.with_next(|k, n| k.seal_append(n, &[], &len.to_be_bytes(), &mut out));
+        self.with_next(|k, n| k.seal_append(n, &[], msg, &mut out));
         Ok(out)
     }
 
     /// Decrypts the 18-byte header and returns the body length that follows (without its MAC).
     pub fn decrypt_header(&mut self, header: &[u8]) -> Result<u16, CipherError> {
-        if header.len() != HEADER_LEN {
-            return Err(CipherError::WrongLength);
-        }
-        let (key, n) = self.next_nonce();
-        let plain = decrypt_with_ad(&key, n, &[], header).ok_or(CipherError::BadMac)?;
-        match plain.as_slice() {
-            [hi, lo] => Ok(u16::from_be_bytes([*hi, *lo])),
-            _ => Err(CipherError::WrongLength),
+        let mut buf: [u8; HEADER_LEN] = header.try_into().map_err(|_| CipherError::WrongLength)?;
+        match self.with_next(|k, n| k.open(n, &[], &mut buf)) {
+            Some([hi, lo]) => Ok(u16::from_be_bytes([*hi, *lo])),
+            Some(_) => Err(CipherError::WrongLength),
+            None => Err(CipherError::BadMac),
         }
     }
 
@@ -90,8 +93,12 @@ impl CipherDirection {
         if body.len() < MAC_LEN {
             return Err(CipherError::WrongLength);
         }
-        let (key, n) = self.next_nonce();
-        decrypt_with_ad(&key, n, &[], body).ok_or(CipherError::BadMac)
+        let mut buf = body.to_vec();
+        let len = self
+            .with_next(|k, n| k.open(n, &[], &mut buf).map(|plain| plain.len()))
+            .ok_or(CipherError::BadMac)?;
+        buf.truncate(len);
+        Ok(buf)
     }
 }
 
@@ -117,6 +124,7 @@ impl TransportKeys {
 mod tests {
     use super::*;
     use crate::test_vectors::{hex, load};
+    use crate::transport::crypto::encrypt_with_ad;
 
     fn key32(v: &serde_json::Value) -> [u8; 32] {
         hex(v).try_into().expect("32-byte key")
