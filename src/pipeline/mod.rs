@@ -91,6 +91,7 @@ impl Pipeline {
             arbiters.push(arbiter);
         }
         sieve.set_shards(handles);
+        sieve.start_releaser();
         Pipeline { sieve, arbiters }
     }
 

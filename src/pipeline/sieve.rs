@@ -121,6 +121,9 @@ pub struct Sieve {
     pub(super) pending: PendingMaps,
     pub(super) rate_limit: UpdateRateLimiter,
     shards: OnceLock<Vec<ShardHandle>>,
+    /// Parked messages whose dependency was accepted, waiting to be re-offered (see
+    /// [`Sieve::release`]). Each counts as in flight; only pending-map releases feed it.
+    released: OnceLock<tokio::sync::mpsc::UnboundedSender<(GossipKind, Vec<u8>)>>,
     /// Drops by reason, logged once per interval: a flood must not become a log flood.
     drop_log: ThrottledLog,
 }
@@ -171,6 +174,7 @@ impl Sieve {
             metrics,
             config,
             shards: OnceLock::new(),
+            released: OnceLock::new(),
             drop_log: ThrottledLog::new(
                 DropReason::ALL.iter().map(|r| r.as_str()).collect(),
                 DROP_LOG_INTERVAL,
@@ -543,19 +547,48 @@ impl Sieve {
         Outcome::Dropped(reason)
     }
 
-    /// Re-offers messages that waited for a dependency which has just been accepted. Runs on
-    /// its own task so a shard never waits on another shard's (or its own) admission; the
-    /// message counts as in flight meanwhile, so received = accepted + dropped + pending +
-    /// in flight holds at every instant.
+    /// Re-offers messages that waited for a dependency which has just been accepted: queued for
+    /// the sieve's one releaser task (see [`released_feed`]), so a shard never waits on another
+    /// shard's (or its own) admission. A task per message cost ~450 bytes each, and a mainnet
+    /// sync parks and releases ~17,000 node announcements while the shards are busy (7.6 MB of
+    /// its 34 MB heap peak). The message counts as in flight meanwhile, so received = accepted
+    /// + dropped + pending + in flight holds at every instant.
     pub(super) fn release(self: &Arc<Self>, kind: GossipKind, parked: Parked) {
         let kind_metrics = self.metrics.kind(kind);
         kind_metrics.pending.dec();
         kind_metrics.in_flight.inc();
-        let sieve = self.clone();
-        actix::spawn(async move {
-            let _outcome = sieve.sift(kind, parked.msg, None).await;
-            sieve.metrics.kind(kind).in_flight.dec();
-        });
+        let queued = self
+            .released
+            .get()
+            .is_some_and(|queue| queue.send((kind, parked.msg)).is_ok());
+        if !queued {
+            // No releaser (the pipeline is stopping): the message is lost like any other
+            // message in flight at shutdown, but still counted.
+            kind_metrics.in_flight.dec();
+            self.count_drop(kind, DropReason::QueueFull);
+        }
+    }
+
+    /// Starts the releaser on the current actix arbiter. It holds the sieve weakly: it ends
+    /// when the sieve (and with it the queue's sender) is dropped.
+    pub(super) fn start_releaser(self: &Arc<Self>) {
+        let (queue, messages) = tokio::sync::mpsc::unbounded_channel();
+        if self.released.set(queue).is_ok() {
+            actix::spawn(released_feed(Arc::downgrade(self), messages));
+        }
+    }
+}
+
+/// Re-offers released messages one at a time, oldest first (the order the pending maps give
+/// them), each like a peer's frame.
+async fn released_feed(
+    sieve: std::sync::Weak<Sieve>,
+    mut messages: tokio::sync::mpsc::UnboundedReceiver<(GossipKind, Vec<u8>)>,
+) {
+    while let Some((kind, msg)) = messages.recv().await {
+        let Some(sieve) = sieve.upgrade() else { break };
+        let _outcome = sieve.sift(kind, msg, None).await;
+        sieve.metrics.kind(kind).in_flight.dec();
     }
 }
 
