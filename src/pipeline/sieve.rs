@@ -166,7 +166,6 @@ impl Sieve {
             rate_limit: UpdateRateLimiter::new(RateLimitConfig {
                 rate_per_minute: config.update_rate_per_minute,
                 burst: config.update_burst,
-                keys_cap: config.update_rate_keys_cap,
                 keepalive_after: config.update_keepalive_after,
             }),
             policy,
@@ -323,16 +322,11 @@ impl Sieve {
                         // token) and before admission (a limited update costs no signature).
                         match claimed {
                             Classified::Admit(admission)
-                                if !self
-                                    .rate_limit
-                                    .check(
-                                        short_channel_id,
-                                        direction,
-                                        timestamp,
-                                        stored,
-                                        Instant::now(),
-                                    )
-                                    .is_allowed() =>
+                                if !self.update_allowed(
+                                    &admission.key,
+                                    timestamp,
+                                    stored,
+                                ) =>
                             {
                                 self.in_flight.release(&admission.key, &admission.claim);
                                 Classified::Drop(DropReason::RateLimited)
@@ -362,6 +356,28 @@ impl Sieve {
                 }
             }
         }
+    }
+
+    /// The spam limit for a claimed channel_update: its direction's bucket in the graph, or,
+    /// for a channel whose announcement is still in flight (no bucket yet), a cap on its
+    /// updates in flight.
+    fn update_allowed(&self, key: &FlightKey, timestamp: u32, stored: Option<u32>) -> bool {
+        let FlightKey::Update {
+            short_channel_id,
+            direction,
+        } = *key
+        else {
+            return true;
+        };
+        let now = Instant::now();
+        self.graph
+            .with_rate_bucket(short_channel_id, usize::from(direction), |bucket| {
+                self.rate_limit.check(bucket, timestamp, stored, now)
+            })
+            .map_or_else(
+                || self.rate_limit.allows_in_flight(self.in_flight.claims(key)),
+                |decision| decision.is_allowed(),
+            )
     }
 
     /// In-flight dedup (a byte compare), then the recently-rejected cache (a keyed hash of the
