@@ -481,7 +481,12 @@ impl Graph {
         let mut out: Vec<_> = self
             .channels
             .iter()
-            .map(|c| (*c.key(), c.directions.map(|d| d.stamp().map(|s| s.timestamp))))
+            .map(|c| {
+                (
+                    *c.key(),
+                    c.directions.map(|d| d.stamp().map(|s| s.timestamp)),
+                )
+            })
             .collect();
         out.sort_unstable_by_key(|(scid, _)| *scid);
         out

@@ -100,8 +100,8 @@ impl UpdateRateLimiter {
             }
         }
         let capacity = self.config.burst.max(1).saturating_mul(TOKEN);
-        let now = u32::try_from(now.saturating_duration_since(self.epoch).as_secs())
-            .unwrap_or(u32::MAX);
+        let now =
+            u32::try_from(now.saturating_duration_since(self.epoch).as_secs()).unwrap_or(u32::MAX);
         // A clock going backwards refills nothing (`saturating_sub`, `max`).
         let elapsed = now.saturating_sub(bucket.refilled_at);
         let refill = elapsed.saturating_mul(self.config.rate_per_minute);

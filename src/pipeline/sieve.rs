@@ -322,11 +322,7 @@ impl Sieve {
                         // token) and before admission (a limited update costs no signature).
                         match claimed {
                             Classified::Admit(admission)
-                                if !self.update_allowed(
-                                    &admission.key,
-                                    timestamp,
-                                    stored,
-                                ) =>
+                                if !self.update_allowed(&admission.key, timestamp, stored) =>
                             {
                                 self.in_flight.release(&admission.key, &admission.claim);
                                 Classified::Drop(DropReason::RateLimited)
