@@ -227,6 +227,7 @@ fn ours_child(path: &Path, copies: usize) -> Value {
         let unique_accepted = total(|k| k.accepted.get());
         let received_before = total(|k| k.received.get());
 
+        // Threads are started before the clock, as LDK's pool would be in a running node.
         let arbiters: Vec<actix::Arbiter> = (0..threads).map(|_| actix::Arbiter::new()).collect();
         let started = Instant::now();
         let mut feeds = Vec::with_capacity(copies);

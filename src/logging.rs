@@ -133,6 +133,17 @@ impl ThrottledLog {
         if let Some(count) = self.counts.get(index) {
             count.fetch_add(1, Ordering::Relaxed);
         }
+        self.due_at(now).map(|window| self.drain(window))
+    }
+
+    /// For callers that keep the counts themselves: whether a report is due now, and if so the
+    /// window it covers. Only a clock read and a load unless due, so callers on several cores
+    /// share no written cache line here.
+    pub fn due(&self) -> Option<Duration> {
+        self.due_at(monotonic_ns())
+    }
+
+    fn due_at(&self, now: u64) -> Option<Duration> {
         let now_ns = now.saturating_sub(self.epoch);
         let due = self.next_due.load(Ordering::Relaxed);
         if now_ns < due {
@@ -148,7 +159,7 @@ impl ThrottledLog {
             return None;
         }
         let started = self.window_start.swap(now_ns, Ordering::AcqRel);
-        Some(self.drain(Duration::from_nanos(now_ns.saturating_sub(started))))
+        Some(Duration::from_nanos(now_ns.saturating_sub(started)))
     }
 
     /// Takes whatever has been counted since the last report (for a final line at shutdown).

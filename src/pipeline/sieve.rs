@@ -126,6 +126,11 @@ pub struct Sieve {
     released: OnceLock<tokio::sync::mpsc::UnboundedSender<(GossipKind, Vec<u8>)>>,
     /// Drops by reason, logged once per interval: a flood must not become a log flood.
     drop_log: ThrottledLog,
+    /// Drops per reason (over all types) in the metrics at the last log line. The log's counts
+    /// are differences of the metrics counters rather than a second shared counter bumped per
+    /// drop: with peers on several cores, every shared write on the duplicate path moves a
+    /// cache line between cores.
+    drops_logged: parking_lot::Mutex<Vec<u64>>,
 }
 
 /// How often dropped messages are summarised in the log.
@@ -174,10 +179,8 @@ impl Sieve {
             config,
             shards: OnceLock::new(),
             released: OnceLock::new(),
-            drop_log: ThrottledLog::new(
-                DropReason::ALL.iter().map(|r| r.as_str()).collect(),
-                DROP_LOG_INTERVAL,
-            ),
+            drop_log: ThrottledLog::new(Vec::new(), DROP_LOG_INTERVAL),
+            drops_logged: parking_lot::Mutex::new(vec![0; DropReason::ALL.len()]),
         }
     }
 
@@ -248,8 +251,32 @@ impl Sieve {
     pub(super) fn count_drop(&self, kind: GossipKind, reason: DropReason) {
         self.metrics.dropped(kind, reason).inc();
         tracing::trace!(kind = kind.as_str(), reason = reason.as_str(), "dropped");
-        if let Some(report) = self.drop_log.record(reason.index()) {
-            log_drops(&report);
+        if let Some(window) = self.drop_log.due() {
+            log_drops(&self.drop_report(window));
+        }
+    }
+
+    /// Drops by reason since the last report, from the metrics counters.
+    fn drop_report(&self, window: Duration) -> ThrottledReport {
+        let mut logged = self.drops_logged.lock();
+        let counts: Vec<(&'static str, u64)> = DropReason::ALL
+            .iter()
+            .zip(logged.iter_mut())
+            .map(|(reason, last)| {
+                let now: u64 = GossipKind::ALL
+                    .iter()
+                    .map(|kind| self.metrics.dropped(*kind, *reason).get())
+                    .sum();
+                let count = now.saturating_sub(*last);
+                *last = now;
+                (reason.as_str(), count)
+            })
+            .filter(|(_, count)| *count > 0)
+            .collect();
+        ThrottledReport {
+            total: counts.iter().map(|(_, count)| count).sum(),
+            counts,
+            window,
         }
     }
 
