@@ -90,15 +90,9 @@ pub struct PipelineConfig {
     /// the limit off, as replays of historical dumps need (their many updates per direction
     /// arrive in seconds).
     pub update_rate_per_minute: u32,
-    /// Token bucket size per channel direction (LND: 10).
+    /// Token bucket size per channel direction (LND: 10). The buckets live in the graph's
+    /// direction slots (8 bytes each), so every direction is tracked and none is evicted.
     pub update_burst: u32,
-    /// Channel directions whose buckets are tracked (LRU, ~100 bytes each). An evicted
-    /// direction restarts with a full bucket, which loses nothing as long as a direction stays
-    /// tracked for the time a bucket takes to refill (burst ÷ rate = 10 min by default): with
-    /// 20k slots that holds while fewer than ~33 distinct directions update per second, several
-    /// times mainnet's steady rate. Tracking all ~108k mainnet directions would cost ~10 MiB,
-    /// a sixth of the memory budget.
-    pub update_rate_keys_cap: usize,
     /// An update this much newer than the stored one is a keep-alive refresh and bypasses the
     /// bucket (LND rebroadcasts keep-alives daily; BOLT 7 prunes after two weeks without one).
     pub update_keepalive_after: Duration,
@@ -119,7 +113,6 @@ impl Default for PipelineConfig {
             max_age: Some(Duration::from_secs(14 * 24 * 3600)),
             update_rate_per_minute: 1,
             update_burst: 10,
-            update_rate_keys_cap: 20_000,
             update_keepalive_after: Duration::from_secs(24 * 3600),
         }
     }

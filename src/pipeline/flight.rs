@@ -89,6 +89,11 @@ impl InFlight {
         }
     }
 
+    /// Distinct messages in flight for `key`.
+    pub fn claims(&self, key: &FlightKey) -> usize {
+        self.keys.get(key).map_or(0, |claims| claims.len())
+    }
+
     pub fn contains(&self, key: &FlightKey) -> bool {
         self.keys.contains_key(key)
     }

@@ -63,7 +63,6 @@ impl Pipeline {
         );
         metrics.set_limit("rejected_cache", config.rejected_cache_cap);
         metrics.set_limit("pubkey_cache", config.pubkey_cache_cap);
-        metrics.set_limit("update_rate_keys", config.update_rate_keys_cap);
         let sieve = Arc::new(Sieve::new(config, graph, metrics.clone()));
         let mut arbiters = Vec::with_capacity(shards);
         let mut handles = Vec::with_capacity(shards);
@@ -91,6 +90,7 @@ impl Pipeline {
             arbiters.push(arbiter);
         }
         sieve.set_shards(handles);
+        sieve.start_releaser();
         Pipeline { sieve, arbiters }
     }
 

@@ -14,22 +14,20 @@
 //!   use the same bypass, but it then fails its signature check, which counts against the peer
 //!   that sent it (`peer::score`), and the next such update needs yet another day of timestamp
 //!   headroom, which the future-skew check caps;
-//! - the buckets live in a bounded LRU (`keys_cap`), split into a few locked shards so peers'
-//!   tasks rarely contend. An evicted direction starts again with a full bucket: that gives a
-//!   spammer cycling through more directions than the cap at most `burst` extra updates per
-//!   direction per cycle, and only for channels already in the graph (updates for unknown
-//!   channels are parked, not admitted), while memory stays fixed.
+//! - the buckets live in the graph, in each channel direction's slot (`graph::RateBucket`, 8
+//!   bytes): they exist exactly for the channels in the graph, so they need no cap of their own
+//!   and no eviction a spammer could cycle through. Updates for unknown channels are parked,
+//!   not admitted, except those queued behind their channel's in-flight announcement: for those
+//!   at most `burst` per direction may be in flight ([`UpdateRateLimiter::allows_in_flight`]).
 //!
 //! Time is passed in (`now: Instant`), so tests drive the clock.
 
-use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
-use lru::LruCache;
-use parking_lot::Mutex;
+use crate::graph::RateBucket;
 
-/// Lock shards: enough that two cores' worth of peer tasks rarely meet on one lock.
-const SHARDS: usize = 16;
+/// What one update costs in [`RateBucket::spent`] units (1/60 of a token).
+const TOKEN: u32 = 60;
 
 /// Settings of the limiter (filled from `PipelineConfig`).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,8 +36,6 @@ pub struct RateLimitConfig {
     pub rate_per_minute: u32,
     /// Bucket size: updates a direction may send back to back.
     pub burst: u32,
-    /// Directions tracked at once (LRU).
-    pub keys_cap: usize,
     /// An update this much newer than the stored one is a keep-alive and bypasses the bucket.
     pub keepalive_after: Duration,
 }
@@ -63,28 +59,20 @@ impl RateDecision {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Bucket {
-    tokens: f64,
-    refilled_at: Instant,
-}
-
-type Key = (u64, u8);
-
+/// The policy; the state is one [`RateBucket`] per direction, kept by the caller (the graph).
 pub struct UpdateRateLimiter {
     config: RateLimitConfig,
-    shards: Vec<Mutex<LruCache<Key, Bucket>>>,
+    /// Bucket times are whole seconds since this instant. Whole seconds lose nothing over
+    /// time: each refill moves `refilled_at` to the truncated now, so the truncations telescope
+    /// and a bucket is never more than one second's refill behind.
+    epoch: Instant,
 }
 
 impl UpdateRateLimiter {
     pub fn new(config: RateLimitConfig) -> Self {
-        let per_shard =
-            NonZeroUsize::new(config.keys_cap.div_ceil(SHARDS).max(1)).unwrap_or(NonZeroUsize::MIN);
         UpdateRateLimiter {
             config,
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(LruCache::new(per_shard)))
-                .collect(),
+            epoch: Instant::now(),
         }
     }
 
@@ -92,13 +80,12 @@ impl UpdateRateLimiter {
         &self.config
     }
 
-    /// Decides for a channel_update of `(short_channel_id, direction)` carrying `timestamp`,
-    /// when the graph holds `stored` for that direction, at time `now`. Spends a token unless
-    /// the update is a keep-alive or the limiter is off.
+    /// Decides for a channel_update carrying `timestamp` whose direction holds `bucket`, when
+    /// the graph holds `stored` for that direction, at time `now`. Spends a token unless the
+    /// update is a keep-alive or the limiter is off.
     pub fn check(
         &self,
-        short_channel_id: u64,
-        direction: u8,
+        bucket: &mut RateBucket,
         timestamp: u32,
         stored: Option<u32>,
         now: Instant,
@@ -112,61 +99,70 @@ impl UpdateRateLimiter {
                 return RateDecision::KeepAlive;
             }
         }
-        let burst = f64::from(self.config.burst.max(1));
-        let per_second = f64::from(self.config.rate_per_minute) / 60.0;
-        let key = (short_channel_id, direction & 1);
-        let Some(shard) = self.shards.get(shard_of(short_channel_id)) else {
-            return RateDecision::Allowed;
-        };
-        let mut buckets = shard.lock();
-        let bucket = buckets.get_or_insert_mut(key, || Bucket {
-            tokens: burst,
-            refilled_at: now,
-        });
-        let elapsed = now.saturating_duration_since(bucket.refilled_at);
-        bucket.tokens = (bucket.tokens + elapsed.as_secs_f64() * per_second).min(burst);
+        let capacity = self.config.burst.max(1).saturating_mul(TOKEN);
+        let now =
+            u32::try_from(now.saturating_duration_since(self.epoch).as_secs()).unwrap_or(u32::MAX);
+        // A clock going backwards refills nothing (`saturating_sub`, `max`).
+        let elapsed = now.saturating_sub(bucket.refilled_at);
+        let refill = elapsed.saturating_mul(self.config.rate_per_minute);
+        bucket.spent = bucket.spent.saturating_sub(refill);
         bucket.refilled_at = bucket.refilled_at.max(now);
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
+        if bucket.spent.saturating_add(TOKEN) <= capacity {
+            bucket.spent += TOKEN;
             RateDecision::Allowed
         } else {
             RateDecision::Limited
         }
     }
 
-    /// Directions currently tracked.
-    pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.lock().len()).sum()
+    /// For an update queued behind its channel's announcement (no bucket yet): whether
+    /// `in_flight` distinct updates of its direction, itself included, are within the burst.
+    pub fn allows_in_flight(&self, in_flight: usize) -> bool {
+        self.config.rate_per_minute == 0
+            || u32::try_from(in_flight).is_ok_and(|n| n <= self.config.burst.max(1))
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
-fn shard_of(short_channel_id: u64) -> usize {
-    let mixed = short_channel_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 59;
-    usize::try_from(mixed).unwrap_or(0) % SHARDS
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn limiter(rate: u32, burst: u32, cap: usize) -> UpdateRateLimiter {
-        UpdateRateLimiter::new(RateLimitConfig {
-            rate_per_minute: rate,
-            burst,
-            keys_cap: cap,
-            keepalive_after: Duration::from_secs(24 * 3600),
-        })
+    /// The limiter with a map of buckets standing in for the graph's direction slots.
+    struct Limiter {
+        policy: UpdateRateLimiter,
+        buckets: std::collections::HashMap<(u64, u8), RateBucket>,
+    }
+
+    impl Limiter {
+        fn check(
+            &mut self,
+            scid: u64,
+            direction: u8,
+            timestamp: u32,
+            stored: Option<u32>,
+            now: Instant,
+        ) -> RateDecision {
+            let bucket = self.buckets.entry((scid, direction)).or_default();
+            self.policy.check(bucket, timestamp, stored, now)
+        }
+    }
+
+    fn limiter(rate: u32, burst: u32) -> Limiter {
+        Limiter {
+            policy: UpdateRateLimiter::new(RateLimitConfig {
+                rate_per_minute: rate,
+                burst,
+                keepalive_after: Duration::from_secs(24 * 3600),
+            }),
+            buckets: Default::default(),
+        }
     }
 
     const T0: u32 = 1_700_000_000;
 
     #[test]
     fn burst_then_one_per_minute() {
-        let rl = limiter(1, 10, 1000);
+        let mut rl = limiter(1, 10);
         let start = Instant::now();
         for i in 0..10 {
             assert_eq!(
@@ -198,7 +194,7 @@ mod tests {
 
     #[test]
     fn keepalive_refresh_bypasses_an_empty_bucket() {
-        let rl = limiter(1, 2, 1000);
+        let mut rl = limiter(1, 2);
         let now = Instant::now();
         let stored = T0;
         assert!(rl.check(1, 0, stored + 1, Some(stored), now).is_allowed());
@@ -222,7 +218,7 @@ mod tests {
             RateDecision::Limited
         );
         // Without a stored update there is nothing to be a keep-alive of.
-        let rl = limiter(1, 1, 1000);
+        let mut rl = limiter(1, 1);
         assert!(rl.check(2, 0, T0, None, now).is_allowed());
         assert_eq!(
             rl.check(2, 0, T0 + 100_000, None, now),
@@ -232,7 +228,7 @@ mod tests {
 
     #[test]
     fn zero_rate_disables() {
-        let rl = limiter(0, 10, 1000);
+        let mut rl = limiter(0, 10);
         let now = Instant::now();
         for i in 0..100 {
             assert_eq!(
@@ -240,19 +236,15 @@ mod tests {
                 RateDecision::Disabled
             );
         }
-        assert!(rl.is_empty());
+        assert!(rl.buckets.values().all(|b| *b == RateBucket::default()));
     }
 
     #[test]
-    fn tracked_directions_are_bounded() {
-        let rl = limiter(1, 1, 64);
-        let now = Instant::now();
-        for scid in 0..10_000u64 {
-            rl.check(scid, (scid % 2) as u8, T0, Some(T0), now);
-        }
-        // Each of the 16 shards holds at most ceil(64 / 16) directions.
-        assert!(rl.len() <= 64, "{}", rl.len());
-        assert!(rl.len() >= 16);
+    fn in_flight_updates_of_an_unknown_channel_are_capped_at_the_burst() {
+        let rl = limiter(1, 3);
+        assert!(rl.policy.allows_in_flight(3));
+        assert!(!rl.policy.allows_in_flight(4));
+        assert!(limiter(0, 3).policy.allows_in_flight(100), "limit off");
     }
 
     /// Through the real sieve: duplicates spend no token, updates over the limit are dropped
@@ -355,7 +347,7 @@ mod tests {
 
     #[test]
     fn clock_going_backwards_does_not_mint_tokens() {
-        let rl = limiter(1, 1, 100);
+        let mut rl = limiter(1, 1);
         let later = Instant::now() + Duration::from_secs(600);
         assert!(rl.check(3, 1, T0, Some(T0), later).is_allowed());
         let earlier = later - Duration::from_secs(300);
