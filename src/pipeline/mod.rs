@@ -90,6 +90,7 @@ impl Pipeline {
             arbiters.push(arbiter);
         }
         sieve.set_shards(handles);
+        metrics.set_limit("release_queue", sieve.release_queue_cap());
         sieve.start_releaser();
         Pipeline { sieve, arbiters }
     }

@@ -123,7 +123,7 @@ pub struct Sieve {
     shards: OnceLock<Vec<ShardHandle>>,
     /// Parked messages whose dependency was accepted, waiting to be re-offered (see
     /// [`Sieve::release`]). Each counts as in flight; only pending-map releases feed it.
-    released: OnceLock<tokio::sync::mpsc::UnboundedSender<(GossipKind, Vec<u8>)>>,
+    released: OnceLock<tokio::sync::mpsc::Sender<(GossipKind, Vec<u8>)>>,
     /// Drops by reason, logged once per interval: a flood must not become a log flood.
     drop_log: ThrottledLog,
     /// Drops per reason (over all types) in the metrics at the last log line. The log's counts
@@ -596,22 +596,32 @@ impl Sieve {
         let kind_metrics = self.metrics.kind(kind);
         kind_metrics.pending.dec();
         kind_metrics.in_flight.inc();
+        // A shard must never wait, so a full queue drops (counted) rather than blocks.
         let queued = self
             .released
             .get()
-            .is_some_and(|queue| queue.send((kind, parked.msg)).is_ok());
+            .is_some_and(|queue| queue.try_send((kind, parked.msg)).is_ok());
         if !queued {
-            // No releaser (the pipeline is stopping): the message is lost like any other
-            // message in flight at shutdown, but still counted.
+            // Full, or no releaser (the pipeline is stopping): the message is lost like any
+            // other message over a cap, but still counted.
             kind_metrics.in_flight.dec();
             self.count_drop(kind, DropReason::QueueFull);
         }
     }
 
+    /// Released messages waiting to be re-offered: everything the pending maps can hold, so a
+    /// release overflows only if the maps fill up again faster than the releaser drains them.
+    pub(super) fn release_queue_cap(&self) -> usize {
+        self.config
+            .pending_updates_cap
+            .saturating_add(self.config.pending_node_announcements_cap)
+            .max(1)
+    }
+
     /// Starts the releaser on the current actix arbiter. It holds the sieve weakly: it ends
     /// when the sieve (and with it the queue's sender) is dropped.
     pub(super) fn start_releaser(self: &Arc<Self>) {
-        let (queue, messages) = tokio::sync::mpsc::unbounded_channel();
+        let (queue, messages) = tokio::sync::mpsc::channel(self.release_queue_cap());
         if self.released.set(queue).is_ok() {
             actix::spawn(released_feed(Arc::downgrade(self), messages));
         }
@@ -622,7 +632,7 @@ impl Sieve {
 /// them), each like a peer's frame.
 async fn released_feed(
     sieve: std::sync::Weak<Sieve>,
-    mut messages: tokio::sync::mpsc::UnboundedReceiver<(GossipKind, Vec<u8>)>,
+    mut messages: tokio::sync::mpsc::Receiver<(GossipKind, Vec<u8>)>,
 ) {
     while let Some((kind, msg)) = messages.recv().await {
         let Some(sieve) = sieve.upgrade() else { break };
