@@ -14,6 +14,7 @@
 //!    ≤ 150 ns) and arriving over BOLT 8, decryption included (target ≤ 500 ns);
 //! 3. peak RSS of the whole run.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,14 +51,19 @@ pub struct BenchReport {
     pub baseline_a: [RawRate; 2],
     /// Baseline B (verify alone), before and after.
     pub baseline_b: [RawRate; 2],
+    /// Baseline C (sha256d + each distinct key parsed once + verify), before and after.
+    pub baseline_c: [RawRate; 2],
     /// Pipeline signature rate ÷ mean of baseline A (the target: ≥ 0.95).
     pub unique_ratio: f64,
     /// Pipeline signature rate ÷ mean of baseline B.
     pub unique_ratio_vs_verify_only: f64,
+    /// Pipeline signature rate ÷ mean of baseline C.
+    pub unique_ratio_vs_cached_keys: f64,
     /// The two ratios in signatures per CPU-second: insensitive to other load on the machine,
     /// blind to idle cores.
     pub unique_cpu_ratio: f64,
     pub unique_cpu_ratio_vs_verify_only: f64,
+    pub unique_cpu_ratio_vs_cached_keys: f64,
     /// Duplicates offered over all passes; the costs below are CPU time of the best pass.
     pub duplicate_messages: u64,
     /// A frame already in memory, discarded by the sieve (target ≤ 150 ns).
@@ -141,6 +147,9 @@ enum Baseline {
     DigestParseVerify,
     /// B: verify alone; digest, key and signature prepared before timing.
     VerifyOnly,
+    /// C: like A, but each distinct key is parsed once per thread and looked up after that,
+    /// as the pipeline's key cache does: the least work a bare loop can do on these messages.
+    CachedKeys,
 }
 
 /// Signatures per wall-clock second and per CPU-second of `threads` threads checking
@@ -154,7 +163,7 @@ pub struct RawRate {
 fn raw_rate(prepared: &[Prepared], threads: usize, baseline: Baseline) -> RawRate {
     let secp = Secp256k1::verification_only();
     let ready: Vec<Option<(Message, Signature, PublicKey)>> = match baseline {
-        Baseline::DigestParseVerify => Vec::new(),
+        Baseline::DigestParseVerify | Baseline::CachedKeys => Vec::new(),
         Baseline::VerifyOnly => prepared.iter().map(check_inputs).collect(),
     };
     let chunk = prepared.len().div_ceil(threads.max(1)).max(1);
@@ -170,24 +179,41 @@ fn raw_rate(prepared: &[Prepared], threads: usize, baseline: Baseline) -> RawRat
                     let verify = |(digest, sig, key): (Message, Signature, PublicKey)| {
                         secp.verify_ecdsa(&digest, &sig, &key).is_ok()
                     };
+                    // A channel_announcement's four signatures share one digest: hash it once,
+                    // as the pipeline does.
+                    let mut last: Option<(*const u8, Message)> = None;
+                    let mut digest_of = |p: &Prepared| {
+                        let msg = p.msg.as_ptr();
+                        let digest = match last {
+                            Some((m, d)) if m == msg => Some(d),
+                            _ => signed_digest(&p.msg, p.signed_from).map(Message::from_digest),
+                        };
+                        last = digest.map(|d| (msg, d));
+                        digest
+                    };
                     match baseline {
-                        Baseline::DigestParseVerify => {
-                            // A channel_announcement's four signatures share one digest: hash
-                            // it once, as the pipeline does.
-                            let mut last: Option<(*const u8, Message)> = None;
+                        Baseline::DigestParseVerify => items
+                            .iter()
+                            .filter(|p| {
+                                digest_of(p)
+                                    .and_then(|d| parse_key_and_signature(p, d))
+                                    .is_some_and(verify)
+                            })
+                            .count(),
+                        Baseline::CachedKeys => {
+                            let mut keys: HashMap<[u8; 33], Option<PublicKey>> =
+                                HashMap::with_capacity(items.len());
                             items
                                 .iter()
                                 .filter(|p| {
-                                    let msg = p.msg.as_ptr();
-                                    let digest = match last {
-                                        Some((m, d)) if m == msg => Some(d),
-                                        _ => signed_digest(&p.msg, p.signed_from)
-                                            .map(Message::from_digest),
-                                    };
-                                    last = digest.map(|d| (msg, d));
-                                    digest
-                                        .and_then(|d| parse_key_and_signature(p, d))
-                                        .is_some_and(verify)
+                                    let key = *keys.entry(p.key_bytes).or_insert_with(|| {
+                                        PublicKey::from_slice(&p.key_bytes).ok()
+                                    });
+                                    let sig = Signature::from_compact(&p.signature).ok();
+                                    match (digest_of(p), sig, key) {
+                                        (Some(d), Some(sig), Some(key)) => verify((d, sig, key)),
+                                        _ => false,
+                                    }
                                 })
                                 .count()
                         }
@@ -231,23 +257,25 @@ fn parse_key_and_signature(
     ))
 }
 
-/// Both baselines [A, B], each measured on the first `sample` signatures of the corpus. Run
-/// once before the pipeline (A then B) and once after (B then A), so each baseline's mean is
+/// The baselines [A, B, C], each measured on the first `sample` signatures of the corpus. Run
+/// once before the pipeline (A, B, C) and once after (C, B, A), so each baseline's mean is
 /// centred on the pipeline run.
 fn baselines(
     corpus: &Path,
     sample: usize,
     threads: usize,
-    b_first: bool,
-) -> anyhow::Result<[RawRate; 2]> {
+    reversed: bool,
+) -> anyhow::Result<[RawRate; 3]> {
     let prepared = prepare(corpus, sample)?;
     let run = |baseline| raw_rate(&prepared, threads, baseline);
-    Ok(if b_first {
+    Ok(if reversed {
+        let c = run(Baseline::CachedKeys);
         let b = run(Baseline::VerifyOnly);
-        [run(Baseline::DigestParseVerify), b]
+        [run(Baseline::DigestParseVerify), b, c]
     } else {
         let a = run(Baseline::DigestParseVerify);
-        [a, run(Baseline::VerifyOnly)]
+        let b = run(Baseline::VerifyOnly);
+        [a, b, run(Baseline::CachedKeys)]
     })
 }
 
@@ -334,7 +362,7 @@ pub struct BenchOptions {
 
 pub fn run(corpus: &Path, options: BenchOptions) -> anyhow::Result<BenchReport> {
     let shards = options.config.shards.max(1);
-    let [a_before, b_before] = baselines(corpus, options.raw_sample, shards, false)?;
+    let [a_before, b_before, c_before] = baselines(corpus, options.raw_sample, shards, false)?;
     let system = actix::System::new();
     let (
         unique_messages,
@@ -393,9 +421,13 @@ pub fn run(corpus: &Path, options: BenchOptions) -> anyhow::Result<BenchReport> 
     actix::System::current().stop();
     drop(system);
 
-    let [a_after, b_after] = baselines(corpus, options.raw_sample, shards, true)?;
+    let [a_after, b_after, c_after] = baselines(corpus, options.raw_sample, shards, true)?;
     let mean = |x: [RawRate; 2], f: fn(&RawRate) -> f64| (f(&x[0]) + f(&x[1])) / 2.0;
-    let (a, b) = ([a_before, a_after], [b_before, b_after]);
+    let (a, b, c) = (
+        [a_before, a_after],
+        [b_before, b_after],
+        [c_before, c_after],
+    );
     let wall = |r: &RawRate| r.per_second;
     let cpu = |r: &RawRate| r.per_cpu_second;
     let pipeline_rate = unique_signatures as f64 / pipeline_seconds.max(1e-9);
@@ -410,10 +442,13 @@ pub fn run(corpus: &Path, options: BenchOptions) -> anyhow::Result<BenchReport> 
         pipeline_cores_busy: pipeline_cpu_seconds / pipeline_seconds.max(1e-9),
         baseline_a: a,
         baseline_b: b,
+        baseline_c: c,
         unique_ratio: pipeline_rate / mean(a, wall).max(1e-9),
         unique_ratio_vs_verify_only: pipeline_rate / mean(b, wall).max(1e-9),
+        unique_ratio_vs_cached_keys: pipeline_rate / mean(c, wall).max(1e-9),
         unique_cpu_ratio: pipeline_cpu_rate / mean(a, cpu).max(1e-9),
         unique_cpu_ratio_vs_verify_only: pipeline_cpu_rate / mean(b, cpu).max(1e-9),
+        unique_cpu_ratio_vs_cached_keys: pipeline_cpu_rate / mean(c, cpu).max(1e-9),
         duplicate_messages,
         duplicate_ns_per_message: per_message_ns(
             dup_best,
@@ -457,21 +492,31 @@ impl BenchReport {
             rate(self.baseline_b)
         );
         println!(
-            "ratio pipeline / A: {:.3} (target >= 0.95)   pipeline / B: {:.3}",
-            self.unique_ratio, self.unique_ratio_vs_verify_only
+            "baseline C, as A but each distinct key parsed once (a key cache, as the pipeline has): {}",
+            rate(self.baseline_c)
+        );
+        println!(
+            "ratio pipeline / A: {:.3} (target >= 0.95)   pipeline / C: {:.3}   pipeline / B: {:.3}",
+            self.unique_ratio, self.unique_ratio_vs_cached_keys, self.unique_ratio_vs_verify_only
         );
         let spread = |r: [RawRate; 2]| {
             (r[0].per_second - r[1].per_second).abs()
                 / r[0].per_second.max(r[1].per_second).max(1e-9)
         };
-        if spread(self.baseline_a).max(spread(self.baseline_b)) > 0.05 {
+        if spread(self.baseline_a)
+            .max(spread(self.baseline_b))
+            .max(spread(self.baseline_c))
+            > 0.05
+        {
             println!(
                 "  (the machine's load changed during the run: a baseline moved by more than 5% between before and after, so trust the CPU-second ratios below)"
             );
         }
         println!(
-            "same per CPU-second (ignores other load, blind to idle cores): / A {:.3}   / B {:.3}",
-            self.unique_cpu_ratio, self.unique_cpu_ratio_vs_verify_only
+            "same per CPU-second (ignores other load, blind to idle cores): / A {:.3}   / C {:.3}   / B {:.3}",
+            self.unique_cpu_ratio,
+            self.unique_cpu_ratio_vs_cached_keys,
+            self.unique_cpu_ratio_vs_verify_only
         );
         println!(
             "duplicates: {} discarded at {:.0} ns/message (target <= 150; CPU time, best pass)",
