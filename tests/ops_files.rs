@@ -35,6 +35,7 @@ const CONTRACT: &[(&str, bool)] = &[
     ("gossip_sieve_in_flight_messages", false),
     ("gossip_sieve_peers_connected", false),
     ("gossip_sieve_peer_disconnects_total", false),
+    ("gossip_sieve_peer_bans_total", false),
     ("gossip_sieve_graph_channels", false),
     ("gossip_sieve_graph_nodes", false),
     ("gossip_sieve_store_bytes", false),
