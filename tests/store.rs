@@ -174,7 +174,9 @@ fn torn_tail_is_cut_and_refeeding_restores_the_graph() {
 #[test]
 fn kill_9_at_random_points_never_loses_the_store() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (nodes, channels) = (1_500, 6_000);
+    // Big enough that the first, all-unique round takes ~2 s here (~100k signatures), well past
+    // the latest kill: at least one round is always killed mid-run.
+    let (nodes, channels) = (3_000, 16_000);
     let corpus = corpus(dir.path(), nodes, channels, 0.0);
     let data = dir.path().join("data");
     let mut rng = rand::thread_rng();
@@ -193,7 +195,7 @@ fn kill_9_at_random_points_never_loses_the_store() {
             .stderr(File::create(&stderr_path).expect("stderr file"))
             .spawn()
             .expect("spawn");
-        std::thread::sleep(Duration::from_millis(rng.gen_range(50..1_500)));
+        std::thread::sleep(Duration::from_millis(rng.gen_range(50..1_000)));
         let _ = child.kill();
         let status = child.wait().expect("wait");
         killed += usize::from(!status.success());
