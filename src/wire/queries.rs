@@ -645,20 +645,11 @@ mod tests {
 
     mod round_trip {
         use super::super::*;
-        use proptest::collection::{btree_map, vec};
+        use proptest::collection::vec;
         use proptest::option;
         use proptest::prelude::*;
 
-        fn odd_tlvs(min: u64) -> impl Strategy<Value = Vec<TlvRecord>> {
-            btree_map((min / 2 + 1)..100_000u64, vec(any::<u8>(), 0..12), 0..3).prop_map(|m| {
-                m.into_iter()
-                    .map(|(t, value)| TlvRecord {
-                        tlv_type: t * 2 + 1,
-                        value,
-                    })
-                    .collect()
-            })
-        }
+        use crate::wire::tlv::strategies::odd_tlvs;
 
         fn list<T: std::fmt::Debug>(
             item: impl Strategy<Value = T>,

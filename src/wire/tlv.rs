@@ -85,6 +85,26 @@ pub fn write_truncated(value: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(bytes.get(skip..).unwrap_or(&[]));
 }
 
+/// Proptest strategies shared by the message round-trip tests.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use super::TlvRecord;
+    use proptest::collection::{btree_map, vec};
+    use proptest::prelude::*;
+
+    /// Unknown odd TLV records above `min`, in increasing type order as a stream holds them.
+    pub(crate) fn odd_tlvs(min: u64) -> impl Strategy<Value = Vec<TlvRecord>> {
+        btree_map((min / 2 + 1)..100_000u64, vec(any::<u8>(), 0..12), 0..3).prop_map(|m| {
+            m.into_iter()
+                .map(|(t, value)| TlvRecord {
+                    tlv_type: t * 2 + 1,
+                    value,
+                })
+                .collect()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
