@@ -96,6 +96,8 @@ fi
 # A config of our own (CONTAINERS_CONF) leaves /etc/containers alone.
 as_root mkdir -p "$STATE"
 hard_nofile=$(ulimit -Hn)
+# runc can set the limit to the hard limit but not above it; "unlimited" is not a number here.
+[ "$hard_nofile" = unlimited ] && hard_nofile=1048576
 as_root tee "$STATE/containers.conf" >/dev/null <<EOF
 # Written by gossip-sieve tests/container/run.sh.
 [containers]
