@@ -194,7 +194,9 @@ wait_for 60 "$c answers /healthz on its published metrics port" \
   bash -c "curl -fsS --max-time 5 http://\$(CONTAINERS_CONF=$STATE/containers.conf podman port $c 9736/tcp | head -n 1)/healthz"
 metrics_at=$(published "$c" 9736)
 wait_for 60 "$c /readyz answers 200 through $metrics_at" http_ok "$metrics_at/readyz"
-scrape "$metrics_at" | grep -q '^gossip_sieve_messages_received_total{' \
+# (Captured first: `grep -q` on a pipe would close it early and fail curl under pipefail.)
+first_scrape=$(scrape "$metrics_at") || fail "/metrics through $metrics_at does not answer"
+grep -q '^gossip_sieve_messages_received_total{' <<<"$first_scrape" \
   || fail "/metrics through $metrics_at lacks gossip_sieve_messages_received_total"
 uid=$(podman exec "$c" awk '/^Uid:/ { print $2 }' /proc/1/status)
 [ "$uid" = 10001 ] || fail "PID 1 of $c runs as uid '$uid', not 10001"
@@ -251,6 +253,7 @@ wait_for 60 "$c /readyz through $metrics_at" http_ok "$metrics_at/readyz"
 # The peer reads commands on stdin and answers one JSON line each (tests/interop/pyln_peer.py).
 coproc PEER { exec "$PYTHON" -u "$REPO/tests/interop/pyln_peer.py" "$node_id" "$peer_at" \
   "$(shared_store gossip_store-part1.xz)" "$(shared_store gossip_store-part2.xz)" 2>&1; }
+peer_pid=$PEER_PID # bash unsets PEER_PID when the peer exits
 peer_line() {
   local line
   IFS= read -r -t 60 line <&"${PEER[0]}" || fail "the pyln peer said nothing for 60 s (wanted $1)"
@@ -276,7 +279,7 @@ settled() {
 wait_for 120 "$c ingests all $sent messages from the peer" settled
 echo stop >&"${PEER[1]}"
 peer_line done >/dev/null
-wait "$PEER_PID" 2>/dev/null || true
+wait "$peer_pid" 2>/dev/null || true
 before=$(scrape "$metrics_at")
 channels=$(msum "$before" gossip_sieve_graph_channels)
 nodes=$(msum "$before" gossip_sieve_graph_nodes)
@@ -292,7 +295,7 @@ stop_ms=$((($(date +%s%N) - stop_start) / 1000000))
 code=$(podman inspect --format '{{.State.ExitCode}}' "$c")
 [ "$code" = 0 ] || fail "$c exited with $code after SIGTERM (podman stop), not 0"
 [ "$stop_ms" -lt 10000 ] || fail "$c took ${stop_ms} ms to stop: SIGKILL after the 10 s grace?"
-podman logs "$c" 2>&1 | grep -q "shutting down" || fail "$c did not log its shutdown"
+grep -q "shutting down" <<<"$(podman logs "$c" 2>&1)" || fail "$c did not log its shutdown"
 say "stopped in ${stop_ms} ms, exit code 0"
 
 say "restart: same graph from the volume, no signature checks"
@@ -307,6 +310,64 @@ after=$(scrape "$metrics_at")
 [ "$(msum "$after" gossip_sieve_signature_checks_total)" = 0 ] \
   || fail "the restart verified $(msum "$after" gossip_sieve_signature_checks_total) signatures; the store should load without"
 [ "$(node_id_of "$c")" = "$node_id" ] || fail "the node id changed across the restart (key not on the volume?)"
+quiet podman stop -t 10 "$c"
+
+# ------------------------------------------------------------------------------------------
+say "SIGTERM while a peer is still sending: drains, exits 0 in the grace, store intact"
+# 20,000 validly signed synthetic messages (gen-corpus, in the image), rewritten as the
+# gossip_store file pyln_peer.py reads: far more than arrive before the stop below.
+as_root rm -rf "$STATE/drain" && as_root mkdir -p "$STATE/drain"
+quiet podman run --rm --user 0:0 -v "$STATE/drain:/out" "$IMAGE" \
+  gen-corpus --nodes 2000 --channels 6000 --out /out/corpus.raw || fail "gen-corpus failed in the image"
+as_root python3 - "$STATE/drain/corpus.raw" "$STATE/drain/corpus.gossip_store.xz" <<'PY'
+import lzma, struct, sys
+raw, out, off = open(sys.argv[1], "rb").read(), bytearray(b"\x10"), 0
+while off + 2 <= len(raw):  # raw dump: u16 length, message
+    (length,) = struct.unpack(">H", raw[off:off + 2])
+    out += struct.pack(">HHII", 0, length, 0, 0) + raw[off + 2:off + 2 + length]
+    off += 2 + length
+with lzma.open(sys.argv[2], "wb") as f:
+    f.write(bytes(out))
+PY
+c=$P-drain
+quiet podman run -d --name "$c" -p 127.0.0.1::9735 -p 127.0.0.1::9736 -v "$P-drain-data:/data" \
+  "$IMAGE" "${run_args[@]}" --metrics 0.0.0.0:9736 --network bitcoin || fail "$c did not start"
+wait_for 60 "$c prints its node_id" node_id_of "$c"
+metrics_at=$(published "$c" 9736)
+wait_for 60 "$c /readyz" http_ok "$metrics_at/readyz"
+coproc DRAIN { exec "$PYTHON" -u "$REPO/tests/interop/pyln_peer.py" "$(node_id_of "$c")" \
+  "$(published "$c" 9735)" "$STATE/drain/corpus.gossip_store.xz" >"$STATE/drain/peer.log" 2>&1; }
+drain_pid=$DRAIN_PID # bash unsets DRAIN_PID when the peer exits (the node closes it below)
+echo valid >&"${DRAIN[1]}"
+mid_flow() {
+  local received
+  received=$(msum "$(scrape "$metrics_at")" gossip_sieve_messages_received_total)
+  [ "$received" -ge 2000 ]
+}
+wait_for 120 "$c receives the first 2,000 of 20,000 messages" mid_flow
+last=$(scrape "$metrics_at")
+received=$(msum "$last" gossip_sieve_messages_received_total)
+[ "$received" -lt 20000 ] || fail "the peer had sent everything before the stop; no drain was tested"
+stop_start=$(date +%s%N)
+quiet podman stop -t 10 "$c"
+stop_ms=$((($(date +%s%N) - stop_start) / 1000000))
+kill "$drain_pid" 2>/dev/null || true
+wait "$drain_pid" 2>/dev/null || true
+code=$(podman inspect --format '{{.State.ExitCode}}' "$c")
+[ "$code" = 0 ] || fail "$c exited with $code on SIGTERM mid-flow, not 0"
+[ "$stop_ms" -lt 10000 ] || fail "$c took ${stop_ms} ms to stop mid-flow: SIGKILL after the 10 s grace?"
+quiet podman start "$c" || fail "$c does not start again after the mid-flow stop"
+metrics_at=$(published "$c" 9736)
+wait_for 60 "$c /readyz after the mid-flow stop" http_ok "$metrics_at/readyz"
+store_line=$(podman logs "$c" 2>&1 | grep '^store: ' | tail -n 1)
+grep -q '"bytes_truncated":0,' <<<"$store_line" \
+  || fail "the store was torn by the mid-flow stop: $store_line"
+after=$(scrape "$metrics_at")
+[ "$(msum "$after" gossip_sieve_graph_channels)" -ge "$(msum "$last" gossip_sieve_graph_channels)" ] \
+  || fail "channels accepted before SIGTERM ($(msum "$last" gossip_sieve_graph_channels)) are missing after the restart ($(msum "$after" gossip_sieve_graph_channels))"
+[ "$(msum "$after" gossip_sieve_signature_checks_total)" = 0 ] \
+  || fail "the restart after the mid-flow stop verified signatures again"
+say "stopped after $received of 20000 messages in ${stop_ms} ms, exit 0; $(msum "$after" gossip_sieve_graph_channels) channels back from the store"
 quiet podman stop -t 10 "$c"
 
 # ------------------------------------------------------------------------------------------
