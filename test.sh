@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the tests need on a fresh Debian machine with Rust, gcc and Python 3.11,
 # then runs them all: format, lints, the release build the Dockerfile uses, unit and
-# integration tests (including the interop ones), and the Prometheus config/rule tests.
+# integration tests (including the interop ones), the Prometheus config/rule tests, and the
+# container image (built from the Dockerfile with podman and run: tests/container/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -41,6 +42,9 @@ metrics/check.sh
 
 step "fuzz smoke run (every target builds and runs briefly; long campaigns: fuzz/README.md)"
 fuzz/run.sh "${FUZZ_SECONDS:-10}"
+
+step "container image: the Dockerfile built offline with podman, then run and checked (tests/container/run.sh)"
+tests/container/run.sh
 
 echo
 echo "all checks passed"

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use gossip_sieve::commands::ingest::IngestOptions;
 use gossip_sieve::commands::run as run_node;
 use gossip_sieve::commands::summary::RunSummary;
-use gossip_sieve::commands::{bench, config_check, demo, gen_corpus, replay};
+use gossip_sieve::commands::{bench, config_check, demo, gen_corpus, healthcheck, replay};
 use gossip_sieve::config::{
     FileConfig, LogArgs, LogSettings, Network, NodeArgs, PipelineArgs, PipelineConfig, Settings,
     SettingsArgs,
@@ -103,6 +103,13 @@ enum Command {
         peer: PeerArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
+    },
+    /// Exit 0 when the node's /healthz answers 200 (the container HEALTHCHECK; needs no curl).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:9736/healthz")]
+        url: String,
+        #[arg(long, default_value_t = 4_000)]
+        timeout_ms: u64,
     },
     /// Configuration tools.
     Config {
@@ -380,6 +387,9 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             } else {
                 report.print_text();
             }
+        }
+        Command::Healthcheck { url, timeout_ms } => {
+            healthcheck::run(&url, Duration::from_millis(timeout_ms.max(1)))?;
         }
         Command::Config {
             command: ConfigCommand::Check { node, pipeline },

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod config_check;
 pub mod demo;
 pub mod gen_corpus;
+pub mod healthcheck;
 pub mod ingest;
 pub mod replay;
 pub mod run;
