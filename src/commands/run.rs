@@ -38,7 +38,11 @@ pub struct RunOptions {
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
     let identity = Arc::new(NodeIdentity::load_or_create(&options.data_dir)?);
     // Before anything listens: a banned peer must not get in during start-up.
-    let scores = ScoreBoard::open(&options.data_dir, options.score.clone(), unix_now())?;
+    let mut scores = ScoreBoard::open(&options.data_dir, options.score.clone(), unix_now())?;
+    // The operator's own choice of peers is never banned, only disconnected and re-dialled.
+    for peer in &options.peers {
+        scores.protect(peer.node_id.serialize());
+    }
     let system = actix::System::new();
     let result = system.block_on(run_inside(options, identity, scores));
     actix::System::current().stop();

@@ -11,7 +11,7 @@
 //!
 //! [`save`]: ScoreBoard::save
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::num::NonZeroUsize;
@@ -21,7 +21,8 @@ use std::time::Duration;
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::DropReason;
+use crate::pipeline::{DropReason, PeerAction};
+use crate::wire::kind::GossipKind;
 
 /// A 33-byte compressed node id.
 pub type PeerId = [u8; 33];
@@ -33,12 +34,15 @@ pub const BANS_FILE: &str = "bans.json";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Offense {
-    /// A gossip signature failed (or a replay of a message that did).
+    /// A channel_announcement whose own signatures failed. Bad signatures on channel_updates
+    /// and node_announcements are never charged (see [`PeerAction`]).
     InvalidSignature,
     /// Bytes that do not parse as the message they claim to be, or violate BOLT 7 structure
     /// (node ids out of order).
     Malformed,
-    /// Over the channel_update rate limit.
+    /// Over the channel_update rate limit. No longer charged (a relayer cannot know how often
+    /// the origin re-signs, and LND rate-limits only after validation); kept so ban lists and
+    /// dashboards from earlier versions still read.
     Spam,
 }
 
@@ -54,23 +58,17 @@ impl Offense {
         }
     }
 
-    /// The offense a dropped gossip message counts as, if any: duplicates, stale messages and
-    /// our own queue limits are normal churn and cost the peer nothing.
-    pub fn from_drop(reason: DropReason) -> Option<Offense> {
-        match reason {
-            DropReason::InvalidSignature | DropReason::RecentlyRejected => {
-                Some(Offense::InvalidSignature)
-            }
-            DropReason::Malformed | DropReason::BadNodeOrder => Some(Offense::Malformed),
-            DropReason::RateLimited => Some(Offense::Spam),
-            DropReason::Duplicate
-            | DropReason::Stale
-            | DropReason::QueueFull
-            | DropReason::WrongChain
-            | DropReason::TimestampOutOfRange
-            | DropReason::OrphanEvicted
-            | DropReason::DependencyRejected => None,
+    /// The offense a dropped `kind` message counts as, if any: only what the sending peer
+    /// alone is responsible for ([`PeerAction::Penalize`]); duplicates, stale messages, our
+    /// own limits and other nodes' bad signatures cost the relaying peer nothing.
+    pub fn from_drop(kind: GossipKind, reason: DropReason) -> Option<Offense> {
+        if reason.peer_action(kind) != PeerAction::Penalize {
+            return None;
         }
+        Some(match reason {
+            DropReason::InvalidSignature => Offense::InvalidSignature,
+            _ => Offense::Malformed,
+        })
     }
 }
 
@@ -83,9 +81,6 @@ pub struct ScoreConfig {
     pub invalid_signature_weight: f64,
     /// Added per malformed message.
     pub malformed_weight: f64,
-    /// Added per rate-limited update. Honest peers relay other nodes' flapping channels, so
-    /// spam weighs a tenth: a thousand updates past the bucket within the half-life to ban.
-    pub spam_weight: f64,
     /// Score at which the session is closed (the peer may reconnect).
     pub disconnect_threshold: f64,
     /// Score at which the peer is banned (LND: 100).
@@ -105,7 +100,6 @@ impl Default for ScoreConfig {
         ScoreConfig {
             invalid_signature_weight: 1.0,
             malformed_weight: 1.0,
-            spam_weight: 0.1,
             disconnect_threshold: 50.0,
             ban_threshold: 100.0,
             ban_duration: Duration::from_secs(48 * 3600),
@@ -121,7 +115,8 @@ impl ScoreConfig {
         match offense {
             Offense::InvalidSignature => self.invalid_signature_weight,
             Offense::Malformed => self.malformed_weight,
-            Offense::Spam => self.spam_weight,
+            // Never charged any more (see [`Offense::Spam`]).
+            Offense::Spam => 0.0,
         }
     }
 }
@@ -171,6 +166,11 @@ pub struct ScoreBoard {
     config: ScoreConfig,
     scores: LruCache<PeerId, Score>,
     bans: HashMap<PeerId, (u64, Offense)>,
+    /// Peers the operator configured (`--peer`): disconnected when they misbehave, never
+    /// banned. A ban would also stop the dialer from ever reaching them again, and an
+    /// attacker who could make a configured peer look bad would cut us off from the very
+    /// peers the operator chose.
+    protected: HashSet<PeerId>,
     /// `<data-dir>/bans.json`, or `None` for a board that is not persisted.
     path: Option<PathBuf>,
 }
@@ -182,6 +182,7 @@ impl ScoreBoard {
         ScoreBoard {
             scores: LruCache::new(cap),
             bans: HashMap::new(),
+            protected: HashSet::new(),
             path: None,
             config,
         }
@@ -214,6 +215,13 @@ impl ScoreBoard {
 
     pub fn config(&self) -> &ScoreConfig {
         &self.config
+    }
+
+    /// Never bans `peer` (one the operator configured); lifts a ban it may already have.
+    /// The list is as long as the configuration's peer list, so it needs no cap of its own.
+    pub fn protect(&mut self, peer: PeerId) {
+        self.bans.remove(&peer);
+        self.protected.insert(peer);
     }
 
     /// Whether `peer` is banned at `now` (unix seconds). A session checks this right after the
@@ -256,7 +264,7 @@ impl ScoreBoard {
         score.points = decayed(score, now, half_life) + weight;
         score.at = score.at.max(now);
         let points = score.points;
-        if points >= self.config.ban_threshold {
+        if points >= self.config.ban_threshold && !self.protected.contains(peer) {
             self.scores.pop(peer);
             let until = now.saturating_add(self.config.ban_duration.as_secs());
             self.insert_ban(*peer, until, offense);
@@ -390,26 +398,25 @@ mod tests {
         assert!(!board.is_banned(&peer(2), NOW));
         // While banned, anything it does keeps the original ban.
         assert_eq!(
-            board.record(&p, Offense::Spam, NOW + 5),
+            board.record(&p, Offense::Malformed, NOW + 5),
             Verdict::Ban {
                 until,
                 reason: Offense::InvalidSignature
             }
         );
         // After expiry it starts from a clean score.
-        assert_eq!(board.record(&p, Offense::Spam, until), Verdict::Ok);
-        assert!(board.score(&p, until) <= 0.1 + 1e-9);
+        assert_eq!(board.record(&p, Offense::Malformed, until), Verdict::Ok);
+        assert!((board.score(&p, until) - 1.0).abs() < 1e-9);
     }
 
     #[test]
-    fn spam_weighs_less_and_scores_decay() {
+    fn scores_decay() {
         let mut board = ScoreBoard::in_memory(ScoreConfig::default());
         let p = peer(3);
-        // Tenths do not add up exactly in binary; the 500th or 501st update crosses 50.
-        let disconnected_at = (1..=600)
-            .find(|_| board.record(&p, Offense::Spam, NOW) == Verdict::Disconnect)
-            .expect("spam alone disconnects");
-        assert!((500..=501).contains(&disconnected_at), "{disconnected_at}");
+        let disconnected_at = (1..=60)
+            .find(|_| board.record(&p, Offense::Malformed, NOW) == Verdict::Disconnect)
+            .expect("malformed messages disconnect");
+        assert_eq!(disconnected_at, 50);
         // Two half-lives later 50 points are 12.5.
         let later = NOW + 2 * 3600;
         let score = board.score(&p, later);
@@ -426,21 +433,65 @@ mod tests {
     }
 
     #[test]
-    fn offenses_from_drop_reasons() {
+    fn a_protected_peer_is_disconnected_but_never_banned() {
+        let config = ScoreConfig {
+            disconnect_threshold: 2.0,
+            ban_threshold: 3.0,
+            ..ScoreConfig::default()
+        };
+        let mut board = ScoreBoard::in_memory(config);
+        let (configured, stranger) = (peer(6), peer(7));
+        board.protect(configured);
+        for _ in 0..3 {
+            board.record(&stranger, Offense::Malformed, NOW);
+        }
+        assert!(board.is_banned(&stranger, NOW));
         assert_eq!(
-            Offense::from_drop(DropReason::InvalidSignature),
+            board.record(&configured, Offense::Malformed, NOW),
+            Verdict::Ok
+        );
+        for _ in 0..100 {
+            assert_eq!(
+                board.record(&configured, Offense::Malformed, NOW),
+                Verdict::Disconnect
+            );
+        }
+        assert!(!board.is_banned(&configured, NOW));
+        // A ban from before the peer was configured (bans.json) no longer holds.
+        board.protect(stranger);
+        assert!(!board.is_banned(&stranger, NOW));
+        assert_eq!(board.banned_until(&stranger, NOW), None);
+    }
+
+    #[test]
+    fn offenses_from_drop_reasons() {
+        use GossipKind::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement};
+        assert_eq!(
+            Offense::from_drop(ChannelAnnouncement, DropReason::InvalidSignature),
             Some(Offense::InvalidSignature)
         );
-        assert_eq!(
-            Offense::from_drop(DropReason::BadNodeOrder),
-            Some(Offense::Malformed)
-        );
-        assert_eq!(
-            Offense::from_drop(DropReason::RateLimited),
-            Some(Offense::Spam)
-        );
-        assert_eq!(Offense::from_drop(DropReason::Duplicate), None);
-        assert_eq!(Offense::from_drop(DropReason::QueueFull), None);
+        // Checked against keys from an announcement the relayer may never have seen.
+        for kind in [ChannelUpdate, NodeAnnouncement] {
+            assert_eq!(Offense::from_drop(kind, DropReason::InvalidSignature), None);
+        }
+        for kind in GossipKind::ALL {
+            assert_eq!(
+                Offense::from_drop(kind, DropReason::BadNodeOrder),
+                Some(Offense::Malformed)
+            );
+            assert_eq!(
+                Offense::from_drop(kind, DropReason::Malformed),
+                Some(Offense::Malformed)
+            );
+            for harmless in [
+                DropReason::RateLimited,
+                DropReason::RecentlyRejected,
+                DropReason::Duplicate,
+                DropReason::QueueFull,
+            ] {
+                assert_eq!(Offense::from_drop(kind, harmless), None, "{harmless:?}");
+            }
+        }
         let labels: Vec<_> = Offense::ALL.iter().map(|o| o.as_str()).collect();
         assert_eq!(labels, ["invalid_signature", "malformed", "spam"]);
     }
@@ -489,10 +540,14 @@ mod tests {
             ..ScoreConfig::default()
         };
         let mut board = ScoreBoard::in_memory(config);
+        let mut lenient = ScoreBoard::in_memory(ScoreConfig {
+            max_tracked_peers: 8,
+            ..ScoreConfig::default()
+        });
         for n in 0..100u8 {
-            board.record(&peer(n), Offense::Spam, NOW);
+            lenient.record(&peer(n), Offense::Malformed, NOW);
         }
-        assert_eq!(board.scores.len(), 8);
+        assert_eq!(lenient.scores.len(), 8);
         // Bans with increasing expiry: the soonest-expiring are evicted first.
         for n in 0..10u8 {
             let verdict = board.record(&peer(200 + n), Offense::Malformed, NOW + u64::from(n));

@@ -18,7 +18,7 @@ use super::identity::NodeIdentity;
 use super::score::{Offense, PeerId, ScoreBoard, Verdict};
 use crate::graph::Graph;
 use crate::metrics::Metrics;
-use crate::pipeline::{Outcome, PenaltyCounter, Sieve};
+use crate::pipeline::{message_kind, Outcome, PeerAction, PenaltyCounter, Sieve, VerdictCounts};
 use crate::transport::{Bolt8Reader, Bolt8Writer, TransportError};
 use crate::wire::bolt1::{self, ErrorMessage, Init, Ping, Pong, Warning};
 use crate::wire::features;
@@ -292,7 +292,8 @@ where
         gossip_frames: 0,
         remote: remote_id,
         shard_penalties: PenaltyCounter::default(),
-        shard_penalties_charged: 0,
+        shard_penalties_acted_on: VerdictCounts::default(),
+        last_warning: None,
         bucket: ByteBucket::new(ctx.session.inbound_bytes_per_sec, ctx.session.inbound_burst),
         pong_deadline: None,
     };
@@ -341,10 +342,12 @@ struct Session {
     queued_bytes: Arc<AtomicUsize>,
     gossip_frames: u64,
     remote: PeerId,
-    /// Bad signatures the shards found in this peer's messages after admission.
+    /// What the shards found wrong in this peer's messages after admission.
     shard_penalties: PenaltyCounter,
-    /// How many of `shard_penalties` are already on the score board.
-    shard_penalties_charged: u32,
+    /// How much of `shard_penalties` is already charged or warned about.
+    shard_penalties_acted_on: VerdictCounts,
+    /// When we last sent this peer a gossip `warning` (they are rate-limited).
+    last_warning: Option<Instant>,
     bucket: ByteBucket,
     pong_deadline: Option<tokio::time::Instant>,
 }
@@ -377,6 +380,29 @@ impl Session {
     fn fail(&self, text: &str, reason: EndReason) -> EndReason {
         let _ = self.send(bolt1::Error(ErrorMessage::connection(text)).serialize());
         reason
+    }
+
+    /// Sends a connection-level `warning` (best effort) and returns `reason`: for gossip
+    /// misbehaviour BOLT 7 asks for a warning, and an `error` with the all-zero channel id
+    /// would tell the peer to fail every channel it has with us.
+    fn warn_and_close(&self, text: &str, reason: EndReason) -> EndReason {
+        let _ = self.send(Warning(ErrorMessage::connection(text)).serialize());
+        reason
+    }
+
+    /// Tells the peer, with a BOLT 1 `warning`, that gossip it relayed failed our checks
+    /// through no proven fault of its own; at most one per [`GOSSIP_WARNING_INTERVAL`], so a
+    /// stream of bad relayed gossip cannot make us flood the peer (or our own queue).
+    fn warn_about_gossip(&mut self) -> Result<(), EndReason> {
+        let now = Instant::now();
+        if self
+            .last_warning
+            .is_some_and(|at| now.duration_since(at) < GOSSIP_WARNING_INTERVAL)
+        {
+            return Ok(());
+        }
+        self.last_warning = Some(now);
+        self.send(Warning(ErrorMessage::connection("invalid gossip signature")).serialize())
     }
 
     async fn run<R: AsyncRead + Unpin>(
@@ -572,6 +598,7 @@ impl Session {
 
     async fn on_gossip(&mut self, msg: Vec<u8>) -> Result<(), EndReason> {
         self.gossip_frames += 1;
+        let kind = message_kind(&msg);
         // Backpressure: this resolves only once the sieve has taken the frame, and nothing
         // more is read from the socket meanwhile.
         let outcome = self
@@ -579,23 +606,35 @@ impl Session {
             .sieve
             .offer_from(msg, Some(self.shard_penalties.clone()))
             .await;
-        if let Outcome::Dropped(reason) = outcome {
-            if let Some(offense) = Offense::from_drop(reason) {
+        if let (Outcome::Dropped(reason), Some(kind)) = (outcome, kind) {
+            if let Some(offense) = Offense::from_drop(kind, reason) {
                 self.charge(offense, 1)?;
+            } else if reason.peer_action(kind) == PeerAction::Warn {
+                self.warn_about_gossip()?;
             }
         }
         self.check_penalties()
     }
 
-    /// Charges the bad signatures the shards found since the last check (in messages admitted
-    /// earlier, so they could not be charged at admission).
+    /// Acts on what the shards found since the last check (in messages admitted earlier, so
+    /// it could not be judged at admission): charges the peer's own faults, warns about the
+    /// rest.
     fn check_penalties(&mut self) -> Result<(), EndReason> {
-        let found = self
-            .shard_penalties
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let new = found.saturating_sub(self.shard_penalties_charged);
-        self.shard_penalties_charged = found;
-        self.charge(Offense::InvalidSignature, new)
+        let found = self.shard_penalties.counts();
+        let seen = std::mem::replace(&mut self.shard_penalties_acted_on, found);
+        if found.warnings > seen.warnings {
+            self.warn_about_gossip()?;
+        }
+        self.charge(
+            Offense::Malformed,
+            found.malformed.saturating_sub(seen.malformed),
+        )?;
+        self.charge(
+            Offense::InvalidSignature,
+            found
+                .invalid_signatures
+                .saturating_sub(seen.invalid_signatures),
+        )
     }
 
     /// Adds `count` offenses to the peer's score; ends the session once the score says so.
@@ -624,8 +663,10 @@ impl Session {
         };
         match verdict {
             Verdict::Ok => Ok(()),
+            // BOLT 7 (channel_announcement with bad signatures): "SHOULD send a `warning`. MAY
+            // close the connection."
             Verdict::Disconnect => {
-                Err(self.fail("too many invalid gossip messages", EndReason::Misbehaving))
+                Err(self.warn_and_close("too many invalid gossip messages", EndReason::Misbehaving))
             }
             Verdict::Ban { until, reason } => {
                 self.ctx.metrics.peer_banned(reason.as_str());
@@ -635,7 +676,7 @@ impl Session {
                     reason = reason.as_str(),
                     "banned a misbehaving peer"
                 );
-                Err(self.fail("too many invalid gossip messages", EndReason::Misbehaving))
+                Err(self.warn_and_close("too many invalid gossip messages", EndReason::Misbehaving))
             }
         }
     }
@@ -649,6 +690,9 @@ pub fn unix_now() -> u64 {
 }
 
 const PENALTY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// At most one gossip `warning` per peer in this time: CLN learned that some implementations
+/// treat warnings harshly, and a warning per bad relayed update would be an amplifier.
+const GOSSIP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     match deadline {

@@ -2,13 +2,26 @@
 //! `gossip_sieve_messages_dropped_total` and the `reason` field of log lines, so metrics and
 //! logs cannot drift apart.
 
+use crate::wire::kind::GossipKind;
+
 /// What to do with the peer that sent a dropped message (after LDK's `ErrorAction`).
+///
+/// Only what the sending peer alone is responsible for is penalized. A peer that relays gossip
+/// cannot check a channel_update's or node_announcement's signature against keys it does not
+/// share with us: an attacker who announced a real short_channel_id with its own keys first
+/// makes every genuine update for that channel fail *our* check, and punishing the relayers
+/// would let it get honest peers banned (eclipsing us). LDK answers such a bad signature with a
+/// `warning` and keeps the connection; LND only logs it. We do as LDK.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PeerAction {
-    /// Normal gossip churn: duplicates, stale updates, our own queue limits.
+    /// Normal gossip churn: duplicates, stale updates, our own queue and rate limits, and
+    /// resends of what we already rejected.
     Ignore,
-    /// The peer sent something wrong but within what honest peers do (BOLT 7 says "SHOULD
-    /// ignore"); count it toward the peer's misbehaviour score.
+    /// Tell the peer with a BOLT 1 `warning`, but neither score nor disconnect it: the fault
+    /// may lie with whoever originated the message, not with the relayer.
+    Warn,
+    /// Something only the sending peer can be blamed for (bytes that do not parse, or a
+    /// channel_announcement whose own four signatures fail); counts toward its score.
     Penalize,
 }
 
@@ -78,20 +91,35 @@ impl DropReason {
         }
     }
 
-    pub fn peer_action(self) -> PeerAction {
+    /// What the peer that sent a `kind` message dropped for this reason deserves.
+    pub fn peer_action(self, kind: GossipKind) -> PeerAction {
         match self {
             DropReason::Duplicate
             | DropReason::Stale
             | DropReason::QueueFull
             | DropReason::OrphanEvicted
+            // LND rate-limits only after validation, and a relayer cannot know how often the
+            // origin re-signed its channel: over the limit is dropped, never charged.
             | DropReason::RateLimited
             | DropReason::DependencyRejected
             | DropReason::TimestampOutOfRange
-            | DropReason::WrongChain => PeerAction::Ignore,
-            DropReason::InvalidSignature
-            | DropReason::Malformed
-            | DropReason::BadNodeOrder
-            | DropReason::RecentlyRejected => PeerAction::Penalize,
+            | DropReason::WrongChain
+            // A resend of something already judged: the first copy was charged if it was the
+            // sender's fault, and a relayer that re-offers it after a reconnect is not worse.
+            | DropReason::RecentlyRejected => PeerAction::Ignore,
+            DropReason::Malformed | DropReason::BadNodeOrder => PeerAction::Penalize,
+            // BOLT 7, channel_announcement: "if bitcoin_signature_1, bitcoin_signature_2,
+            // node_signature_1 OR node_signature_2 are invalid OR NOT correct: SHOULD send a
+            // `warning`. MAY close the connection. MUST ignore the message." All four keys are
+            // in the message itself, so no relayer can be fooled into sending a bad one.
+            DropReason::InvalidSignature if kind == GossipKind::ChannelAnnouncement => {
+                PeerAction::Penalize
+            }
+            // BOLT 7 asks for a `warning` on a bad channel_update or node_announcement
+            // signature (and, for channel_update, a disconnect). The key it is checked against
+            // comes from the channel_announcement we accepted, which an attacker may have
+            // raced in with its own keys: the relayer is warned, not disconnected (as LDK).
+            DropReason::InvalidSignature => PeerAction::Warn,
         }
     }
 }
@@ -111,6 +139,23 @@ mod tests {
                 "{label}"
             );
             assert!(seen.insert(label), "duplicate label {label}");
+        }
+    }
+
+    #[test]
+    fn only_what_the_sender_alone_answers_for_is_penalized() {
+        for reason in DropReason::ALL {
+            for kind in GossipKind::ALL {
+                let expected = match (reason, kind) {
+                    (DropReason::Malformed | DropReason::BadNodeOrder, _) => PeerAction::Penalize,
+                    (DropReason::InvalidSignature, GossipKind::ChannelAnnouncement) => {
+                        PeerAction::Penalize
+                    }
+                    (DropReason::InvalidSignature, _) => PeerAction::Warn,
+                    _ => PeerAction::Ignore,
+                };
+                assert_eq!(reason.peer_action(kind), expected, "{reason:?} on {kind:?}");
+            }
         }
     }
 }

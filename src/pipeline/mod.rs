@@ -22,7 +22,7 @@ use std::sync::Arc;
 use actix::{Arbiter, Context};
 
 pub use drop_reason::{DropReason, PeerAction};
-pub use sieve::{message_kind, Outcome, PenaltyCounter, Sieve};
+pub use sieve::{message_kind, Outcome, PeerVerdicts, PenaltyCounter, Sieve, VerdictCounts};
 
 use crate::config::PipelineConfig;
 use crate::graph::Graph;

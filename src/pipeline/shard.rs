@@ -235,10 +235,8 @@ impl Handler<VerifyJob> for VerifierShard {
             // Now counted as pending; only its in-flight claim ends below.
             Ok(Processed::Parked) => {}
             Err(reason) => {
-                if reason.peer_action() == super::PeerAction::Penalize {
-                    if let Some(penalties) = &job.penalties {
-                        penalties.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
+                if let Some(penalties) = &job.penalties {
+                    penalties.record(job.kind, reason);
                 }
                 if matches!(reason, DropReason::InvalidSignature | DropReason::Malformed) {
                     let fingerprint = self.sieve.rejected.fingerprint(&job.claim.msg);

@@ -5,6 +5,7 @@
 //! full shard stops that peer reading its socket; after `stall_timeout` the message is dropped
 //! as `queue_full`.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use super::flight::{Claim, FlightKey, InFlight, RejectedCache};
 use super::pending::{ParkOutcome, Parked, PendingMaps};
 use super::rate_limit::{RateLimitConfig, UpdateRateLimiter};
 use super::shard::{VerifierShard, VerifyJob};
-use super::DropReason;
+use super::{DropReason, PeerAction};
 use crate::config::PipelineConfig;
 use crate::graph::{Graph, UpdateStanding};
 use crate::logging::{ThrottledLog, ThrottledReport};
@@ -37,10 +38,51 @@ pub enum Outcome {
     NotGossip,
 }
 
-/// Counts the penalized drops (invalid signatures, malformed messages) a shard finds in one
-/// peer's admitted messages: those verdicts come after `offer` has returned `Admitted`, so the
-/// peer's session reads this counter to charge them to the peer that sent them.
-pub type PenaltyCounter = Arc<std::sync::atomic::AtomicU32>;
+/// What the shards found wrong in one peer's admitted messages: those verdicts come after
+/// `offer` has returned `Admitted`, so the peer's session reads these counts to charge (or
+/// warn) the peer that sent them.
+pub type PenaltyCounter = Arc<PeerVerdicts>;
+
+/// Running counts of the drops a peer answers for, by what they call for (see
+/// [`PeerAction`]). Only ever incremented; the session remembers what it has already acted on.
+#[derive(Debug, Default)]
+pub struct PeerVerdicts {
+    invalid_signatures: AtomicU32,
+    malformed: AtomicU32,
+    warnings: AtomicU32,
+}
+
+/// A snapshot of [`PeerVerdicts`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VerdictCounts {
+    /// channel_announcements whose own signatures failed.
+    pub invalid_signatures: u32,
+    /// Messages that did not parse or broke BOLT 7 structure.
+    pub malformed: u32,
+    /// Drops that call for a BOLT 1 `warning` only (other nodes' bad signatures).
+    pub warnings: u32,
+}
+
+impl PeerVerdicts {
+    /// Records a `kind` message dropped for `reason` under what it calls for.
+    pub fn record(&self, kind: GossipKind, reason: DropReason) {
+        let counter = match (reason.peer_action(kind), reason) {
+            (PeerAction::Ignore, _) => return,
+            (PeerAction::Warn, _) => &self.warnings,
+            (PeerAction::Penalize, DropReason::InvalidSignature) => &self.invalid_signatures,
+            (PeerAction::Penalize, _) => &self.malformed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn counts(&self) -> VerdictCounts {
+        VerdictCounts {
+            invalid_signatures: self.invalid_signatures.load(Ordering::Relaxed),
+            malformed: self.malformed.load(Ordering::Relaxed),
+            warnings: self.warnings.load(Ordering::Relaxed),
+        }
+    }
+}
 
 /// A held admission slot: returned to the shard's semaphore (and the depth gauge lowered) when
 /// the shard has finished the message, or when an admission fails.
