@@ -189,3 +189,35 @@ fn a_configured_peer_that_misbehaves_is_disconnected_but_never_banned() {
     assert_eq!(sum_matching(&text, BANS), 0.0, "{}", relevant(&text));
     h.finish();
 }
+
+#[test]
+fn forged_updates_cannot_drain_a_real_channels_rate_limit_bucket() {
+    // The default limit: 10 updates per channel direction back to back, then 1 a minute.
+    let mut h = Harness::start(&[]);
+    let channel = h.new_channel();
+    let mut origin = h.connect();
+    h.deliver(&mut origin, &channel);
+    let at = recent();
+    // Twenty forgeries for the real channel's direction 0, each newer than the last (none a
+    // keep-alive), each with a broken signature.
+    let forgeries: Vec<Vec<u8>> = (1..=20)
+        .map(|i| bad_signature(&channel.update(0, at + i), 0))
+        .collect();
+    let mut attacker = h.connect();
+    h.rt.block_on(async {
+        attacker.send_all(&forgeries).await;
+        attacker.barrier().await;
+    });
+    h.settle();
+    // The channel's owner re-signs its policy: it must be taken, not dropped as rate_limited
+    // because forgeries emptied the bucket.
+    h.rt.block_on(async {
+        origin.send(&channel.update(0, at + 30)).await;
+        origin.barrier().await;
+    });
+    h.expect_accepted(CU, 1);
+    let text = h.settle();
+    assert_drops(&text, &[(CU, "invalid_signature", forgeries.len() as f64)]);
+    assert_nobody_punished(&text);
+    h.finish();
+}

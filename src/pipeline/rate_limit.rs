@@ -1,19 +1,22 @@
 //! The per-channel-direction spam limit for channel_updates: a token bucket per
-//! `(short_channel_id, direction)`, checked by the sieve after every dedup step and before
-//! admission, so a duplicate never spends a token and a rate-limited update never costs a
-//! signature check.
+//! `(short_channel_id, direction)`. The sieve *looks* at the bucket after every dedup step and
+//! before admission, so a duplicate never touches it and an update over the limit never costs
+//! a signature check; the shard *spends* a token only once the update's signature verified, as
+//! LND rate-limits after validation. A forgery therefore cannot drain a real channel's bucket
+//! and get the genuine updates that follow dropped as `rate_limited` (and relayed by honest
+//! peers who would then have been charged for them).
 //!
 //! Policy (after LND's gossiper, `ratelimit` 1/min, burst 10):
 //! - each direction refills `rate_per_minute` tokens a minute up to `burst`; an update that
-//!   finds the bucket empty is dropped as `rate_limited`;
+//!   finds the bucket empty is dropped as `rate_limited` (never charged to the peer);
 //! - **keep-alive rule**: BOLT 7 lets a node re-sign an unchanged channel_update so the channel
 //!   is not pruned after two weeks without one. An update whose timestamp is at least
 //!   `keepalive_after` (default one day, LND's rebroadcast interval) newer than the one the graph
-//!   holds for that direction bypasses the bucket and spends no token. A direction that has been
-//!   spammed down to zero tokens therefore still takes its genuine refresh. A forged update can
-//!   use the same bypass, but it then fails its signature check, which counts against the peer
-//!   that sent it (`peer::score`), and the next such update needs yet another day of timestamp
-//!   headroom, which the future-skew check caps;
+//!   holds for that direction bypasses the bucket and spends no token. A direction whose bucket
+//!   is empty therefore still takes its genuine refresh;
+//! - forged updates that are not over the limit cost one signature check each: the same as
+//!   LND, bounded per peer by its inbound byte rate and by the shards' admission (backpressure);
+//!   a byte-identical resend costs nothing (the rejected cache);
 //! - the buckets live in the graph, in each channel direction's slot (`graph::RateBucket`, 8
 //!   bytes): they exist exactly for the channels in the graph, so they need no cap of their own
 //!   and no eviction a spammer could cycle through. Updates for unknown channels are parked,
@@ -43,7 +46,8 @@ pub struct RateLimitConfig {
 /// What the limiter decided about one update.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateDecision {
-    /// A token was spent.
+    /// A token is available ([`UpdateRateLimiter::peek`]) or was spent
+    /// ([`UpdateRateLimiter::spend`]).
     Allowed,
     /// A keep-alive refresh: let through without spending a token.
     KeepAlive,
@@ -80,10 +84,23 @@ impl UpdateRateLimiter {
         &self.config
     }
 
-    /// Decides for a channel_update carrying `timestamp` whose direction holds `bucket`, when
-    /// the graph holds `stored` for that direction, at time `now`. Spends a token unless the
-    /// update is a keep-alive or the limiter is off.
-    pub fn check(
+    /// Whether a channel_update carrying `timestamp` may be admitted, when its direction
+    /// holds `bucket` and the graph holds `stored` for it, at time `now`. Spends nothing: only
+    /// [`Self::spend`], after the update verified, does.
+    pub fn peek(
+        &self,
+        bucket: &RateBucket,
+        timestamp: u32,
+        stored: Option<u32>,
+        now: Instant,
+    ) -> RateDecision {
+        let mut copy = *bucket;
+        self.spend(&mut copy, timestamp, stored, now)
+    }
+
+    /// The same decision as [`Self::peek`], spending the token it allows (unless the update
+    /// is a keep-alive or the limiter is off). For updates whose signature verified.
+    pub fn spend(
         &self,
         bucket: &mut RateBucket,
         timestamp: u32,
@@ -143,7 +160,7 @@ mod tests {
             now: Instant,
         ) -> RateDecision {
             let bucket = self.buckets.entry((scid, direction)).or_default();
-            self.policy.check(bucket, timestamp, stored, now)
+            self.policy.spend(bucket, timestamp, stored, now)
         }
     }
 
@@ -227,6 +244,28 @@ mod tests {
     }
 
     #[test]
+    fn peeking_spends_nothing() {
+        let rl = limiter(1, 1);
+        let now = Instant::now();
+        let mut bucket = RateBucket::default();
+        for i in 0..5 {
+            assert_eq!(
+                rl.policy.peek(&bucket, T0 + i, Some(T0), now),
+                RateDecision::Allowed
+            );
+        }
+        assert_eq!(bucket, RateBucket::default());
+        assert_eq!(
+            rl.policy.spend(&mut bucket, T0 + 1, Some(T0), now),
+            RateDecision::Allowed
+        );
+        assert_eq!(
+            rl.policy.peek(&bucket, T0 + 2, Some(T0), now),
+            RateDecision::Limited
+        );
+    }
+
+    #[test]
     fn zero_rate_disables() {
         let mut rl = limiter(0, 10);
         let now = Instant::now();
@@ -247,10 +286,11 @@ mod tests {
         assert!(limiter(0, 3).policy.allows_in_flight(100), "limit off");
     }
 
-    /// Through the real sieve: duplicates spend no token, updates over the limit are dropped
-    /// before any signature check, and a keep-alive still gets through an empty bucket.
+    /// Through the real sieve: duplicates and forgeries spend no token, updates over the
+    /// limit are dropped before any signature check, and a keep-alive still gets through an
+    /// empty bucket.
     #[test]
-    fn sieve_limits_before_verification_and_after_dedup() {
+    fn sieve_limits_before_verification_and_only_verified_updates_spend() {
         use std::sync::Arc;
 
         use crate::config::PipelineConfig;
@@ -281,9 +321,16 @@ mod tests {
             .find(|m| kind_of(m) == Ok(crate::wire::GossipKind::ChannelUpdate))
             .cloned()
             .expect("update");
-        let Ok(Summary::ChannelUpdate { timestamp, .. }) = summarize(&update) else {
+        let Ok(Summary::ChannelUpdate {
+            timestamp,
+            short_channel_id,
+            channel_flags,
+            ..
+        }) = summarize(&update)
+        else {
             panic!("update summary");
         };
+        let direction = usize::from(channel_flags & 1);
         // Same channel direction, later timestamp, signature no longer valid.
         let template = update.clone();
         let forged = move |delta: u32| {
@@ -300,12 +347,17 @@ mod tests {
                 update_keepalive_after: Duration::from_secs(3600),
                 ..PipelineConfig::default()
             };
-            let pipeline = Pipeline::start(config, Arc::new(Graph::new()), metrics.clone());
+            let graph = Arc::new(Graph::new());
+            let pipeline = Pipeline::start(config, graph.clone(), metrics.clone());
             let sieve = pipeline.sieve.clone();
+            let spent = || graph.with_rate_bucket(short_channel_id, direction, |b| b.spent);
             assert_eq!(sieve.offer(announcement).await, Outcome::Admitted);
             pipeline.drained().await;
+            assert_eq!(spent(), Some(0));
+            // The genuine update verifies and spends one token of two.
             assert_eq!(sieve.offer(update.clone()).await, Outcome::Admitted);
             pipeline.drained().await;
+            assert_eq!(spent(), Some(TOKEN));
             // Duplicates of the accepted update spend no token.
             for _ in 0..5 {
                 assert_eq!(
@@ -313,18 +365,28 @@ mod tests {
                     Outcome::Dropped(DropReason::Duplicate)
                 );
             }
+            // Forgeries are checked (and fail), but spend nothing: the bucket is still there
+            // for the channel's genuine updates.
             let invalid_before = metrics.signature_invalid.get();
-            assert_eq!(sieve.offer(forged(1)).await, Outcome::Admitted);
-            for delta in 2..6 {
+            for delta in 1..6 {
+                assert_eq!(sieve.offer(forged(delta)).await, Outcome::Admitted);
+            }
+            pipeline.drained().await;
+            assert_eq!(metrics.signature_invalid.get(), invalid_before + 5);
+            assert_eq!(spent(), Some(TOKEN));
+            // Once verified updates have emptied the bucket, the next is dropped before any
+            // signature check.
+            graph.with_rate_bucket(short_channel_id, direction, |b| b.spent = 2 * TOKEN);
+            let invalid_before = metrics.signature_invalid.get();
+            for delta in 6..10 {
                 assert_eq!(
                     sieve.offer(forged(delta)).await,
                     Outcome::Dropped(DropReason::RateLimited)
                 );
             }
             pipeline.drained().await;
-            // Only the one admitted forgery cost a signature check.
-            assert_eq!(metrics.signature_invalid.get(), invalid_before + 1);
-            // Its replay is caught by dedup (the rejected cache), not the limiter.
+            assert_eq!(metrics.signature_invalid.get(), invalid_before);
+            // A replay of a checked forgery is caught by dedup (the rejected cache).
             assert_eq!(
                 sieve.offer(forged(1)).await,
                 Outcome::Dropped(DropReason::RecentlyRejected)

@@ -140,7 +140,7 @@ impl VerifierShard {
                 {
                     return Ok(Processed::Parked);
                 }
-                match graph.update_standing(update.short_channel_id, direction) {
+                let stored = match graph.update_standing(update.short_channel_id, direction) {
                     UpdateStanding::Known(Some(stored)) if stored >= update.timestamp => {
                         return Err(if stored == update.timestamp {
                             DropReason::Duplicate
@@ -148,14 +148,28 @@ impl VerifierShard {
                             DropReason::Stale
                         })
                     }
-                    UpdateStanding::Known(_) => {}
+                    UpdateStanding::Known(stored) => stored,
                     UpdateStanding::UnknownChannel => return Err(DropReason::DependencyRejected),
-                }
+                };
                 let signer = graph
                     .update_signer(update.short_channel_id, direction)
                     .ok_or(DropReason::DependencyRejected)?;
                 self.verifier
                     .channel_update(metrics, &job.claim.msg, &update, &signer)?;
+                // Only an update that verified spends a token (LND rate-limits after
+                // validation): forgeries must not drain the bucket of the channel they name.
+                // The sieve looked before admitting, but updates admitted together may find
+                // the last token taken by the first of them.
+                let within_limit = graph
+                    .with_rate_bucket(update.short_channel_id, direction, |bucket| {
+                        sieve
+                            .rate_limit
+                            .spend(bucket, update.timestamp, stored, Instant::now())
+                    })
+                    .is_none_or(|decision| decision.is_allowed());
+                if !within_limit {
+                    return Err(DropReason::RateLimited);
+                }
                 let stamp = Stamp {
                     timestamp: update.timestamp,
                     offset: None,

@@ -423,9 +423,9 @@ impl Sieve {
         }
     }
 
-    /// The spam limit for a claimed channel_update: its direction's bucket in the graph, or,
-    /// for a channel whose announcement is still in flight (no bucket yet), a cap on its
-    /// updates in flight.
+    /// The spam limit for a claimed channel_update: whether its direction's bucket in the
+    /// graph has a token (spent by the shard only if the update verifies), or, for a channel
+    /// whose announcement is still in flight (no bucket yet), a cap on its updates in flight.
     fn update_allowed(&self, key: &FlightKey, timestamp: u32, stored: Option<u32>) -> bool {
         let FlightKey::Update {
             short_channel_id,
@@ -437,7 +437,7 @@ impl Sieve {
         let now = Instant::now();
         self.graph
             .with_rate_bucket(short_channel_id, usize::from(direction), |bucket| {
-                self.rate_limit.check(bucket, timestamp, stored, now)
+                self.rate_limit.peek(bucket, timestamp, stored, now)
             })
             .map_or_else(
                 || self.rate_limit.allows_in_flight(self.in_flight.claims(key)),
