@@ -213,6 +213,7 @@ impl TipFollower {
         let last = tip
             .height
             .min(first.saturating_add(self.config.max_blocks_per_poll.saturating_sub(1)));
+        let mut ask_per_outpoint = None;
         for height in first..=last {
             let Some(hash) = self.source.block_hash(height).await? else {
                 break;
@@ -225,9 +226,13 @@ impl TipFollower {
                         }
                     }
                 }
-                None => self.check_spent_by_outpoint(height, &mut report).await?,
+                None => ask_per_outpoint = Some(height),
             }
             self.history.insert(height, hash);
+        }
+        // Once per poll, not per block: the batch is bounded, catching up must not multiply it.
+        if let Some(height) = ask_per_outpoint {
+            self.check_spent_by_outpoint(height, &mut report).await?;
         }
         while self.history.len() > self.config.history.max(1) as usize {
             self.history.pop_first();
