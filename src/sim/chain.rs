@@ -1,0 +1,344 @@
+//! The chain that backs a generated corpus: blocks whose transactions carry each channel's
+//! funding output exactly where its short_channel_id points (height, transaction index, output
+//! index), plus fabricated channels whose funding output is missing, has the wrong script, or
+//! is spent. The embedded demo validates against it through the in-process chain source
+//! ([`crate::chain::MemoryChain`]), so the main job exercises the whole funding path.
+
+use std::collections::BTreeMap;
+
+use bitcoin::absolute::LockTime;
+use bitcoin::hashes::{sha256d, Hash};
+use bitcoin::transaction::Version;
+use bitcoin::{Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Txid, Witness};
+
+use crate::chain::funding::{
+    funding_script_pubkey, unsorted_funding_script_pubkey, FundingRejection,
+};
+use crate::chain::{MemoryChain, SparseBlock};
+use crate::wire::gossip::ChannelAnnouncement;
+use crate::wire::scid::ShortChannelId;
+
+/// One announced channel as the chain must back it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChannelFunding {
+    pub scid: ShortChannelId,
+    pub bitcoin_key_1: [u8; 33],
+    pub bitcoin_key_2: [u8; 33],
+    pub amount_sat: u64,
+}
+
+impl ChannelFunding {
+    /// The funding a channel_announcement's bytes claim, `None` if they do not parse. The
+    /// corpus carries no capacities, so the amount is derived from the scid (deterministic,
+    /// between 20,000 and about 16.8 million satoshis) and the demo can check that the store's
+    /// `channel_amount` got it.
+    pub fn from_announcement(msg: &[u8]) -> Option<Self> {
+        let announcement = ChannelAnnouncement::parse(msg).ok()?;
+        Some(ChannelFunding {
+            scid: ShortChannelId::from_u64(announcement.short_channel_id),
+            bitcoin_key_1: announcement.bitcoin_key_1,
+            bitcoin_key_2: announcement.bitcoin_key_2,
+            amount_sat: amount_for(announcement.short_channel_id),
+        })
+    }
+}
+
+/// The simulated capacity of the channel `scid`.
+pub fn amount_for(scid: u64) -> u64 {
+    20_000 + (scid.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 40)
+}
+
+/// How a fabricated channel's funding fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FabricatedFunding {
+    /// No transaction at the scid's index.
+    Missing,
+    /// The output pays a 2-of-2 of the keys in the wrong (unsorted) order: a different script.
+    WrongScript,
+    /// The right output, spent in the next block.
+    Spent,
+}
+
+impl FabricatedFunding {
+    pub const ALL: [FabricatedFunding; 3] = [
+        FabricatedFunding::Missing,
+        FabricatedFunding::WrongScript,
+        FabricatedFunding::Spent,
+    ];
+
+    /// The rejection the funding rule must give it.
+    pub fn expected_rejection(self) -> FundingRejection {
+        match self {
+            FabricatedFunding::Missing => FundingRejection::NotFound,
+            FabricatedFunding::WrongScript => FundingRejection::ScriptMismatch,
+            FabricatedFunding::Spent => FundingRejection::Spent,
+        }
+    }
+}
+
+/// The generated chain: blocks from `base_height` up, sparse (see [`SparseBlock`]).
+#[derive(Clone, Debug, Default)]
+pub struct SimChain {
+    pub base_height: u32,
+    pub blocks: Vec<SparseBlock>,
+}
+
+impl SimChain {
+    pub fn tip_height(&self) -> u32 {
+        self.base_height + self.blocks.len().saturating_sub(1) as u32
+    }
+
+    /// Loads the blocks into an in-process chain source.
+    pub fn into_memory(self) -> MemoryChain {
+        let chain = MemoryChain::new(self.base_height);
+        for block in self.blocks {
+            chain.push_block(block);
+        }
+        chain
+    }
+}
+
+/// An input no real chain has: unique per scid so every funding txid is unique.
+fn fabricated_input(scid: ShortChannelId, salt: u8) -> TxIn {
+    let mut seed = scid.to_u64().to_le_bytes().to_vec();
+    seed.push(salt);
+    TxIn {
+        previous_output: OutPoint {
+            txid: Txid::from_raw_hash(sha256d::Hash::hash(&seed)),
+            vout: 0,
+        },
+        script_sig: ScriptBuf::new(),
+        sequence: Sequence::MAX,
+        witness: Witness::new(),
+    }
+}
+
+/// An output no funding rule matches (stands in for change).
+fn filler_output() -> TxOut {
+    TxOut {
+        value: Amount::from_sat(1_000),
+        script_pubkey: ScriptBuf::new_op_return([0u8; 4]),
+    }
+}
+
+/// Builds the chain for `valid` channels and `fabricated` ones, with at least `min_depth`
+/// confirmations on every funding block. Channels whose keys are not valid points get an
+/// output no key pair matches (their announcements fail the rule, as they must).
+pub fn build_chain(
+    valid: &[ChannelFunding],
+    fabricated: &[(ChannelFunding, FabricatedFunding)],
+    min_depth: u32,
+) -> SimChain {
+    // (height, tx index) → outputs by index.
+    let mut txs: BTreeMap<(u32, u32), BTreeMap<u16, TxOut>> = BTreeMap::new();
+    let mut spends: Vec<ShortChannelId> = Vec::new();
+    let mut place = |channel: &ChannelFunding, script: ScriptBuf| {
+        txs.entry((channel.scid.block, channel.scid.tx_index))
+            .or_default()
+            .insert(
+                channel.scid.output_index,
+                TxOut {
+                    value: Amount::from_sat(channel.amount_sat),
+                    script_pubkey: script,
+                },
+            );
+    };
+    let right_script = |c: &ChannelFunding| {
+        funding_script_pubkey(&c.bitcoin_key_1, &c.bitcoin_key_2)
+            .unwrap_or_else(|| ScriptBuf::new_op_return([1u8; 4]))
+    };
+    for channel in valid {
+        place(channel, right_script(channel));
+    }
+    for (channel, how) in fabricated {
+        match how {
+            FabricatedFunding::Missing => {}
+            FabricatedFunding::WrongScript => place(
+                channel,
+                unsorted_funding_script_pubkey(&channel.bitcoin_key_1, &channel.bitcoin_key_2),
+            ),
+            FabricatedFunding::Spent => {
+                place(channel, right_script(channel));
+                spends.push(channel.scid);
+            }
+        }
+    }
+    let heights = valid
+        .iter()
+        .chain(fabricated.iter().map(|(c, _)| c))
+        .map(|c| c.scid.block);
+    let (Some(base), Some(top)) = (heights.clone().min(), heights.max()) else {
+        return SimChain::default();
+    };
+    // Spends go one block after their funding, so the chain reaches at least top + 1.
+    let tip = top.saturating_add(min_depth.max(2) - 1);
+    let mut blocks: Vec<SparseBlock> = (base..=tip)
+        .map(|_| SparseBlock {
+            txs: Vec::new(),
+            tx_count: 1,
+        })
+        .collect();
+    let mut funding_outpoints = BTreeMap::new();
+    for ((height, tx_index), outputs) in txs {
+        let last = outputs.keys().next_back().copied().unwrap_or(0);
+        let output: Vec<TxOut> = (0..=last)
+            .map(|i| outputs.get(&i).cloned().unwrap_or_else(filler_output))
+            .collect();
+        let scid =
+            ShortChannelId::from_u64((u64::from(height) << 40) | (u64::from(tx_index) << 16));
+        let tx = Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![fabricated_input(scid, 0)],
+            output,
+        };
+        let txid = tx.compute_txid();
+        for vout in outputs.keys() {
+            funding_outpoints.insert(
+                (height, tx_index, *vout),
+                OutPoint {
+                    txid,
+                    vout: u32::from(*vout),
+                },
+            );
+        }
+        if let Some(block) = blocks.get_mut((height - base) as usize) {
+            block.tx_count = block.tx_count.max(tx_index.saturating_add(1));
+            block.txs.push((tx_index, tx));
+        }
+    }
+    for scid in spends {
+        let Some(outpoint) = funding_outpoints.get(&(scid.block, scid.tx_index, scid.output_index))
+        else {
+            continue;
+        };
+        let spend = Transaction {
+            version: Version::TWO,
+            lock_time: LockTime::ZERO,
+            input: vec![TxIn {
+                previous_output: *outpoint,
+                ..fabricated_input(scid, 1)
+            }],
+            output: vec![filler_output()],
+        };
+        if let Some(block) = blocks.get_mut((scid.block + 1 - base) as usize) {
+            let index = block.tx_count;
+            block.tx_count += 1;
+            block.txs.push((index, spend));
+        }
+    }
+    SimChain {
+        base_height: base,
+        blocks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::{
+        BackendKind, ChainMetrics, ChainSource, ChainValidator, FundingClaim, LookupOutcome,
+        ValidatorConfig,
+    };
+    use secp256k1::{PublicKey, Secp256k1, SecretKey};
+    use std::sync::Arc;
+
+    fn key(n: u32) -> [u8; 33] {
+        let mut secret = [7u8; 32];
+        secret[..4].copy_from_slice(&n.to_be_bytes());
+        PublicKey::from_secret_key(&Secp256k1::new(), &SecretKey::from_slice(&secret).unwrap())
+            .serialize()
+    }
+
+    fn channel(n: u32, block: u32, tx_index: u32, out: u16) -> ChannelFunding {
+        ChannelFunding {
+            scid: ShortChannelId::new(block, tx_index, out).unwrap(),
+            bitcoin_key_1: key(2 * n),
+            bitcoin_key_2: key(2 * n + 1),
+            amount_sat: 100_000 + u64::from(n),
+        }
+    }
+
+    fn claim(c: &ChannelFunding) -> FundingClaim {
+        FundingClaim {
+            scid: c.scid,
+            bitcoin_key_1: c.bitcoin_key_1,
+            bitcoin_key_2: c.bitcoin_key_2,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_channel_gets_the_answer_its_funding_deserves() {
+        let valid: Vec<ChannelFunding> = (0..40)
+            .map(|n| channel(n, 800_000 + n / 4, 1_001 + n * 7, (n % 3) as u16))
+            .collect();
+        let fabricated: Vec<(ChannelFunding, FabricatedFunding)> = FabricatedFunding::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, how)| (channel(100 + i as u32, 800_003, 3_000 + i as u32, 1), *how))
+            .collect();
+        let sim = build_chain(&valid, &fabricated, 6);
+        assert!(sim.tip_height() >= 800_009 + 5);
+        let chain: Arc<dyn ChainSource> = Arc::new(sim.into_memory());
+        let validator = ChainValidator::new(
+            Arc::clone(&chain),
+            ValidatorConfig::default(),
+            ChainMetrics::unregistered(BackendKind::Memory),
+            tokio::runtime::Handle::current(),
+        );
+        for c in &valid {
+            match validator.validate(claim(c)).await {
+                LookupOutcome::Accepted(out) => assert_eq!(out.amount_sat, c.amount_sat),
+                other => panic!("{} rejected: {other:?}", c.scid),
+            }
+        }
+        for (c, how) in &fabricated {
+            assert_eq!(
+                validator.validate(claim(c)).await,
+                LookupOutcome::Rejected(how.expected_rejection()),
+                "{how:?}"
+            );
+        }
+        // Ten blocks, forty channels: one fetch per block, the rest from the cache.
+        let hits = validator
+            .metrics()
+            .cache_lookups
+            .with_label_values(&["block", "hit"])
+            .get();
+        assert!(hits >= 30, "block cache hits {hits}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_generated_corpus_is_backed_by_its_chain() {
+        use crate::sim::corpus::{generate_labeled, CorpusSpec, Label};
+        use crate::wire::GossipKind;
+        let spec = CorpusSpec {
+            nodes: 40,
+            channels: 120,
+            invalid_rate: 0.0,
+            ..CorpusSpec::mainnet(7, 1_700_000_000)
+        };
+        let mut fundings = Vec::new();
+        generate_labeled(&spec, |msg, label| {
+            if label == Label::Valid(GossipKind::ChannelAnnouncement) {
+                fundings.push(ChannelFunding::from_announcement(&msg).expect("parses"));
+            }
+        });
+        assert_eq!(fundings.len(), 120);
+        let chain: Arc<dyn ChainSource> = Arc::new(build_chain(&fundings, &[], 6).into_memory());
+        let validator = ChainValidator::new(
+            chain,
+            ValidatorConfig::default(),
+            ChainMetrics::unregistered(BackendKind::Memory),
+            tokio::runtime::Handle::current(),
+        );
+        for funding in &fundings {
+            let outcome = validator.validate(claim(funding)).await;
+            assert!(
+                matches!(outcome, LookupOutcome::Accepted(out) if out.amount_sat == funding.amount_sat),
+                "{}: {outcome:?}",
+                funding.scid
+            );
+        }
+    }
+}
