@@ -39,10 +39,13 @@ pub enum DropReason {
     RecentlyRejected,
     /// A channel_update's or node_announcement's dependency was itself rejected.
     DependencyRejected,
+    /// A channel_update with `dont_forward` set: meant for the channel's direct peer only,
+    /// never stored as public or relayed.
+    DontForward,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Duplicate,
         DropReason::Stale,
         DropReason::QueueFull,
@@ -55,6 +58,7 @@ impl DropReason {
         DropReason::RateLimited,
         DropReason::RecentlyRejected,
         DropReason::DependencyRejected,
+        DropReason::DontForward,
     ];
 
     pub fn index(self) -> usize {
@@ -75,6 +79,7 @@ impl DropReason {
             DropReason::RateLimited => "rate_limited",
             DropReason::RecentlyRejected => "recently_rejected",
             DropReason::DependencyRejected => "dependency_rejected",
+            DropReason::DontForward => "dont_forward",
         }
     }
 
@@ -86,6 +91,7 @@ impl DropReason {
             | DropReason::OrphanEvicted
             | DropReason::RateLimited
             | DropReason::DependencyRejected
+            | DropReason::DontForward
             | DropReason::TimestampOutOfRange
             | DropReason::WrongChain => PeerAction::Ignore,
             DropReason::InvalidSignature
