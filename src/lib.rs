@@ -17,11 +17,13 @@
 //! - [`metrics`]: the Prometheus registry (DESIGN §4 contract) and its hyper exporter.
 //! - [`sim`]: deterministic signed corpora and synthetic peers for `demo`, tests and benches.
 //! - [`config`]: every bound and knob, with its reason; flag > env > file > default.
+//! - [`durable`]: fsync of a directory after a rename, shared by every file written atomically.
 //! - [`logging`]: the tracing subscriber and once-per-interval logging of floods.
 //! - [`commands`]: the CLI subcommands (replay, demo, gen-corpus) built from the above.
 
 pub mod commands;
 pub mod config;
+pub mod durable;
 pub mod graph;
 pub mod logging;
 pub mod metrics;
