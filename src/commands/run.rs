@@ -88,6 +88,7 @@ async fn run_inside(
         "handshake_burst_per_ip",
         usize::try_from(admission.handshake_burst).unwrap_or(usize::MAX),
     );
+    metrics.set_limit("tracked_source_addresses", admission.max_tracked);
     metrics.set_limit("peer_outbound_queue", options.session.outbound_queue);
     metrics.set_limit(
         "peer_outbound_queue_bytes",
