@@ -19,12 +19,14 @@
 //!   in-process), the tip follower that reports closed channels, and their metrics.
 //! - [`sim`]: deterministic signed corpora and synthetic peers for `demo`, tests and benches.
 //! - [`config`]: every bound and knob, with its reason; flag > env > file > default.
+//! - [`durable`]: fsync of a directory after a rename, shared by every file written atomically.
 //! - [`logging`]: the tracing subscriber and once-per-interval logging of floods.
 //! - [`commands`]: the CLI subcommands (replay, demo, gen-corpus) built from the above.
 
 pub mod chain;
 pub mod commands;
 pub mod config;
+pub mod durable;
 pub mod graph;
 pub mod logging;
 pub mod metrics;

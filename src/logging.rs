@@ -122,6 +122,14 @@ impl ThrottledLog {
         }
     }
 
+    /// Like [`ThrottledLog::new`], but the first event is reported at once: for rare events
+    /// where the first one is worth seeing, the throttle only holds back a flood.
+    pub fn due_at_once(labels: Vec<&'static str>, interval: Duration) -> Self {
+        let log = Self::new(labels, interval);
+        log.next_due.store(0, Ordering::Relaxed);
+        log
+    }
+
     /// Counts one event for label number `index` (out of range is ignored); returns the
     /// interval's counts if a report is due now.
     pub fn record(&self, index: usize) -> Option<ThrottledReport> {

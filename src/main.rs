@@ -15,6 +15,8 @@ use gossip_sieve::config::{
     FileConfig, LogArgs, LogSettings, Network, NodeArgs, PipelineArgs, PipelineConfig, Settings,
     SettingsArgs,
 };
+use gossip_sieve::metrics::ExporterConfig;
+use gossip_sieve::peer::admission::AdmissionConfig;
 use gossip_sieve::peer::dialer::{DialerConfig, PeerAddress};
 use gossip_sieve::peer::listener::ListenerConfig;
 use gossip_sieve::peer::session::SessionConfig;
@@ -172,9 +174,46 @@ struct PeerArgs {
     /// Milliseconds for the BOLT 8 handshake (connect to act three).
     #[arg(long, default_value_t = 10_000)]
     handshake_timeout_ms: u64,
+    /// Inbound connections from one address (IPv6: one /64) at once; 0 = no cap.
+    #[arg(long, default_value_t = AdmissionConfig::default().max_per_ip)]
+    max_peers_per_ip: usize,
+    /// Inbound handshakes one address may start per minute; 0 = no limit.
+    #[arg(long, default_value_t = AdmissionConfig::default().handshakes_per_minute)]
+    handshakes_per_ip_per_minute: u32,
+    /// Inbound handshakes one address may start back to back.
+    #[arg(long, default_value_t = AdmissionConfig::default().handshake_burst)]
+    handshake_burst_per_ip: u32,
+    /// Apply the per-address limits to loopback too (off by default: Tor hands every inbound
+    /// peer over from 127.0.0.1).
+    #[arg(long)]
+    per_ip_limits_on_loopback: bool,
+    /// Connections the metrics server serves at once.
+    #[arg(long, default_value_t = ExporterConfig::default().max_connections)]
+    metrics_max_connections: usize,
+    /// Milliseconds a metrics client has to send a whole request head.
+    #[arg(long, default_value_t = 5_000)]
+    metrics_header_timeout_ms: u64,
 }
 
 impl PeerArgs {
+    fn admission(&self) -> AdmissionConfig {
+        AdmissionConfig {
+            max_per_ip: self.max_peers_per_ip,
+            handshakes_per_minute: self.handshakes_per_ip_per_minute,
+            handshake_burst: self.handshake_burst_per_ip,
+            limit_loopback: self.per_ip_limits_on_loopback,
+            ..AdmissionConfig::default()
+        }
+    }
+
+    fn exporter(&self) -> ExporterConfig {
+        ExporterConfig {
+            max_connections: self.metrics_max_connections.max(1),
+            header_read_timeout: Duration::from_millis(self.metrics_header_timeout_ms.max(1)),
+            ..ExporterConfig::default()
+        }
+    }
+
     fn session(&self, settings: &Settings) -> SessionConfig {
         let defaults = SessionConfig::new(settings.network.chain_hash());
         let limits = &settings.limits;
@@ -360,9 +399,11 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 listener: ListenerConfig {
                     max_peers: settings.limits.max_peers.max(1),
                     handshake_timeout,
+                    admission: peer.admission(),
                     ..ListenerConfig::default()
                 },
                 score: settings.limits.score_config(),
+                exporter: peer.exporter(),
             })?;
         }
         Command::Bench {

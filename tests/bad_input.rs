@@ -125,7 +125,8 @@ fn every_field_at_its_limits_is_accepted_except_timestamps_outside_the_window() 
     floor.cltv_expiry_delta = 0;
     floor.fee_base_msat = 0;
     floor.fee_proportional_millionths = 0;
-    // Without htlc_maximum_msat (message_flags bit 0 clear), as before it was mandatory.
+    // Without htlc_maximum_msat (message_flags bit 0 clear): malformed since BOLT 7 made it
+    // mandatory (tests/hostile_peers.rs has the details).
     let mut legacy = c.update_fields(1, t + 1);
     legacy.message_flags = 0;
     legacy.htlc_maximum_msat = None;
@@ -168,12 +169,13 @@ fn every_field_at_its_limits_is_accepted_except_timestamps_outside_the_window() 
         }
         bad.barrier().await;
     });
-    h.expect_accepted(CU, 3);
+    h.expect_accepted(CU, 2);
     h.expect_accepted(NA, 2);
     let text = h.settle();
     assert_drops(
         &text,
         &[
+            (CU, "malformed", 1.0),
             (CU, "timestamp_out_of_range", 2.0),
             (NA, "timestamp_out_of_range", 2.0),
         ],

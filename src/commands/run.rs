@@ -14,7 +14,7 @@ use tokio::sync::watch;
 
 use crate::config::PipelineConfig;
 use crate::graph::Graph;
-use crate::metrics::{self, Health, Metrics};
+use crate::metrics::{self, ExporterConfig, Health, Metrics};
 use crate::peer::dialer::{dial, DialerConfig, PeerAddress};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::listener::{accept_loop, ListenerConfig};
@@ -33,6 +33,7 @@ pub struct RunOptions {
     pub dialer: DialerConfig,
     pub listener: ListenerConfig,
     pub score: ScoreConfig,
+    pub exporter: ExporterConfig,
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
@@ -56,8 +57,13 @@ async fn run_inside(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(options.pipeline.shards.max(1))?);
     let health = Arc::new(Health::default());
-    let (metrics_bound, exporter) =
-        metrics::serve(options.metrics_addr, metrics.clone(), health.clone()).await?;
+    let (metrics_bound, exporter) = metrics::serve_with(
+        options.metrics_addr,
+        metrics.clone(),
+        health.clone(),
+        options.exporter.clone(),
+    )
+    .await?;
     let listener = match options.listen {
         Some(addr) => Some(TcpListener::bind(addr).await?),
         None => None,
@@ -65,16 +71,28 @@ async fn run_inside(
     let graph = Arc::new(Graph::new());
     // Accepted gossip is persisted in the data dir and loaded back at start without
     // verifying signatures again.
-    let (store, report) = StoreHandle::open(
+    let (store, report) = StoreHandle::open_reporting(
         &options.data_dir,
         graph.clone(),
         metrics.clone(),
         StoreConfig::default(),
+        health.clone(),
     )?;
     eprintln!("store: {}", serde_json::to_string(&report)?);
     let pipeline =
         Pipeline::start_with_store(options.pipeline, graph, metrics.clone(), Some(store.addr()));
     metrics.set_limit("max_peers", options.listener.max_peers);
+    let admission = &options.listener.admission;
+    metrics.set_limit("max_peers_per_ip", admission.max_per_ip);
+    metrics.set_limit(
+        "handshakes_per_ip_per_minute",
+        usize::try_from(admission.handshakes_per_minute).unwrap_or(usize::MAX),
+    );
+    metrics.set_limit(
+        "handshake_burst_per_ip",
+        usize::try_from(admission.handshake_burst).unwrap_or(usize::MAX),
+    );
+    metrics.set_limit("tracked_source_addresses", admission.max_tracked);
     metrics.set_limit("peer_outbound_queue", options.session.outbound_queue);
     metrics.set_limit(
         "peer_outbound_queue_bytes",
@@ -128,6 +146,7 @@ async fn run_inside(
             tracing::warn!("a peer task did not stop in time");
         }
     }
+    store.stop_waiting_for_space();
     pipeline.drained().await;
     store.shutdown().await?;
     exporter.abort();

@@ -1,10 +1,19 @@
 //! HTTP endpoints for operators: `/metrics` (Prometheus text format), `/healthz` (the process
-//! serves requests) and `/readyz` (the graph is loaded and the pipeline accepts gossip).
+//! serves requests) and `/readyz` (the graph is loaded and the pipeline accepts gossip; when
+//! not, the body says why).
+//!
+//! The port may be reachable by more than Prometheus, so a client cannot hold the process's
+//! file descriptors: at most [`ExporterConfig::max_connections`] at once (more are closed at
+//! accept), a request head must arrive within `header_read_timeout` (a slowloris client that
+//! trickles header bytes is cut off; hyper only enforces this with a timer set), and no
+//! connection lives longer than `max_connection_age`.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -12,15 +21,21 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use parking_lot::Mutex;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 use super::Metrics;
 
 /// Readiness shared between the pipeline (which sets it) and the exporter (which reports it).
+/// Ready means started and not stopping, and no part reports a blocker (e.g. the store when
+/// its disk is full).
 #[derive(Default)]
 pub struct Health {
     ready: AtomicBool,
+    /// Part name → why it cannot take gossip now.
+    blockers: Mutex<BTreeMap<&'static str, String>>,
 }
 
 impl Health {
@@ -29,7 +44,52 @@ impl Health {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.blockers.lock().is_empty()
+    }
+
+    /// `part` cannot take gossip because of `reason` (`None`: it can again).
+    pub fn set_blocker(&self, part: &'static str, reason: Option<String>) {
+        let mut blockers = self.blockers.lock();
+        match reason {
+            Some(reason) => {
+                blockers.insert(part, reason);
+            }
+            None => {
+                blockers.remove(part);
+            }
+        }
+    }
+
+    /// `part: reason` lines of the current blockers.
+    pub fn blockers(&self) -> String {
+        self.blockers
+            .lock()
+            .iter()
+            .map(|(part, reason)| format!("{part}: {reason}\n"))
+            .collect()
+    }
+}
+
+/// Bounds of the HTTP server.
+#[derive(Clone, Debug)]
+pub struct ExporterConfig {
+    /// Connections served at once; more are closed at accept. Prometheus needs one.
+    pub max_connections: usize,
+    /// Time to receive a whole request head.
+    pub header_read_timeout: Duration,
+    /// A connection is closed after this, keep-alive or not; Prometheus simply reconnects.
+    pub max_connection_age: Duration,
+}
+
+impl Default for ExporterConfig {
+    fn default() -> Self {
+        ExporterConfig {
+            max_connections: 64,
+            // Below Prometheus' default 10 s scrape timeout, so a slot held by a stalled client
+            // is free again before a scrape waiting for it would have given up.
+            header_read_timeout: Duration::from_secs(5),
+            max_connection_age: Duration::from_secs(300),
+        }
     }
 }
 
@@ -63,7 +123,7 @@ fn route(request: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Res
         "/readyz" => respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
-            "not ready\n".into(),
+            format!("not ready\n{}", health.blockers()),
         ),
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }
@@ -76,8 +136,20 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     health: Arc<Health>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_with(addr, metrics, health, ExporterConfig::default()).await
+}
+
+/// [`serve`] with the given bounds.
+pub async fn serve_with(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    config: ExporterConfig,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
+    metrics.set_limit("metrics_max_connections", config.max_connections);
+    let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let task = tokio::spawn(async move {
         loop {
             let (stream, _) = match listener.accept().await {
@@ -89,18 +161,28 @@ pub async fn serve(
                     continue;
                 }
             };
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                metrics.metrics_connections_refused.inc();
+                drop(stream);
+                continue;
+            };
             let metrics = metrics.clone();
             let health = health.clone();
+            let config = config.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let service = service_fn(move |request: Request<Incoming>| {
                     let response = route(&request, &metrics, &health);
                     async move { Ok::<_, Infallible>(response) }
                 });
-                if let Err(err) = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(%err, "metrics connection ended with an error");
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(config.header_read_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                match tokio::time::timeout(config.max_connection_age, connection).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(err)) => tracing::debug!(%err, "metrics connection ended with an error"),
+                    Err(_) => tracing::debug!("metrics connection closed at its maximum age"),
                 }
             });
         }

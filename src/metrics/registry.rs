@@ -25,6 +25,9 @@ pub const DISCONNECT_REASONS: &[&str] = &[
     "malformed_message",
     "ping_timeout",
     "too_many_peers",
+    // peer::admission::Refusal::LABELS
+    "too_many_from_ip",
+    "handshake_rate_limited",
     "misbehaving",
     "banned",
     "shutdown",
@@ -69,6 +72,10 @@ pub struct StoreMetrics {
     pub recovery_truncated_bytes: IntCounter,
     /// Hand-offs from shards not yet handled by the store actor.
     pub queue_depth: IntGauge,
+    /// 1 while appends fail for lack of disk space (intake is paused), else 0.
+    pub out_of_space: IntGauge,
+    /// Compactions that failed (each is retried later with backoff).
+    pub compaction_failures: IntCounter,
 }
 
 impl StoreMetrics {
@@ -108,6 +115,8 @@ pub struct Metrics {
     pub store: StoreMetrics,
     /// Exported caps (DESIGN §3: "all in config, all exported as gauges").
     limits: IntGaugeVec,
+    /// Connections to /metrics closed at accept because `max_connections` were open.
+    pub metrics_connections_refused: IntCounter,
 }
 
 fn name(short: &str) -> String {
@@ -247,6 +256,14 @@ impl Metrics {
             name("store_queue_depth"),
             "Accepted messages handed to the store actor and not yet written",
         ))?;
+        let store_out_of_space = IntGauge::with_opts(Opts::new(
+            name("store_out_of_space"),
+            "1 while gossip_store appends fail for lack of disk space and intake is paused",
+        ))?;
+        let store_compaction_failures = IntCounter::with_opts(Opts::new(
+            name("store_compaction_failures_total"),
+            "gossip_store compactions that failed (retried with backoff)",
+        ))?;
         let limits = IntGaugeVec::new(
             Opts::new(
                 name("limit"),
@@ -272,11 +289,18 @@ impl Metrics {
         registry.register(Box::new(graph_nodes.clone()))?;
         registry.register(Box::new(store_bytes.clone()))?;
         registry.register(Box::new(limits.clone()))?;
+        let metrics_connections_refused = IntCounter::with_opts(Opts::new(
+            name("metrics_connections_refused_total"),
+            "Connections to the metrics server closed at once because it was at its cap",
+        ))?;
+        registry.register(Box::new(metrics_connections_refused.clone()))?;
         registry.register(Box::new(store_records.clone()))?;
         registry.register(Box::new(store_failures.clone()))?;
         registry.register(Box::new(store_fsync.clone()))?;
         registry.register(Box::new(store_truncated.clone()))?;
         registry.register(Box::new(store_queue.clone()))?;
+        registry.register(Box::new(store_out_of_space.clone()))?;
+        registry.register(Box::new(store_compaction_failures.clone()))?;
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -323,6 +347,8 @@ impl Metrics {
             fsync_duration: store_fsync,
             recovery_truncated_bytes: store_truncated,
             queue_depth: store_queue,
+            out_of_space: store_out_of_space,
+            compaction_failures: store_compaction_failures,
         };
         Ok(Metrics {
             registry,
@@ -340,6 +366,7 @@ impl Metrics {
             store_bytes,
             store,
             limits,
+            metrics_connections_refused,
         })
     }
 

@@ -141,7 +141,10 @@ fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.write_all(bytes)?;
     file.sync_all()?;
     drop(file);
-    fs::rename(&tmp, path)
+    fs::rename(&tmp, path)?;
+    // Without this a crash can lose the name: the node would come back with a new identity,
+    // and every peer that knew the old node id would be talking to a stranger.
+    crate::durable::sync_parent_dir(path)
 }
 
 #[cfg(test)]

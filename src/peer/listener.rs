@@ -1,6 +1,8 @@
-//! Inbound peers: the accept loop on `--listen`. At most `max_peers` connections (handshakes
-//! included, so stalled handshakes cannot exhaust more than their share); over the limit a
-//! connection is closed at once and counted as `too_many_peers`.
+//! Inbound peers: the accept loop on `--listen`. Before any handshake work a connection must
+//! pass its source address's limits ([`super::admission`]: connections per address and a
+//! handshake rate, refused as `too_many_from_ip` / `handshake_rate_limited`) and then find one
+//! of `max_peers` slots (handshakes included, so stalled handshakes cannot exhaust more than
+//! their share; refused as `too_many_peers`). A refused connection is closed at once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,6 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use super::admission::{Admission, AdmissionConfig};
 use super::session::{run_session, PeerContext};
 use crate::logging::{ThrottledLog, ThrottledReport};
 use crate::transport::handshake_responder;
@@ -18,6 +21,8 @@ pub struct ListenerConfig {
     pub handshake_timeout: Duration,
     /// How long shutdown waits for sessions to close.
     pub drain_timeout: Duration,
+    /// Per source address limits.
+    pub admission: AdmissionConfig,
 }
 
 impl Default for ListenerConfig {
@@ -26,6 +31,7 @@ impl Default for ListenerConfig {
             max_peers: 256,
             handshake_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(15),
+            admission: AdmissionConfig::default(),
         }
     }
 }
@@ -33,6 +39,13 @@ impl Default for ListenerConfig {
 /// How often refused connections are summarised in the log: a connection storm is counted in
 /// the metrics, and one line per connection would flood the log with it.
 const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Labels of the refusal log, in [`ThrottledLog`] index order.
+const REFUSALS: [&str; 4] = [
+    "too_many_peers",
+    "handshake_failed",
+    "too_many_from_ip",
+    "handshake_rate_limited",
+];
 const TOO_MANY_PEERS: usize = 0;
 const HANDSHAKE_FAILED: usize = 1;
 
@@ -54,10 +67,8 @@ pub async fn accept_loop(
 ) {
     let max_peers = config.max_peers.max(1);
     let slots = Arc::new(Semaphore::new(max_peers));
-    let refusals = Arc::new(ThrottledLog::new(
-        vec!["too_many_peers", "handshake_failed"],
-        REFUSAL_LOG_INTERVAL,
-    ));
+    let refusals = Arc::new(ThrottledLog::new(REFUSALS.to_vec(), REFUSAL_LOG_INTERVAL));
+    let admission = Admission::new(config.admission.clone());
     loop {
         let accepted = tokio::select! {
             _ = shutdown.changed() => break,
@@ -69,6 +80,19 @@ pub async fn accept_loop(
                 // Out of file descriptors and similar: back off instead of spinning.
                 tracing::warn!(%err, "accept failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let permit = match admission.admit(remote_addr.ip(), std::time::Instant::now()) {
+            Ok(permit) => permit,
+            Err(refusal) => {
+                tracing::debug!(%remote_addr, reason = refusal.label(), "refused by address limits");
+                ctx.metrics.peer_disconnected(refusal.label());
+                let index = REFUSALS.iter().position(|l| *l == refusal.label());
+                if let Some(report) = index.and_then(|i| refusals.record(i)) {
+                    log_refusals(&report);
+                }
+                drop(stream);
                 continue;
             }
         };
@@ -88,6 +112,7 @@ pub async fn accept_loop(
         let refusals = refusals.clone();
         actix::spawn(async move {
             let _slot = slot;
+            let _permit = permit;
             let handshake = tokio::select! {
                 _ = shutdown.changed() => {
                     ctx.metrics.peer_disconnected("shutdown");

@@ -3,10 +3,12 @@
 //! files, for `replay`) and the feed loop, and the live side: node identity, the BOLT 1
 //! session over BOLT 8, the dialer (outbound, with reconnect) and the listener (inbound, capped).
 
+pub mod admission;
 pub mod dialer;
 pub mod feed;
 pub mod identity;
 pub mod listener;
+pub mod remote_text;
 pub mod score;
 pub mod session;
 pub mod source;

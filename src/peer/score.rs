@@ -6,7 +6,8 @@
 //! entries pruned) so a restart does not forgive a peer.
 //!
 //! Both maps are bounded: scores are an LRU (a peer pushed out merely starts from zero again),
-//! bans evict the one expiring soonest when full. The board does no I/O except [`save`]
+//! when the ban list is full, the ban with the lowest score goes, and among equal scores the
+//! most recent one (see [`ScoreBoard::insert_ban`] for why not the oldest). The board does no I/O except [`save`]
 //! (called by [`ScoreBoard::record`] when it bans) and [`ScoreBoard::open`].
 //!
 //! [`save`]: ScoreBoard::save
@@ -140,13 +141,38 @@ struct Score {
 }
 
 /// One persisted ban.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct BanEntry {
     /// Hex node id.
     peer: String,
     /// Unix seconds.
     until: u64,
     reason: Offense,
+    /// Unix seconds when the ban began (0 in files written before it was kept).
+    #[serde(default)]
+    since: u64,
+    /// The peer's score when it was banned (0 in older files).
+    #[serde(default)]
+    score: f64,
+}
+
+/// A ban in force, with what eviction ranks it by.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Ban {
+    until: u64,
+    reason: Offense,
+    since: u64,
+    score: f64,
+}
+
+impl Ban {
+    /// Lower ranks are evicted first: the lowest whole score, then the newest ban.
+    fn eviction_rank(&self) -> (u64, std::cmp::Reverse<u64>) {
+        (
+            self.score.max(0.0).floor() as u64,
+            std::cmp::Reverse(self.since),
+        )
+    }
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -165,7 +191,7 @@ pub enum ScoreError {
 pub struct ScoreBoard {
     config: ScoreConfig,
     scores: LruCache<PeerId, Score>,
-    bans: HashMap<PeerId, (u64, Offense)>,
+    bans: HashMap<PeerId, Ban>,
     /// Peers the operator configured (`--peer`): disconnected when they misbehave, never
     /// banned. A ban would also stop the dialer from ever reaching them again, and an
     /// attacker who could make a configured peer look bad would cut us off from the very
@@ -202,7 +228,15 @@ impl ScoreBoard {
                         continue;
                     };
                     if entry.until > now {
-                        board.insert_ban(peer, entry.until, entry.reason);
+                        board.insert_ban(
+                            peer,
+                            Ban {
+                                until: entry.until,
+                                reason: entry.reason,
+                                since: entry.since,
+                                score: entry.score,
+                            },
+                        );
                     }
                 }
             }
@@ -227,14 +261,14 @@ impl ScoreBoard {
     /// Whether `peer` is banned at `now` (unix seconds). A session checks this right after the
     /// handshake reveals the peer's node id (and before dialling out).
     pub fn is_banned(&self, peer: &PeerId, now: u64) -> bool {
-        self.bans.get(peer).is_some_and(|(until, _)| *until > now)
+        self.bans.get(peer).is_some_and(|ban| ban.until > now)
     }
 
     /// When `peer`'s ban ends, if it is banned at `now`.
     pub fn banned_until(&self, peer: &PeerId, now: u64) -> Option<u64> {
         self.bans
             .get(peer)
-            .map(|(until, _)| *until)
+            .map(|ban| ban.until)
             .filter(|until| *until > now)
     }
 
@@ -252,7 +286,7 @@ impl ScoreBoard {
         if let Some(until) = self.banned_until(peer, now) {
             return Verdict::Ban {
                 until,
-                reason: self.bans.get(peer).map_or(offense, |(_, r)| *r),
+                reason: self.bans.get(peer).map_or(offense, |ban| ban.reason),
             };
         }
         let half_life = self.config.half_life;
@@ -267,7 +301,15 @@ impl ScoreBoard {
         if points >= self.config.ban_threshold && !self.protected.contains(peer) {
             self.scores.pop(peer);
             let until = now.saturating_add(self.config.ban_duration.as_secs());
-            self.insert_ban(*peer, until, offense);
+            self.insert_ban(
+                *peer,
+                Ban {
+                    until,
+                    reason: offense,
+                    since: now,
+                    score: points,
+                },
+            );
             self.prune(now);
             if let Err(e) = self.save() {
                 tracing::warn!(error = %e, "could not persist the ban list");
@@ -286,7 +328,7 @@ impl ScoreBoard {
 
     /// Drops bans that have expired at `now`.
     pub fn prune(&mut self, now: u64) {
-        self.bans.retain(|_, (until, _)| *until > now);
+        self.bans.retain(|_, ban| ban.until > now);
     }
 
     /// Bans held (expired ones included until the next [`Self::prune`]).
@@ -303,10 +345,12 @@ impl ScoreBoard {
         let mut bans: Vec<BanEntry> = self
             .bans
             .iter()
-            .map(|(peer, (until, reason))| BanEntry {
+            .map(|(peer, ban)| BanEntry {
                 peer: hex::encode(peer),
-                until: *until,
-                reason: *reason,
+                until: ban.until,
+                reason: ban.reason,
+                since: ban.since,
+                score: ban.score,
             })
             .collect();
         bans.sort_by(|a, b| a.peer.cmp(&b.peer));
@@ -321,26 +365,39 @@ impl ScoreBoard {
         }
         fs::rename(&tmp, path)?;
         // The rename is durable only once the directory entry is.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
+        crate::durable::sync_parent_dir(path)?;
         Ok(())
     }
 
-    fn insert_ban(&mut self, peer: PeerId, until: u64, reason: Offense) {
-        if !self.bans.contains_key(&peer) && self.bans.len() >= self.config.max_bans.max(1) {
-            let soonest = self
-                .bans
-                .iter()
-                .min_by_key(|(_, (until, _))| *until)
-                .map(|(p, _)| *p);
-            if let Some(p) = soonest {
-                self.bans.remove(&p);
+    /// Adds (or lengthens) a ban. When the list is full, the ban ranked lowest by
+    /// [`Ban::eviction_rank`] is dropped, which may be the new one.
+    ///
+    /// Not the one expiring soonest, nor the oldest: every ban starts with the same duration,
+    /// so either rule lets an attacker who mints `max_bans` fresh identities and gets each
+    /// banned (a key costs nothing) flush out an earlier, real ban and let its peer straight
+    /// back in. Ranked by score and then newest-first, a flood of cheap identities only
+    /// displaces its own kind; a peer that earned a higher score keeps its ban. A banned
+    /// peer that is dropped here loses nothing it could not regain with a new key anyway.
+    fn insert_ban(&mut self, peer: PeerId, ban: Ban) {
+        match self.bans.get_mut(&peer) {
+            Some(held) if held.until >= ban.until => {}
+            Some(held) => *held = ban,
+            None => {
+                self.bans.insert(peer, ban);
             }
         }
-        let entry = self.bans.entry(peer).or_insert((until, reason));
-        if until >= entry.0 {
-            *entry = (until, reason);
+        while self.bans.len() > self.config.max_bans.max(1) {
+            let victim = self
+                .bans
+                .iter()
+                .min_by_key(|(_, ban)| ban.eviction_rank())
+                .map(|(p, _)| *p);
+            match victim {
+                Some(p) => {
+                    self.bans.remove(&p);
+                }
+                None => break,
+            }
         }
     }
 }
@@ -548,13 +605,49 @@ mod tests {
             lenient.record(&peer(n), Offense::Malformed, NOW);
         }
         assert_eq!(lenient.scores.len(), 8);
-        // Bans with increasing expiry: the soonest-expiring are evicted first.
+        // Bans of equal score: the newest make room, the earliest four stay.
         for n in 0..10u8 {
             let verdict = board.record(&peer(200 + n), Offense::Malformed, NOW + u64::from(n));
             assert!(matches!(verdict, Verdict::Ban { .. }));
         }
         assert_eq!(board.ban_count(), 4);
-        assert!(board.is_banned(&peer(209), NOW + 20));
-        assert!(!board.is_banned(&peer(200), NOW + 20));
+        assert!(board.is_banned(&peer(200), NOW + 20));
+        assert!(board.is_banned(&peer(203), NOW + 20));
+        assert!(!board.is_banned(&peer(209), NOW + 20));
+    }
+
+    #[test]
+    fn cheap_identities_banned_in_bulk_do_not_flush_an_earlier_ban() {
+        let config = ScoreConfig {
+            max_bans: 16,
+            ..ScoreConfig::default()
+        };
+        let mut board = ScoreBoard::in_memory(config);
+        let ban = |board: &mut ScoreBoard, who: &PeerId, at: u64| loop {
+            if let Verdict::Ban { .. } = board.record(who, Offense::Malformed, at) {
+                break;
+            }
+        };
+        let real = peer(1);
+        ban(&mut board, &real, NOW);
+        // An attacker mints a thousand keys and gets every one banned, later.
+        for n in 0..1000u32 {
+            let mut cheap = [3u8; 33];
+            cheap[1..5].copy_from_slice(&n.to_be_bytes());
+            ban(&mut board, &cheap, NOW + 1 + u64::from(n));
+        }
+        assert_eq!(board.ban_count(), 16);
+        assert!(
+            board.is_banned(&real, NOW + 2000),
+            "the real ban was flushed"
+        );
+        // A peer banned with a higher score outranks the earliest equal ones.
+        let heavy = peer(2);
+        let mut heavy_ban = board.bans.get(&real).copied().expect("real ban");
+        heavy_ban.score += 10.0;
+        heavy_ban.since = NOW + 3000;
+        board.insert_ban(heavy, heavy_ban);
+        assert!(board.is_banned(&heavy, NOW + 3001));
+        assert!(board.is_banned(&real, NOW + 3001));
     }
 }

@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
 
 use super::identity::NodeIdentity;
+use super::remote_text::{log_remote_text, RemoteText};
 use super::score::{Offense, PeerId, ScoreBoard, Verdict};
 use crate::graph::Graph;
 use crate::metrics::Metrics;
@@ -56,6 +57,9 @@ const KNOWN_FEATURES: &[usize] = &[
     46, // option_scid_alias
     48, // option_payment_metadata
     50, // option_zeroconf
+    36, // assigned in BOLT 9 after this list was written (issue 11)
+    60, // option_simple_close
+    62, // option_splice
 ];
 
 /// Frame overhead on the wire (encrypted length + two MACs), charged to the inbound byte rate.
@@ -542,13 +546,13 @@ impl Session {
             }
             bolt1::WARNING => {
                 let warning = Warning::parse(&msg).map_err(|_| malformed(self))?;
-                // BOLT 1: the data is attacker-controlled; log it only sanitized.
-                tracing::warn!(text = %warning.0.sanitized_data(), "peer sent a warning");
+                // BOLT 1: the data is attacker-controlled; log it only sanitized (and bounded).
+                log_remote_text(RemoteText::Warning, &self.remote, &warning.0);
                 Ok(())
             }
             bolt1::ERROR => {
                 let error = bolt1::Error::parse(&msg).map_err(|_| malformed(self))?;
-                tracing::warn!(text = %error.0.sanitized_data(), "peer sent an error");
+                log_remote_text(RemoteText::Error, &self.remote, &error.0);
                 // BOLT 1: an error for a channel we do not have is ignored; we have no
                 // channels, so only a connection-level error ends the session.
                 if error.0.is_connection_level() {

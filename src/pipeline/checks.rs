@@ -68,10 +68,18 @@ impl CheckPolicy {
             Summary::ChannelUpdate {
                 chain_hash,
                 timestamp,
+                dont_forward,
                 ..
             } => {
                 if *chain_hash != self.chain_hash {
                     return Err(DropReason::WrongChain);
+                }
+                // BOLT 7: `dont_forward` "indicates that the update is not to be forwarded";
+                // it is for the direct peer of a private channel. We keep the public graph
+                // only, so it is dropped before any work, as Core Lightning keeps such updates
+                // out of its public gossip_store. The sender is not at fault.
+                if *dont_forward {
+                    return Err(DropReason::DontForward);
                 }
                 self.check_timestamp(*timestamp, now)
             }
@@ -115,6 +123,7 @@ mod tests {
             short_channel_id: 1,
             timestamp,
             channel_flags: 0,
+            dont_forward: false,
         }
     }
 

@@ -52,10 +52,13 @@ pub enum DropReason {
     RecentlyRejected,
     /// A channel_update's or node_announcement's dependency was itself rejected.
     DependencyRejected,
+    /// A channel_update with `dont_forward` set: meant for the channel's direct peer only,
+    /// never stored as public or relayed.
+    DontForward,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         DropReason::Duplicate,
         DropReason::Stale,
         DropReason::QueueFull,
@@ -68,6 +71,7 @@ impl DropReason {
         DropReason::RateLimited,
         DropReason::RecentlyRejected,
         DropReason::DependencyRejected,
+        DropReason::DontForward,
     ];
 
     pub fn index(self) -> usize {
@@ -88,6 +92,7 @@ impl DropReason {
             DropReason::RateLimited => "rate_limited",
             DropReason::RecentlyRejected => "recently_rejected",
             DropReason::DependencyRejected => "dependency_rejected",
+            DropReason::DontForward => "dont_forward",
         }
     }
 
@@ -102,6 +107,7 @@ impl DropReason {
             // origin re-signed its channel: over the limit is dropped, never charged.
             | DropReason::RateLimited
             | DropReason::DependencyRejected
+            | DropReason::DontForward
             | DropReason::TimestampOutOfRange
             | DropReason::WrongChain
             // A resend of something already judged: the first copy was charged if it was the

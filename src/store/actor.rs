@@ -7,6 +7,18 @@
 //! Its mailbox is capped like the shards': a shard that finds it full pauses its own mailbox
 //! until the store has room, so a slow disk pushes back through the shards to the peers.
 //!
+//! I/O errors never lose or duplicate a record (appends are all or nothing, see
+//! [`StoreWriter::append_with_flags`]):
+//! - Out of space (ENOSPC, EDQUOT, or EFBIG from a file size limit): the actor keeps retrying
+//!   the same append, with backoff up to [`StoreConfig::out_of_space_retry_max`], on its own
+//!   thread. Meanwhile its mailbox fills, the shards pause, and the peers are no longer read:
+//!   intake stops, bounded by the mailboxes, and `/readyz` says `store: out of disk space`.
+//!   When space returns, the append succeeds and everything resumes. A shutdown while blocked
+//!   gives up the waiting records (counted as `io` failures; peers resend them).
+//! - Other write errors: the record is not written and counted as an `io` failure.
+//! - A failed compaction is retried with exponential backoff, not at every tick; a directory
+//!   fsync that failed after compaction's rename is retried at every tick until it succeeds.
+//!
 //! Ordering rules that keep Core Lightning's readers consistent:
 //! - A channel_update is written only after its channel_announcement (same shard, so the
 //!   hand-offs arrive in order); one whose announcement is not in the store is counted as
@@ -20,6 +32,7 @@
 //!   record is flagged DELETED at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,7 +41,7 @@ use actix::{Actor, AsyncContext, Context, Handler, Message};
 use super::error::StoreError;
 use super::writer::{StoreWriter, WriterStats};
 use crate::graph::{Graph, NodeId, Settled, UpdateStanding};
-use crate::metrics::Metrics;
+use crate::metrics::{Health, Metrics};
 use crate::wire::gossip::{summarize, Summary};
 use crate::wire::kind::GossipKind;
 
@@ -46,6 +59,13 @@ pub struct StoreConfig {
     /// Hand-offs the mailbox holds before shards pause. 4096 records of ~300 bytes cover far
     /// more than one fsync interval of buffered writing.
     pub mailbox_capacity: usize,
+    /// First wait before a failed compaction is tried again; doubles per failure.
+    pub compact_retry_min: Duration,
+    /// Longest wait between compaction attempts.
+    pub compact_retry_max: Duration,
+    /// Longest wait between attempts to append while the disk is full (they start at 10 ms
+    /// and double), so intake resumes within this once space returns.
+    pub out_of_space_retry_max: Duration,
 }
 
 impl Default for StoreConfig {
@@ -55,6 +75,11 @@ impl Default for StoreConfig {
             compact_share: 0.5,
             compact_min_bytes: 1 << 20,
             mailbox_capacity: 4096,
+            // A rewrite of a mainnet store takes seconds of disk time: after a failure, wait
+            // before trying again (Core Lightning compacts at most once per start, LND never).
+            compact_retry_min: Duration::from_secs(30),
+            compact_retry_max: Duration::from_secs(3600),
+            out_of_space_retry_max: Duration::from_secs(1),
         }
     }
 }
@@ -122,7 +147,22 @@ pub struct StoreActor {
     deferred: HashMap<NodeId, Persist>,
     /// Appended or flagged since the last fsync.
     dirty: bool,
+    /// Readiness to report an out-of-space store to.
+    health: Option<Arc<Health>>,
+    /// Set by [`StoreHandle::shutdown`](super::StoreHandle::shutdown): stop waiting for space.
+    stopping: Arc<AtomicBool>,
+    /// Writes are failing for lack of space.
+    out_of_space: bool,
+    /// No compaction before this (after a failure).
+    compact_not_before: Option<Instant>,
+    /// Wait after the next compaction failure.
+    compact_backoff: Duration,
+    /// Compaction renamed the file but the directory fsync failed.
+    dir_sync_pending: bool,
 }
+
+/// `readyz` part name of the store.
+const HEALTH_PART: &str = "store";
 
 impl StoreActor {
     pub fn new(
@@ -138,9 +178,45 @@ impl StoreActor {
             writer,
             graph,
             metrics,
+            compact_backoff: config.compact_retry_min,
             config,
             deferred: HashMap::new(),
             dirty: false,
+            health: None,
+            stopping: Arc::new(AtomicBool::new(false)),
+            out_of_space: false,
+            compact_not_before: None,
+            dir_sync_pending: false,
+        }
+    }
+
+    /// Reports out-of-space to `health` and stops waiting for space once `stopping` is set.
+    pub fn with_health(mut self, health: Arc<Health>, stopping: Arc<AtomicBool>) -> Self {
+        self.health = Some(health);
+        self.stopping = stopping;
+        self
+    }
+
+    /// Records whether writes fail for lack of space, for `/readyz` and the gauge.
+    fn set_out_of_space(&mut self, err: Option<&StoreError>) {
+        let now = err.is_some();
+        if now == self.out_of_space {
+            return;
+        }
+        self.out_of_space = now;
+        self.metrics.store.out_of_space.set(i64::from(now));
+        match err {
+            Some(err) => tracing::error!(
+                %err,
+                "gossip_store: out of disk space; intake paused until space returns"
+            ),
+            None => tracing::warn!("gossip_store: disk space is back; intake resumed"),
+        }
+        if let Some(health) = &self.health {
+            health.set_blocker(
+                HEALTH_PART,
+                err.map(|err| format!("out of disk space ({err}); gossip intake paused")),
+            );
         }
     }
 
@@ -233,20 +309,37 @@ impl StoreActor {
         self.settle(settled, offset);
     }
 
+    /// Appends with `write`; while the disk is full, waits (blocking this actor's own
+    /// thread, which is the backpressure) and tries again.
     fn append(
         &mut self,
-        write: impl FnOnce(&mut StoreWriter) -> Result<u64, StoreError>,
+        mut write: impl FnMut(&mut StoreWriter) -> Result<u64, StoreError>,
     ) -> Option<u64> {
-        match write(&mut self.writer) {
-            Ok(offset) => {
-                self.dirty = true;
-                self.metrics.store.written.inc();
-                Some(offset)
-            }
-            Err(err) => {
-                tracing::error!(%err, "gossip_store append failed");
-                self.metrics.store.failed("io");
-                None
+        let mut wait = Duration::from_millis(10);
+        let mut waited = false;
+        loop {
+            match write(&mut self.writer) {
+                Ok(offset) => {
+                    // After a wait, success means the flush that failed went through. A first
+                    // try may succeed into the buffer alone, which says nothing about space.
+                    if waited {
+                        self.set_out_of_space(None);
+                    }
+                    self.dirty = true;
+                    self.metrics.store.written.inc();
+                    return Some(offset);
+                }
+                Err(err) if err.is_out_of_space() && !self.stopping.load(Ordering::Acquire) => {
+                    self.set_out_of_space(Some(&err));
+                    waited = true;
+                    std::thread::sleep(wait);
+                    wait = (wait * 2).min(self.config.out_of_space_retry_max);
+                }
+                Err(err) => {
+                    tracing::error!(%err, "gossip_store append failed");
+                    self.metrics.store.failed("io");
+                    return None;
+                }
             }
         }
     }
@@ -293,12 +386,19 @@ impl StoreActor {
             .set(i64::try_from(stats.len).unwrap_or(i64::MAX));
         match result {
             Ok(()) => {
+                self.set_out_of_space(None);
                 self.dirty = false;
                 Ok(stats)
             }
             Err(err) => {
-                tracing::error!(%err, "gossip_store fsync failed");
-                self.metrics.store.failed("io");
+                // The buffered records stay buffered (bounded) and are written by a later
+                // sync or append.
+                if err.is_out_of_space() {
+                    self.set_out_of_space(Some(&err));
+                } else {
+                    tracing::error!(%err, "gossip_store fsync failed");
+                    self.metrics.store.failed("io");
+                }
                 Err(err)
             }
         }
@@ -308,6 +408,12 @@ impl StoreActor {
         if self.dirty {
             let _ = self.sync();
         }
+        if self.dir_sync_pending {
+            match crate::durable::sync_parent_dir(self.writer.path()) {
+                Ok(()) => self.dir_sync_pending = false,
+                Err(err) => tracing::error!(%err, "gossip_store directory fsync failed again"),
+            }
+        }
         self.maybe_compact();
     }
 
@@ -315,6 +421,10 @@ impl StoreActor {
         let stats = self.writer.stats();
         if stats.len < self.config.compact_min_bytes
             || (stats.deleted_bytes as f64) <= self.config.compact_share * stats.len as f64
+            || self.out_of_space
+            || self
+                .compact_not_before
+                .is_some_and(|at| Instant::now() < at)
         {
             return;
         }
@@ -334,6 +444,9 @@ impl StoreActor {
                 if lost > 0 {
                     tracing::error!(lost, "graph offsets pointed at records compaction dropped");
                 }
+                self.compact_not_before = None;
+                self.compact_backoff = self.config.compact_retry_min;
+                self.dir_sync_pending |= report.dir_sync_failed;
                 self.metrics.store.compacted.inc_by(report.records_dropped);
                 self.metrics
                     .store_bytes
@@ -346,7 +459,13 @@ impl StoreActor {
                     "gossip_store compacted"
                 );
             }
-            Err(err) => tracing::error!(%err, "gossip_store compaction failed"),
+            Err(err) => {
+                let wait = self.compact_backoff;
+                self.compact_not_before = Some(Instant::now() + wait);
+                self.compact_backoff = (wait * 2).min(self.config.compact_retry_max);
+                self.metrics.store.compaction_failures.inc();
+                tracing::error!(%err, retry_in_secs = wait.as_secs(), "gossip_store compaction failed");
+            }
         }
     }
 
@@ -481,6 +600,7 @@ mod tests {
             compact_share: 0.3,
             compact_min_bytes: 0,
             mailbox_capacity: 100_000,
+            ..StoreConfig::default()
         };
         let system = actix::System::new();
         system.block_on(async {

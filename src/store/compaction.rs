@@ -38,6 +38,10 @@ pub struct CompactionReport {
     pub records_dropped: u64,
     /// A torn tail in the source, which was not copied.
     pub torn: Option<TornTail>,
+    /// The rename happened but the directory fsync after it failed: the new file is in place
+    /// and must be used (the old inode is unlinked), but a crash could still bring back the old
+    /// name. The caller retries [`crate::durable::sync_parent_dir`] until it succeeds.
+    pub dir_sync_failed: bool,
 }
 
 /// Temporary file next to `path` used while compacting.
@@ -104,23 +108,23 @@ pub fn compact_file(
     };
     let torn = reader.torn_tail();
     fs::rename(&tmp, path)?;
-    sync_parent_dir(path)?;
+    // After the rename the compacted file *is* the store, whatever happens next: failing here
+    // would leave a writer appending to the unlinked old inode, losing everything it writes.
+    let dir_sync_failed = match crate::durable::sync_parent_dir(path) {
+        Ok(()) => false,
+        Err(err) => {
+            tracing::error!(%err, "directory fsync after compaction failed; will retry");
+            true
+        }
+    };
     Ok(CompactionReport {
         old_len,
         new_len,
         records_kept,
         records_dropped,
         torn,
+        dir_sync_failed,
     })
-}
-
-fn sync_parent_dir(path: &Path) -> Result<(), StoreError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -25,3 +25,17 @@ pub enum StoreError {
     #[error("no valid gossip_store record at offset {0}")]
     NotARecord(u64),
 }
+
+impl StoreError {
+    /// The disk (or quota, or file size limit) is full: the write may succeed later, once
+    /// space returns, unlike other I/O errors.
+    pub fn is_out_of_space(&self) -> bool {
+        let StoreError::Io(err) = self else {
+            return false;
+        };
+        matches!(
+            err.raw_os_error(),
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::EFBIG)
+        )
+    }
+}

@@ -2,6 +2,7 @@
 //! graph index), hand the actor's address to the pipeline, and shut down durably.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +13,15 @@ use super::error::StoreError;
 use super::load::{open_and_load, LoadReport};
 use super::writer::WriterStats;
 use crate::graph::Graph;
-use crate::metrics::Metrics;
+use crate::metrics::{Health, Metrics};
 
 /// The running store actor.
 pub struct StoreHandle {
     addr: Addr<StoreActor>,
     arbiter: Arbiter,
     metrics: Arc<Metrics>,
+    /// Tells an actor waiting for disk space to give up (shutdown).
+    stopping: Arc<AtomicBool>,
 }
 
 impl StoreHandle {
@@ -32,13 +35,32 @@ impl StoreHandle {
         metrics: Arc<Metrics>,
         config: StoreConfig,
     ) -> Result<(StoreHandle, LoadReport), StoreError> {
+        Self::open_reporting(
+            data_dir,
+            graph,
+            metrics,
+            config,
+            Arc::new(Health::default()),
+        )
+    }
+
+    /// [`open`](Self::open), reporting a full disk to `health` (`/readyz`).
+    pub fn open_reporting(
+        data_dir: &Path,
+        graph: Arc<Graph>,
+        metrics: Arc<Metrics>,
+        config: StoreConfig,
+        health: Arc<Health>,
+    ) -> Result<(StoreHandle, LoadReport), StoreError> {
         let (writer, report) = open_and_load(data_dir, &graph, &metrics)?;
+        let stopping = Arc::new(AtomicBool::new(false));
         let capacity = config.mailbox_capacity.max(1);
         metrics.set_limit("store_mailbox_capacity", capacity);
         // Created with its capacity before the actor starts, like the shards' mailboxes.
         let (sender, receiver) = actix::dev::channel::channel(capacity);
         let addr = Addr::new(sender);
-        let actor = StoreActor::new(writer, graph, metrics.clone(), config);
+        let actor = StoreActor::new(writer, graph, metrics.clone(), config)
+            .with_health(health, stopping.clone());
         let arbiter = Arbiter::new();
         arbiter.spawn_fn(move || {
             Context::with_receiver(receiver).run(actor);
@@ -48,6 +70,7 @@ impl StoreHandle {
                 addr,
                 arbiter,
                 metrics,
+                stopping,
             },
             report,
         ))
@@ -63,9 +86,17 @@ impl StoreHandle {
         self.addr.send(Flush).await.map_err(closed)?
     }
 
+    /// From now on a full disk fails appends at once (counted as `io`) instead of pausing
+    /// intake until space returns. Call when shutdown begins, before draining the pipeline:
+    /// shards waiting on a store that waits for space would never drain.
+    pub fn stop_waiting_for_space(&self) {
+        self.stopping.store(true, Ordering::Release);
+    }
+
     /// Waits until every hand-off has reached the actor, then flushes, fsyncs and stops it.
     /// Drain the pipeline first so no shard hands off anything after this.
     pub async fn shutdown(self) -> Result<WriterStats, StoreError> {
+        self.stop_waiting_for_space();
         while self.metrics.store.queue_depth.get() > 0 && self.addr.connected() {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }

@@ -41,5 +41,7 @@ pub use record::{
     RecordHeader, RecordKind, FLAG_COMPLETED, FLAG_DELETED, FLAG_DYING, FLAG_PUSH, HEADER_LEN,
     MAX_MSG_LEN, VERSION_CURRENT,
 };
-pub use recovery::{recover, recover_file, RecoveryReport};
+pub use recovery::{
+    corrupt_copy_path, recover, recover_file, recover_keeping_aside, RecoveryReport,
+};
 pub use writer::{StoreWriter, WriterStats, WRITE_BUFFER_BYTES};

@@ -4,10 +4,17 @@
 //! a crc that does not match what reached the disk). Like Core Lightning's `gossip_store_load`,
 //! we cut the file at the first such record, even if it is not the last one: nothing after a
 //! corrupt record can be trusted to start on a record boundary.
+//!
+//! Before anything is cut, [`recover`] (and so every store the node opens) keeps the whole
+//! file aside as `<file>.corrupt`, as Core Lightning's `gossip_store_load` does ("Moving to
+//! gossip_store.corrupt and truncating"): what was cut may be worth a look, and a bug in
+//! recovery must not destroy data. Core Lightning renames the file and starts empty; we copy
+//! it and keep the valid prefix, so a restart does not have to fetch the whole graph again.
+//! Only the latest corrupt copy is kept.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::error::StoreError;
 use super::reader::{ReaderOptions, StoreReader, StoreStart, TornTail};
@@ -38,15 +45,74 @@ pub struct RecoveryReport {
     pub dropped_dangling_announcement: bool,
 }
 
-/// Recover the store at `path` in place (see [`recover_file`]).
+/// Where [`recover`] keeps a store it is about to cut.
+pub fn corrupt_copy_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".corrupt");
+    path.with_file_name(name)
+}
+
+/// Recover the store at `path` in place (see [`recover_file`]), keeping a copy of the file as
+/// it was in [`corrupt_copy_path`] first if anything is to be cut. If the copy cannot be made
+/// durable (e.g. the disk is full) nothing is cut and the error is returned.
 pub fn recover(path: impl AsRef<Path>) -> Result<RecoveryReport, StoreError> {
+    let path = path.as_ref();
     let mut file = OpenOptions::new().read(true).write(true).open(path)?;
-    recover_file(&mut file)
+    recover_keeping_aside(path, &mut file)
+}
+
+/// [`recover`] on an open `file` whose name is `path`.
+pub fn recover_keeping_aside(path: &Path, file: &mut File) -> Result<RecoveryReport, StoreError> {
+    let report = scan(file)?;
+    if report.valid_len < report.original_len {
+        keep_aside(path)?;
+        file.set_len(report.valid_len)?;
+        file.sync_all()?;
+    }
+    file.seek(SeekFrom::Start(report.valid_len))?;
+    Ok(report)
+}
+
+/// Copies `path` to [`corrupt_copy_path`] through a temporary file, fsynced and renamed, so a
+/// crash leaves either the previous copy or the whole new one.
+fn keep_aside(path: &Path) -> Result<(), StoreError> {
+    let target = corrupt_copy_path(path);
+    let mut tmp = target.clone().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let copied = (|| {
+        fs::copy(path, &tmp)?;
+        File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, &target)?;
+        crate::durable::sync_parent_dir(&target)
+    })();
+    if let Err(err) = copied {
+        let _ = fs::remove_file(&tmp);
+        return Err(err.into());
+    }
+    tracing::warn!(
+        path = %path.display(),
+        kept = %target.display(),
+        "gossip_store: a corrupt or torn tail is cut; the file as it was is kept aside"
+    );
+    Ok(())
 }
 
 /// Scan `file` from the start, truncate it after the last valid record and fsync if anything
-/// was cut. Leaves the cursor at the new end. A file without a version byte is refused.
+/// was cut (without keeping a copy: [`recover`] does). Leaves the cursor at the new end. A
+/// file without a version byte is refused.
 pub fn recover_file(file: &mut File) -> Result<RecoveryReport, StoreError> {
+    let report = scan(file)?;
+    if report.valid_len < report.original_len {
+        file.set_len(report.valid_len)?;
+        file.sync_all()?;
+    }
+    file.seek(SeekFrom::Start(report.valid_len))?;
+    Ok(report)
+}
+
+/// Finds the valid prefix of `file` without changing it.
+fn scan(file: &mut File) -> Result<RecoveryReport, StoreError> {
     let original_len = file.metadata()?.len();
     file.seek(SeekFrom::Start(0))?;
     let mut reader = StoreReader::with_options(&*file, ReaderOptions::default())?;
@@ -72,11 +138,6 @@ pub fn recover_file(file: &mut File) -> Result<RecoveryReport, StoreError> {
         records_kept -= 1;
     }
     drop(reader);
-    if valid_len < original_len {
-        file.set_len(valid_len)?;
-        file.sync_all()?;
-    }
-    file.seek(SeekFrom::Start(valid_len))?;
     Ok(RecoveryReport {
         version,
         original_len,

@@ -34,7 +34,7 @@ use super::record::{
     channel_amount_msg, encode_record, uuid_msg, RecordHeader, RecordKind, FLAG_COMPLETED,
     FLAG_DELETED, HEADER_LEN, MAX_MSG_LEN, VERSION_CURRENT,
 };
-use super::recovery::{recover_file, RecoveryReport};
+use super::recovery::{recover_keeping_aside, RecoveryReport};
 
 /// Appends are collected until this many bytes are pending, then written in one call. Large
 /// enough to batch a burst of updates into one syscall, small enough to bound what a crash
@@ -93,12 +93,13 @@ impl StoreWriter {
         Ok(w)
     }
 
-    /// Open an existing store for appending after running [`recover_file`] on it. An empty
-    /// file is initialised like [`create`](Self::create).
+    /// Open an existing store for appending after recovering it (a torn or corrupt tail is
+    /// cut, the file as it was kept aside first: [`recover_keeping_aside`]). An empty file is
+    /// initialised like [`create`](Self::create).
     pub fn open(path: impl AsRef<Path>) -> Result<(StoreWriter, RecoveryReport), StoreError> {
         let path = path.as_ref();
         let mut file = OpenOptions::new().read(true).write(true).open(path)?;
-        let report = recover_file(&mut file)?;
+        let report = recover_keeping_aside(path, &mut file)?;
         let stats = WriterStats {
             len: report.valid_len,
             records: report.records_kept,
@@ -177,15 +178,20 @@ impl StoreWriter {
     }
 
     /// [`append`](Self::append) with extra flags (e.g. `FLAG_PUSH`, `FLAG_DYING`).
+    ///
+    /// All or nothing: on `Err` nothing of `msg` is buffered or written, so a retry cannot
+    /// duplicate it and no record lands in the file that its caller did not get an offset for.
     pub fn append_with_flags(
         &mut self,
         msg: &[u8],
         timestamp: u32,
         flags: u16,
     ) -> Result<u64, StoreError> {
-        let off = self.push_record(flags | FLAG_COMPLETED, timestamp, msg)?;
-        self.maybe_flush()?;
-        Ok(off)
+        if msg.len() > MAX_MSG_LEN {
+            return Err(StoreError::MessageTooLong(msg.len()));
+        }
+        self.make_room(HEADER_LEN + msg.len())?;
+        self.push_record(flags | FLAG_COMPLETED, timestamp, msg)
     }
 
     /// Append a channel_announcement and the `channel_amount` record every announcement must be
@@ -200,9 +206,10 @@ impl StoreWriter {
         if msg.len() > MAX_MSG_LEN {
             return Err(StoreError::MessageTooLong(msg.len()));
         }
+        let amount = channel_amount_msg(amount_sat);
+        self.make_room(2 * HEADER_LEN + msg.len() + amount.len())?;
         let off = self.push_record(FLAG_COMPLETED, timestamp, msg)?;
-        self.push_record(FLAG_COMPLETED, 0, &channel_amount_msg(amount_sat))?;
-        self.maybe_flush()?;
+        self.push_record(FLAG_COMPLETED, 0, &amount)?;
         Ok(off)
     }
 
@@ -217,11 +224,19 @@ impl StoreWriter {
         Ok(off)
     }
 
-    fn maybe_flush(&mut self) -> Result<(), StoreError> {
-        if self.buf.len() >= WRITE_BUFFER_BYTES {
+    /// Flushes first if `more` bytes would take the buffer past [`WRITE_BUFFER_BYTES`]: the
+    /// buffer never holds more than that plus one append, even when the disk is full (the
+    /// flush fails and the append is refused before anything is buffered).
+    fn make_room(&mut self, more: usize) -> Result<(), StoreError> {
+        if !self.buf.is_empty() && self.buf.len() + more > WRITE_BUFFER_BYTES {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Bytes appended but not yet handed to the OS.
+    pub fn pending_bytes(&self) -> usize {
+        self.buf.len()
     }
 
     /// Hand pending appends to the OS (no fsync).
@@ -540,5 +555,40 @@ mod tests {
         assert_eq!(recs.len(), 3001);
         let del = recs.iter().filter(|r| r.is_deleted()).count();
         assert_eq!(del, offs.len().div_ceil(7));
+    }
+
+    #[test]
+    fn an_append_whose_flush_fails_leaves_nothing_behind_and_the_buffer_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("gossip_store");
+        let mut w = StoreWriter::create(&p).unwrap();
+        let mut offsets = vec![];
+        // Fill the buffer up to the point where the next append must flush.
+        while w.pending_bytes() + HEADER_LEN + upd(0).len() <= WRITE_BUFFER_BYTES {
+            offsets.push(w.append(&upd(offsets.len() as u8), 1).unwrap());
+        }
+        let before = (w.stats(), w.pending_bytes());
+        // Writes now fail (a read-only handle stands in for a full disk).
+        let writable = std::mem::replace(&mut w.file, File::open(&p).unwrap());
+        let failing = b"\x01\x02an append that fails".to_vec();
+        for _ in 0..10 {
+            assert!(w.append(&failing, 2).is_err());
+            assert!(w.append_channel_announcement(&failing, 2, 1).is_err());
+        }
+        assert_eq!(
+            (w.stats(), w.pending_bytes()),
+            before,
+            "a failed append left a trace"
+        );
+        // Space returns: everything appended before is written once, nothing else.
+        w.file = writable;
+        let again = w.append(&upd(0xAA), 3).unwrap();
+        w.flush_and_sync().unwrap();
+        let recs = read_all(&p, false);
+        assert_eq!(recs.len(), 1 + offsets.len() + 1);
+        assert!(recs.iter().all(|r| r.msg != failing));
+        for (rec, off) in recs[1..].iter().zip(offsets.iter().chain([&again])) {
+            assert_eq!(rec.offset, *off);
+        }
     }
 }

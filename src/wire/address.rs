@@ -29,6 +29,19 @@ pub enum Address {
 }
 
 impl Address {
+    /// A DNS hostname that is fit to resolve: ASCII letters, digits, `-` and `.` only (what
+    /// BOLT 7 lets an origin node announce), non-empty. `None` for other descriptors.
+    pub fn usable_hostname(&self) -> Option<&str> {
+        let Address::Dns { hostname, .. } = self else {
+            return None;
+        };
+        let ok = !hostname.is_empty()
+            && hostname
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'.');
+        ok.then(|| std::str::from_utf8(hostname).ok()).flatten()
+    }
+
     pub fn descriptor_type(&self) -> u8 {
         match self {
             Address::Ipv4 { .. } => 1,
@@ -121,10 +134,12 @@ pub fn parse_addresses(mut field: &[u8]) -> Result<Vec<Address>, DecodeError> {
                 let ([len], rest) = take::<1>(rest)?;
                 let len = usize::from(len);
                 let hostname = rest.get(..len).ok_or(DecodeError::BadLengthDescriptor)?;
-                // BOLT 7: "MUST NOT add a DNS hostname ... which contains non-ASCII characters".
-                if !hostname.is_ascii() {
-                    return Err(DecodeError::InvalidValue);
-                }
+                // BOLT 7 tells the *origin* node it "MUST NOT add a DNS hostname ... which
+                // contains non-ASCII characters", but the descriptor is length-delimited, so a
+                // bad one is skippable. As Core Lightning does (`fromwire_wireaddr` reads the
+                // bytes by length only), it is kept as is rather than failing the whole signed
+                // message; LDK instead refuses the message, which would charge the relaying
+                // peer for one address. Use [`Address::usable_hostname`] before dialling one.
                 let (port, rest) = take_u16(rest.get(len..).unwrap_or(&[]))?;
                 let address = Address::Dns {
                     hostname: hostname.to_vec(),
@@ -245,9 +260,34 @@ mod tests {
     }
 
     #[test]
-    fn non_ascii_hostname_is_invalid() {
-        let bytes = [5, 2, b'a', 0xc3, 0x26, 0x07];
-        assert_eq!(parse_addresses(&bytes), Err(DecodeError::InvalidValue));
+    fn a_bad_hostname_is_kept_by_its_length_and_the_next_address_still_parses() {
+        // Non-ASCII, then an IPv4 address after it.
+        let bytes = [5, 2, b'a', 0xc3, 0x26, 0x07, 1, 127, 0, 0, 1, 0x26, 0x07];
+        let parsed = parse_addresses(&bytes).unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed[0].usable_hostname(), None);
+        assert_eq!(
+            parsed[1],
+            Address::Ipv4 {
+                addr: [127, 0, 0, 1],
+                port: 0x2607
+            }
+        );
+        let mut out = Vec::new();
+        write_addresses(&parsed, &mut out);
+        assert_eq!(out, bytes, "kept byte for byte: the signature covers it");
+        let good = Address::Dns {
+            hostname: b"node-1.example.com".to_vec(),
+            port: 9735,
+        };
+        assert_eq!(good.usable_hostname(), Some("node-1.example.com"));
+        for bad in [&b""[..], b"a b", b"a\x00", b"x/y"] {
+            let dns = Address::Dns {
+                hostname: bad.to_vec(),
+                port: 1,
+            };
+            assert_eq!(dns.usable_hostname(), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -32,8 +32,13 @@ const CU_CHAIN_HASH_AT: usize = SINGLE_SIG_SIGNED_FROM;
 const CU_SCID_AT: usize = CU_CHAIN_HASH_AT + 32;
 const CU_TIMESTAMP_AT: usize = CU_SCID_AT + 8;
 const CU_CHANNEL_FLAGS_AT: usize = CU_TIMESTAMP_AT + 5;
-/// Length up to and including `fee_proportional_millionths`; `htlc_maximum_msat` may follow.
-const CU_FIXED_LEN: usize = CU_CHANNEL_FLAGS_AT + 1 + 2 + 8 + 4 + 4;
+const CU_MESSAGE_FLAGS_AT: usize = CU_TIMESTAMP_AT + 4;
+/// Length up to and including `htlc_maximum_msat`, which BOLT 7 now requires.
+const CU_FIXED_LEN: usize = CU_CHANNEL_FLAGS_AT + 1 + 2 + 8 + 4 + 4 + 8;
+/// `message_flags` bit 0, `must_be_one` (formerly `option_channel_htlc_max`).
+pub const MESSAGE_FLAG_MUST_BE_ONE: u8 = 1 << 0;
+/// `message_flags` bit 1, `dont_forward`.
+pub const MESSAGE_FLAG_DONT_FORWARD: u8 = 1 << 1;
 
 /// BOLT 7 `channel_announcement` (type 256).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -78,9 +83,9 @@ pub struct ChannelUpdate {
     pub htlc_minimum_msat: u64,
     pub fee_base_msat: u32,
     pub fee_proportional_millionths: u32,
-    /// Present iff `message_flags` bit 0 (`must_be_one`, formerly `option_channel_htlc_max`) is
-    /// set; older updates lack it. `serialize` writes it whenever it is `Some`, so keep the two
-    /// consistent when building one by hand.
+    /// Always `Some` in a parsed update: BOLT 7 requires it and `parse` refuses updates whose
+    /// `must_be_one` bit is clear. An `Option` so that tests can still build such legacy bytes;
+    /// `serialize` writes it whenever it is `Some`.
     pub htlc_maximum_msat: Option<u64>,
     pub excess: Vec<u8>,
 }
@@ -114,6 +119,8 @@ pub enum Summary {
         short_channel_id: u64,
         timestamp: u32,
         channel_flags: u8,
+        /// `message_flags` bit 1: the channel's owner asks that the update not be relayed.
+        dont_forward: bool,
     },
 }
 
@@ -131,7 +138,8 @@ impl Summary {
 ///
 /// Only checks that the message is long enough for every fixed-size field of its kind; a
 /// successful summary does not mean [`GossipMessage::parse`] will accept the message (address
-/// descriptors and `htlc_maximum_msat` are not looked at).
+/// descriptors are not looked at). A channel_update must carry `htlc_maximum_msat` (its
+/// `must_be_one` bit set and the length to match) to summarize.
 pub fn summarize(msg: &[u8]) -> Result<Summary, DecodeError> {
     match be_u16(msg, 0)? {
         CHANNEL_ANNOUNCEMENT => {
@@ -160,15 +168,29 @@ pub fn summarize(msg: &[u8]) -> Result<Summary, DecodeError> {
             if msg.len() < CU_FIXED_LEN {
                 return Err(DecodeError::ShortRead);
             }
+            let message_flags = *msg.get(CU_MESSAGE_FLAGS_AT).ok_or(DecodeError::ShortRead)?;
+            check_must_be_one(message_flags)?;
             Ok(Summary::ChannelUpdate {
                 chain_hash: array(msg, CU_CHAIN_HASH_AT)?,
                 short_channel_id: be_u64(msg, CU_SCID_AT)?,
                 timestamp: be_u32(msg, CU_TIMESTAMP_AT)?,
                 channel_flags: *msg.get(CU_CHANNEL_FLAGS_AT).ok_or(DecodeError::ShortRead)?,
+                dont_forward: message_flags & MESSAGE_FLAG_DONT_FORWARD != 0,
             })
         }
         other => Err(DecodeError::UnexpectedType(other)),
     }
+}
+
+/// BOLT 7, channel_update, the origin node "MUST set the `must_be_one` bit in
+/// `message_flags` to 1" and "MUST set `htlc_maximum_msat`"; the field now sits at a fixed
+/// offset, and Core Lightning's gossmap reads it there, so an update without it would hand a
+/// Core Lightning reader of our store the next record's bytes as its `htlc_maximum_msat`.
+fn check_must_be_one(message_flags: u8) -> Result<(), DecodeError> {
+    if message_flags & MESSAGE_FLAG_MUST_BE_ONE == 0 {
+        return Err(DecodeError::InvalidValue);
+    }
+    Ok(())
 }
 
 /// Double-SHA256 of `msg[from..]`, the digest BOLT 7 signatures sign. `None` if `msg` is shorter
@@ -278,13 +300,10 @@ impl ChannelUpdate {
         let htlc_minimum_msat = r.u64()?;
         let fee_base_msat = r.u32()?;
         let fee_proportional_millionths = r.u32()?;
-        // BOLT 7: `htlc_maximum_msat` is present when `message_flags` bit 0 is set; updates
-        // from before `option_channel_htlc_max` became mandatory leave the bit clear.
-        let htlc_maximum_msat = if message_flags & 1 != 0 {
-            Some(r.u64()?)
-        } else {
-            None
-        };
+        // Updates from before `htlc_maximum_msat` became mandatory are malformed now (see
+        // `check_must_be_one`); the field stays an `Option` so such bytes can still be built.
+        check_must_be_one(message_flags)?;
+        let htlc_maximum_msat = Some(r.u64()?);
         Ok(ChannelUpdate {
             signature,
             chain_hash,
@@ -544,13 +563,33 @@ mod tests {
     }
 
     #[test]
-    fn old_update_without_htlc_max_keeps_trailing_bytes_as_excess() {
+    fn update_without_htlc_max_is_malformed_even_with_bytes_where_it_would_be() {
         let mut cu = sample_cu();
         cu.message_flags = 0;
         cu.htlc_maximum_msat = None;
-        cu.excess = vec![0xde, 0xad];
+        cu.excess = vec![0xde; 8];
         let bytes = cu.serialize();
-        assert_eq!(bytes.len(), 130 + 2);
+        assert_eq!(bytes.len(), 130 + 8);
+        assert_eq!(ChannelUpdate::parse(&bytes), Err(DecodeError::InvalidValue));
+        assert_eq!(summarize(&bytes), Err(DecodeError::InvalidValue));
+        // Bit 0 set but the field cut off: short at the summary already.
+        let mut short = sample_cu().serialize();
+        short.truncate(short.len() - 8);
+        assert_eq!(summarize(&short), Err(DecodeError::ShortRead));
+    }
+
+    #[test]
+    fn dont_forward_is_summarized() {
+        let mut cu = sample_cu();
+        cu.message_flags |= MESSAGE_FLAG_DONT_FORWARD;
+        let bytes = cu.serialize();
+        assert!(matches!(
+            summarize(&bytes),
+            Ok(Summary::ChannelUpdate {
+                dont_forward: true,
+                ..
+            })
+        ));
         assert_eq!(ChannelUpdate::parse(&bytes), Ok(cu));
     }
 
@@ -741,13 +780,13 @@ mod tests {
                         chain_hash,
                         short_channel_id: scid,
                         timestamp,
-                        message_flags: mflags,
+                        message_flags: mflags | MESSAGE_FLAG_MUST_BE_ONE,
                         channel_flags: cflags,
                         cltv_expiry_delta: cltv,
                         htlc_minimum_msat: min,
                         fee_base_msat,
                         fee_proportional_millionths,
-                        htlc_maximum_msat: (mflags & 1 != 0).then_some(max),
+                        htlc_maximum_msat: Some(max),
                         excess,
                     }
                 },
@@ -780,6 +819,7 @@ mod tests {
                 short_channel_id: u.short_channel_id,
                 timestamp: u.timestamp,
                 channel_flags: u.channel_flags,
+                dont_forward: u.message_flags & MESSAGE_FLAG_DONT_FORWARD != 0,
             },
         }
     }

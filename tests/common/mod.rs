@@ -12,6 +12,20 @@ pub mod tap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Messages of the live (not DELETED) records of `<data_dir>/gossip_store`, in file order.
+pub fn live_store_messages(data_dir: &Path) -> Vec<Vec<u8>> {
+    let path = data_dir.join(gossip_sieve::store::STORE_FILE);
+    let file = std::fs::File::open(path).expect("store");
+    let mut reader = gossip_sieve::store::StoreReader::new(file).expect("store reader");
+    let mut out = Vec::new();
+    while let Some(record) = reader.next_record().expect("record") {
+        if !record.is_deleted() {
+            out.push(record.msg);
+        }
+    }
+    out
+}
+
 pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gossip-sieve"))
 }

@@ -24,13 +24,29 @@ pub struct Node {
     pub metrics: SocketAddr,
     pub listen: Option<SocketAddr>,
     panics: Arc<Mutex<Vec<String>>>,
+    /// Every stderr line as (full length, first [`KEPT_LINE_CHARS`] characters).
+    log: Arc<Mutex<Vec<(usize, String)>>>,
     stderr: Option<std::thread::JoinHandle<()>>,
 }
+
+/// Characters of each stderr line [`Node::log_lines`] keeps.
+const KEPT_LINE_CHARS: usize = 400;
 
 impl Node {
     /// Starts `run` on loopback ephemeral ports (listener and /metrics) with `args` added.
     pub fn start(data_dir: &Path, args: &[String]) -> Node {
-        let mut child = Command::new(super::binary())
+        Self::start_with(data_dir, args, |_| {})
+    }
+
+    /// [`Node::start`], letting `configure` adjust the command first (resource limits).
+    pub fn start_with(
+        data_dir: &Path,
+        args: &[String],
+        configure: impl FnOnce(&mut Command),
+    ) -> Node {
+        let mut command = Command::new(super::binary());
+        configure(&mut command);
+        let mut child = command
             .arg("run")
             .args([
                 "--metrics",
@@ -50,10 +66,14 @@ impl Node {
         let panics = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("stderr");
         let seen = panics.clone();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let kept = log.clone();
         // Forward stderr to the test's output (shown on failure) and keep any panic line.
         let stderr = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[node] {line}");
+                let head: String = line.chars().take(KEPT_LINE_CHARS).collect();
+                eprintln!("[node] {head}");
+                kept.lock().expect("log").push((line.len(), head));
                 if line.contains("panicked at") {
                     seen.lock().expect("panic log").push(line);
                 }
@@ -87,8 +107,20 @@ impl Node {
             metrics: metrics.expect("metrics"),
             listen,
             panics,
+            log,
             stderr: Some(stderr),
         }
+    }
+
+    /// Stderr lines so far containing `needle`, as (full length, first characters).
+    pub fn log_lines(&self, needle: &str) -> Vec<(usize, String)> {
+        self.log
+            .lock()
+            .expect("log")
+            .iter()
+            .filter(|(_, head)| head.contains(needle))
+            .cloned()
+            .collect()
     }
 
     pub fn listen(&self) -> SocketAddr {

@@ -52,6 +52,32 @@ impl TestPeer {
         Self::try_connect(listen, node_id, me, &Init::ours(chain()).serialize()).await
     }
 
+    /// Like [`TestPeer::connect`], but `None` if the node refuses the connection (closes it
+    /// during the handshake or instead of sending its init).
+    pub async fn try_connect_closed_ok(
+        listen: SocketAddr,
+        node_id: &PublicKey,
+    ) -> Option<TestPeer> {
+        let init = Init::ours(chain()).serialize();
+        Self::try_connect(listen, node_id, &NodeIdentity::random(), &init).await
+    }
+
+    /// Like [`TestPeer::connect`], from source address `source` (any 127.x.y.z works on
+    /// loopback), so per-address limits see a different peer.
+    pub async fn connect_from(
+        source: std::net::IpAddr,
+        listen: SocketAddr,
+        node_id: &PublicKey,
+    ) -> Option<TestPeer> {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind(SocketAddr::new(source, 0))
+            .expect("bind the source address");
+        let stream = socket.connect(listen).await.expect("connect");
+        let init = Init::ours(chain()).serialize();
+        Self::handshake(stream, node_id, &NodeIdentity::random(), &init).await
+    }
+
     async fn try_connect(
         listen: SocketAddr,
         node_id: &PublicKey,
@@ -61,12 +87,22 @@ impl TestPeer {
         let stream = tokio::net::TcpStream::connect(listen)
             .await
             .expect("connect");
+        Self::handshake(stream, node_id, me, init).await
+    }
+
+    async fn handshake(
+        stream: tokio::net::TcpStream,
+        node_id: &PublicKey,
+        me: &NodeIdentity,
+        init: &[u8],
+    ) -> Option<TestPeer> {
         let (read_half, write_half) = stream.into_split();
         let (tap, control) = Tap::new(write_half);
+        // A connection refused at accept fails here: no session.
         let (mut reader, mut writer) =
             handshake_initiator_split(read_half, tap, me.secret(), node_id, WAIT)
                 .await
-                .expect("handshake");
+                .ok()?;
         // A refused peer may find the socket closed before its init is even written.
         let _ = writer.write_message(init).await;
         let first = tokio::time::timeout(WAIT, reader.read_message())
