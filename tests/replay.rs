@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{assert_counts_balance, corpus, get, run_json, TYPES};
+use common::{assert_counts_balance, corpus, dropped, get, run_json, TYPES};
 
 #[test]
 fn duplicates_cost_no_signature_checks() {
@@ -59,7 +59,7 @@ fn every_invalid_class_is_dropped_under_its_reason() {
     let dropped_any = |reason: &str| -> u64 {
         TYPES
             .iter()
-            .map(|ty| get(&summary, &["dropped", ty, reason]))
+            .map(|ty| dropped(&summary, ty, reason))
             .sum()
     };
     for reason in [
@@ -120,7 +120,7 @@ fn pending_map_is_capped_and_evictions_are_counted() {
     assert_eq!(get(&summary, &["received", "channel_update"]), 800);
     assert_eq!(get(&summary, &["pending", "channel_update"]), 50);
     assert_eq!(
-        get(&summary, &["dropped", "channel_update", "orphan_evicted"]),
+        dropped(&summary, "channel_update", "orphan_evicted"),
         750
     );
     assert_eq!(get(&summary, &["signature_checks", "valid"]), 0);

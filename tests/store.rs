@@ -131,7 +131,7 @@ fn restart_reloads_the_graph_and_checks_no_signature() {
     assert_eq!(total(&second, "accepted"), 0, "{second:#}");
     let duplicates: u64 = common::TYPES
         .iter()
-        .map(|t| get(&second, &["dropped", t, "duplicate"]))
+        .map(|t| common::dropped(&second, t, "duplicate"))
         .sum();
     assert_eq!(duplicates, total(&second, "received"), "{second:#}");
     assert_eq!(get(&second, &["graph_channels"]), channels);
