@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use gossip_sieve::store::{ReaderOptions, StoreReader};
+use gossip_sieve::store::{ReaderOptions, StoreReader, STORE_FILE};
 use gossip_sieve::wire::bolt1::{self, FEATURE_GOSSIP_QUERIES_OPTIONAL};
 use gossip_sieve::wire::gossip::ChannelUpdate;
 use ldk::client::{self, ClientOptions, Received};
@@ -398,15 +398,18 @@ async fn gossip_sieve_run_syncs_exactly_the_ldk_graph() {
         child.stderr()
     );
 
-    let store = data_dir.join("gossip_store");
-    if store.exists() {
-        assert_eq!(
-            store_updates(&store),
-            expected.updates,
-            "per-channel update timestamps in {}",
-            store.display()
-        );
-    } else {
-        eprintln!("no {} written; compared counts only", store.display());
-    }
+    // The store is part of the result: a run that synced but wrote nothing fails here.
+    let store = data_dir.join(STORE_FILE);
+    assert!(
+        store.is_file(),
+        "gossip-sieve run wrote no {}\n--- stderr\n{}",
+        store.display(),
+        child.stderr()
+    );
+    assert_eq!(
+        store_updates(&store),
+        expected.updates,
+        "per-channel update timestamps in {}",
+        store.display()
+    );
 }
