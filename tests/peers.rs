@@ -48,14 +48,28 @@ fn run_dials_a_synthetic_peer_and_ends_with_its_whole_graph() {
     assert_eq!(metric(&text, "gossip_sieve_graph_nodes"), NODES as f64);
     let first_id = node.node_id;
     node.stop();
-    let stats = peers.join();
-    assert!(stats.iter().all(|s| s.is_ok()), "{stats:?}");
+    assert_each_sent_the_corpus(peers.join(), &corpus);
 
     // The key was kept: the node comes back with the same id, and with the graph it stored.
     let again = Node::start(&data_dir, &[]);
     assert_eq!(again.node_id, first_id);
     assert_eq!(again.value("gossip_sieve_graph_channels"), CHANNELS as f64);
     again.stop();
+}
+
+/// Every synthetic peer ended without an error, having sent every frame of `corpus`.
+fn assert_each_sent_the_corpus(
+    results: Vec<anyhow::Result<gossip_sieve::sim::peer::SyntheticStats>>,
+    corpus: &Path,
+) {
+    let frames = open_frames(corpus).expect("corpus").count() as u64;
+    assert!(!results.is_empty());
+    for result in results {
+        match result {
+            Ok(stats) => assert_eq!(stats.frames_sent, frames, "{stats:?}"),
+            Err(err) => panic!("synthetic peer failed: {err:#}"),
+        }
+    }
 }
 
 /// Channel announcements from the corpus moved to channels nobody announced (so dedup does not
@@ -179,7 +193,7 @@ fn hostile_peers_are_dropped_and_counted_while_a_good_peer_delivers_its_graph() 
     node.wait_for(&disconnects("remote_closed"), 1.0);
     assert_eq!(node.value("gossip_sieve_peers_connected"), 0.0);
     node.stop();
-    let _ = good.join();
+    assert_each_sent_the_corpus(good.join(), &corpus);
 }
 
 #[test]
@@ -216,7 +230,7 @@ fn a_peer_that_answers_no_pings_is_dropped_with_ping_timeout() {
     );
     assert_eq!(metric(&text, &disconnects("remote_closed")), 0.0);
     node.stop();
-    let _ = peers.join();
+    assert_each_sent_the_corpus(peers.join(), &corpus);
 }
 
 #[test]
