@@ -257,6 +257,23 @@ impl PylnPeer {
         self.next(expected_event)
     }
 
+    /// Asks for the status until `done` holds on it; fails after `WAIT` with the last status.
+    fn status_when(
+        &mut self,
+        what: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let status = self.command("status", "status");
+            if done(&status) {
+                return status;
+            }
+            assert!(started.elapsed() < WAIT, "never {what}: {status}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn finish(mut self) -> serde_json::Value {
         let done = self.command("stop", "done");
         drop(self.stdin.take());
@@ -327,11 +344,12 @@ fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
     assert_eq!(valid.signatures("valid"), 4 * ANNOUNCEMENTS + UPDATES);
     assert_eq!(valid.signatures("invalid"), 0);
 
-    // Let a few of our one-second pings go out and come back.
-    std::thread::sleep(Duration::from_millis(2_500));
-    let status = peer.command("status", "status");
+    // Wait for one of our one-second pings to be answered and our pong to reach pyln.
+    let status = peer.status_when("a ping answered and our pong back", |status| {
+        count(status, &["pings_answered"]) >= 1
+            && status["pongs"].as_array().is_some_and(|p| !p.is_empty())
+    });
     assert_alive(&status, &Metrics(node.scrape()));
-    assert!(count(&status, &["pings_answered"]) >= 1, "{status}");
     assert_eq!(
         status["pongs"],
         serde_json::json!([7]),
@@ -378,9 +396,12 @@ fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
     // A dozen invalid messages stay under the misbehaviour limit: still connected, still
     // answering pings.
     let before = count(&status, &["pings_answered"]);
-    std::thread::sleep(Duration::from_millis(1_500));
+    let status = peer.status_when("another ping after the invalid gossip", |status| {
+        count(status, &["pings_answered"]) > before
+    });
+    assert_alive(&status, &Metrics(node.scrape()));
     let done = peer.finish();
-    assert_alive(&done, &after);
+    assert!(done["closed_by_node"].is_null(), "{done}");
     assert!(count(&done, &["pings_answered"]) > before, "{done}");
 
     let closed = settle(&node, "the disconnect", |m| m.peers() == 0);
