@@ -413,3 +413,37 @@ fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
     );
     node.stop();
 }
+
+/// The interop peers run against exactly the pyln releases they were checked with: every
+/// requirement is pinned with `==` (no ranges, no unpinned names, no URLs).
+#[test]
+fn interop_requirements_pin_exact_versions() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/requirements.txt");
+    let text = std::fs::read_to_string(&path).expect("tests/interop/requirements.txt");
+    let mut names = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, version) = line
+            .split_once("==")
+            .unwrap_or_else(|| panic!("not pinned with ==: {line}"));
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        let version_ok = !version.is_empty()
+            && version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.');
+        assert!(name_ok && version_ok, "not an exact pin: {line}");
+        names.push(name.to_ascii_lowercase());
+    }
+    for needed in ["pyln-proto", "pyln-client", "pyln-bolt7"] {
+        assert!(
+            names.iter().any(|n| n == needed),
+            "{needed} missing from {}",
+            path.display()
+        );
+    }
+}
