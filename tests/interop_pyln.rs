@@ -25,16 +25,8 @@ use common::node::{Node, WAIT};
 const ANNOUNCEMENTS: u64 = 88;
 const UPDATES: u64 = 4;
 
-/// `shared/gossip_store/<name>` in the nearest ancestor of the crate that has it (`../shared`
-/// for the main checkout, further up for a worktree).
 fn shared(name: &str) -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/gossip_store").join(name))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("no shared/gossip_store/{name} above {}", manifest.display()))
+    common::test_vectors::shared(&format!("gossip_store/{name}"))
 }
 
 fn python() -> String {

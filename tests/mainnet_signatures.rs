@@ -11,10 +11,13 @@ use gossip_sieve::pipeline::verify::Verifier;
 use gossip_sieve::store::{open_input, ReaderOptions, StoreReader};
 use gossip_sieve::wire::gossip::{ChannelAnnouncement, ChannelUpdate};
 
+/// The one locator for the shared test data, the same file the unit tests use.
+#[allow(dead_code)]
+#[path = "../src/test_vectors.rs"]
+mod test_vectors;
+
 fn shared(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/gossip_store")
-        .join(name)
+    test_vectors::shared(&format!("gossip_store/{name}"))
 }
 
 /// Every gossip record of both parts, deleted ones included (a deleted announcement was still

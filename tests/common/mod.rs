@@ -8,6 +8,9 @@ pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod tap;
+/// The one locator for the shared test data, the same file the unit tests use.
+#[path = "../../src/test_vectors.rs"]
+pub mod test_vectors;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
