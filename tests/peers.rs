@@ -328,7 +328,28 @@ fn a_peer_over_the_ban_score_is_refused_until_its_ban_ends_even_across_a_restart
     let offender_hex = offender.node_id_hex();
     assert!(bans.contains(&offender_hex), "{bans}");
 
-    let node = Node::start(&data, &scores);
+    // Restarted with the offender as a peer to dial: the ban holds for our own dialling too.
+    // The dialer checks the ban before connecting and logs that it will not dial, then waits
+    // for the ban to end; a listener at the offender's address must not have seen a connection.
+    let offender_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    offender_listener
+        .set_nonblocking(true)
+        .expect("nonblocking");
+    let offender_addr = offender_listener.local_addr().expect("addr");
+    let mut restart = scores.clone();
+    restart.extend([
+        "--peer".to_string(),
+        format!("{offender_hex}@{offender_addr}"),
+        "--log-level".to_string(),
+        "gossip_sieve=info".to_string(),
+    ]);
+    let node = Node::start(&data, &restart);
+    let line = node.wait_for_log("not dialling a banned peer");
+    assert!(line.contains(&offender_hex), "{line}");
+    match offender_listener.accept() {
+        Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("the banned peer was dialled: {other:?}"),
+    }
     runtime.block_on(async {
         assert!(
             connect(&node, &offender).await.is_none(),

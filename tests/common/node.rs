@@ -24,6 +24,8 @@ pub struct Node {
     pub metrics: SocketAddr,
     pub listen: Option<SocketAddr>,
     panics: Arc<Mutex<Vec<String>>>,
+    /// Every stderr line so far, for tests that wait on a log line.
+    log: Arc<Mutex<Vec<String>>>,
     stderr: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -48,15 +50,17 @@ impl Node {
             .spawn()
             .expect("spawn gossip-sieve run");
         let panics = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("stderr");
-        let seen = panics.clone();
+        let (seen, logged) = (panics.clone(), log.clone());
         // Forward stderr to the test's output (shown on failure) and keep any panic line.
         let stderr = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[node] {line}");
                 if line.contains("panicked at") {
-                    seen.lock().expect("panic log").push(line);
+                    seen.lock().expect("panic log").push(line.clone());
                 }
+                logged.lock().expect("log").push(line);
             }
         });
         let stdout = child.stdout.take().expect("stdout");
@@ -87,7 +91,26 @@ impl Node {
             metrics: metrics.expect("metrics"),
             listen,
             panics,
+            log,
             stderr: Some(stderr),
+        }
+    }
+
+    /// Waits until a stderr line contains `needle` and returns it; fails after [`WAIT`].
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .expect("log")
+                .iter()
+                .find(|line| line.contains(needle))
+            {
+                return line.clone();
+            }
+            assert!(started.elapsed() < WAIT, "no log line with {needle:?}");
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
