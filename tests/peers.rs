@@ -360,3 +360,79 @@ fn a_peer_over_the_ban_score_is_refused_until_its_ban_ends_even_across_a_restart
     node.wait_for(&disconnects("banned"), 1.0);
     node.stop();
 }
+
+/// A peer that comes and goes at one address: the node syncs from it, keeps redialling while it
+/// drops every connection, backing off (each wait at least half of 1 s, 2 s, 4 s: the dialer's
+/// jittered doubling), and resumes on its own once the peer serves again.
+#[test]
+fn run_redials_with_backoff_a_peer_that_comes_and_goes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let corpus = common::corpus(dir.path(), NODES, CHANNELS, 0.0);
+    let peer = NodeIdentity::random();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let address = listener.local_addr().expect("addr");
+    let node = Node::start(
+        &dir.path().join("data"),
+        &[
+            "--peer".to_string(),
+            format!("{}@{address}", peer.node_id_hex()),
+        ],
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let listener = runtime.block_on(async { tokio::net::TcpListener::from_std(listener) });
+    let listener = listener.expect("tokio listener");
+    let accept = || async {
+        let (stream, _) = tokio::time::timeout(WAIT_FOR_DIAL, listener.accept())
+            .await
+            .expect("the node did not dial again")
+            .expect("accept");
+        (stream, std::time::Instant::now())
+    };
+    let config = SyntheticConfig::new(chain());
+
+    // Up: one session with the graph, closed cleanly by the peer.
+    let stats = runtime.block_on(async {
+        let (stream, _) = accept().await;
+        gossip_sieve::sim::peer::serve(stream, *peer.secret(), &corpus, &config).await
+    });
+    assert!(stats.is_ok(), "{stats:?}");
+    node.wait_for(&disconnects("remote_closed"), 1.0);
+    node.wait_for("gossip_sieve_graph_channels", CHANNELS as f64);
+
+    // Down: the next two dials are dropped before the handshake; each wait is longer.
+    let (attempts, back) = runtime.block_on(async {
+        let mut attempts = Vec::new();
+        for _ in 0..2 {
+            let (stream, at) = accept().await;
+            drop(stream);
+            attempts.push(at);
+        }
+        // Up again: the same graph once more.
+        let (stream, at) = accept().await;
+        attempts.push(at);
+        let back = gossip_sieve::sim::peer::serve(stream, *peer.secret(), &corpus, &config).await;
+        (attempts, back)
+    });
+    assert!(back.is_ok(), "{back:?}");
+    // Lower bounds only: a timer never fires early, and a busy machine only lengthens a wait.
+    let waits: Vec<Duration> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        waits[0] >= Duration::from_millis(1_000) && waits[1] >= Duration::from_millis(2_000),
+        "redials not backed off: {waits:?}"
+    );
+    // The second session was read to the end: every announcement arrived twice.
+    node.wait_for(&disconnects("remote_closed"), 2.0);
+    let received = "gossip_sieve_messages_received_total{type=\"channel_announcement\"}";
+    let text = node.wait_for(received, 2.0 * CHANNELS as f64);
+    assert_eq!(metric(&text, received), 2.0 * CHANNELS as f64);
+    assert_eq!(
+        metric(&text, "gossip_sieve_graph_channels"),
+        CHANNELS as f64
+    );
+    node.stop();
+}
+
+/// Longest the dialer may take to come back: its backoff is capped at a minute by default, and
+/// this test stays below 8 s of backoff.
+const WAIT_FOR_DIAL: Duration = Duration::from_secs(60);
