@@ -45,6 +45,9 @@ struct Flood {
     shards: usize,
     capacity: usize,
     stall: Duration,
+    /// Feed on tokio's paused clock: a waiting admission's `stall` then elapses the moment
+    /// every feed is blocked on a full shard, whatever the machine's speed.
+    paused_clock: bool,
 }
 
 /// Runs `flood.peers` peers over `file` through a real pipeline; returns the final scrape and
@@ -81,6 +84,9 @@ fn run_flood(file: &Path, flood: Flood) -> (String, i64) {
                 }
             })
         };
+        if flood.paused_clock {
+            tokio::time::pause();
+        }
         let feeds: Vec<_> = (0..flood.peers)
             .map(|_| {
                 let frames = open_frames(file).expect("open corpus");
@@ -91,6 +97,10 @@ fn run_flood(file: &Path, flood: Flood) -> (String, i64) {
             handle.await.expect("feed task");
         }
         pipeline.drained().await;
+        if flood.paused_clock {
+            // The scrape below runs on real time.
+            tokio::time::resume();
+        }
         stop.store(true, Ordering::Relaxed);
         sampler.join().expect("sampler");
         let text = tokio::task::spawn_blocking(move || scrape(addr))
@@ -115,6 +125,7 @@ fn queue_depth_stays_within_capacity_under_a_flood() {
             shards: 2,
             capacity,
             stall: Duration::from_secs(60),
+            paused_clock: false,
         },
     );
     assert!(max_depth >= 1, "the sampler never saw a queued message");
@@ -149,7 +160,9 @@ fn a_stalled_shard_drops_as_queue_full_and_accounting_still_balances() {
             peers: 6,
             shards: 1,
             capacity: 1,
-            stall: Duration::from_micros(1),
+            // Virtual time: it elapses only while every feed waits on the one busy slot.
+            stall: Duration::from_secs(60),
+            paused_clock: true,
         },
     );
     assert!(max_depth <= 1);
@@ -159,7 +172,7 @@ fn a_stalled_shard_drops_as_queue_full_and_accounting_still_balances() {
     );
     assert!(
         queue_full > 0.0,
-        "a 1 µs stall timeout with capacity 1 must drop some messages"
+        "six feeds blocked on one slot past the stall timeout must drop some messages"
     );
     assert_scrape_balances(&text);
 }
