@@ -10,10 +10,16 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{binary, corpus, get, run_ok};
+use gossip_sieve::config::Network;
 use gossip_sieve::graph::{Graph, NodeId};
 use gossip_sieve::metrics::Metrics;
+use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::pipeline::verify::Verifier;
-use gossip_sieve::store::{open_and_load, RecordKind, StoreReader, STORE_FILE};
+use gossip_sieve::sim::corpus::{generate, CorpusSpec};
+use gossip_sieve::sim::dump::DumpWriter;
+use gossip_sieve::store::{
+    compaction_temp_path, open_and_load, RecordKind, StoreReader, STORE_FILE,
+};
 use gossip_sieve::wire::gossip::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement};
 use rand::Rng;
 
@@ -250,5 +256,87 @@ fn kill_9_at_random_points_never_loses_the_store() {
     assert_eq!(get(&summary, &["graph_nodes"]), nodes as u64);
     let (stored_channels, stored_nodes, live) = check_store(&data);
     assert_eq!((stored_channels, stored_nodes), (channels, nodes));
-    assert!(live >= live_before, "{live_before} live records fell to {live}");
+    assert!(
+        live >= live_before,
+        "{live_before} live records fell to {live}"
+    );
+}
+
+/// The corpus of `common::corpus` (seed 1, bitcoin) with its timestamps relative to `now`.
+fn corpus_at(path: &Path, nodes: usize, channels: usize, now: u32) {
+    let mut writer = DumpWriter::create(path).expect("corpus file");
+    let spec = CorpusSpec {
+        nodes,
+        channels,
+        seed: 1,
+        invalid_rate: 0.0,
+        chain_hash: Network::Bitcoin.chain_hash(),
+        now,
+    };
+    generate(&spec, |msg| writer.write(&msg).expect("write corpus"));
+    writer.finish().expect("flush corpus");
+}
+
+#[test]
+fn kill_9_while_superseding_and_compacting_never_loses_a_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (nodes, channels) = (3_000, 16_000);
+    let now = unix_now();
+    // The same graph an hour later: every channel_update and node_announcement supersedes a
+    // stored one, so each round appends, marks the old record DELETED in place, and compacts
+    // once the deleted share passes its threshold.
+    let older = dir.path().join("older.gsd");
+    let newer = dir.path().join("newer.gsd");
+    corpus_at(&older, nodes, channels, now - 3_600);
+    corpus_at(&newer, nodes, channels, now);
+    let data = dir.path().join("data");
+    run_ok(&[
+        "replay",
+        "--data-dir",
+        data.to_str().expect("utf-8"),
+        older.to_str().expect("utf-8"),
+    ]);
+    let (_, _, live) = check_store(&data);
+    // What an interrupted compaction leaves behind: start-up must neither read nor trip on it.
+    let leftover = compaction_temp_path(&data.join(STORE_FILE));
+    std::fs::write(&leftover, b"half a compacted store").expect("leftover temp file");
+
+    let mut rng = rand::thread_rng();
+    let mut killed = 0;
+    for round in 0..5 {
+        let stderr_path = dir.path().join(format!("stderr-{round}"));
+        let mut child = Command::new(binary())
+            .args([
+                "replay",
+                "--data-dir",
+                data.to_str().expect("utf-8"),
+                newer.to_str().expect("utf-8"),
+            ])
+            .env_remove("GOSSIP_SIEVE_LOG")
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr_path).expect("stderr file"))
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(rng.gen_range(50..1_500)));
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        killed += usize::from(!status.success());
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        assert!(
+            !stderr.contains("error:"),
+            "round {round} ({status}) failed:\n{stderr}"
+        );
+        // Superseding replaces one live record by another: a kill at any point (between the
+        // append and the DELETED mark, or inside a compaction) keeps exactly as many.
+        let (stored_channels, stored_nodes, now_live) = check_store(&data);
+        assert_eq!(
+            (stored_channels, stored_nodes, now_live),
+            (channels, nodes, live),
+            "round {round} ({status})"
+        );
+    }
+    assert!(killed > 0, "no round was killed mid-run");
+    let (summary, _) = replay_with_report(&newer, &data);
+    assert_eq!(get(&summary, &["graph_channels"]), channels as u64);
+    assert_eq!(check_store(&data), (channels, nodes, live));
 }
