@@ -325,3 +325,108 @@ fn counts_balance_at_every_scrape_during_a_flood() {
         scrapes.len()
     );
 }
+
+/// A one-shard pipeline for the ordering tests below; one shard keeps a channel's messages in
+/// one FIFO mailbox.
+fn one_shard_pipeline(metrics: &Arc<Metrics>) -> Pipeline {
+    Pipeline::start(
+        PipelineConfig {
+            shards: 1,
+            ..PipelineConfig::default()
+        },
+        Arc::new(Graph::new()),
+        metrics.clone(),
+    )
+}
+
+/// An update admitted behind its channel_announcement (queued in the same shard while the
+/// announcement was in flight) is dropped as dependency_rejected when the announcement fails
+/// verification. Which updates were queued behind is read from `offer`'s outcome, not timed.
+#[test]
+fn an_update_queued_behind_a_rejected_announcement_is_dependency_rejected() {
+    use common::forge::{bad_signature, recent, scid, Channel};
+    use gossip_sieve::pipeline::{DropReason, Outcome};
+    use gossip_sieve::wire::GossipKind;
+
+    actix::System::new().block_on(async {
+        let metrics = Arc::new(Metrics::new(1).expect("metrics"));
+        let pipeline = one_shard_pipeline(&metrics);
+        let mut behind = 0;
+        for block in 0..200 {
+            let channel = Channel::new(scid(700_000 + block));
+            let announcement = bad_signature(&channel.announcement(), 0);
+            assert_eq!(pipeline.sieve.offer(announcement).await, Outcome::Admitted);
+            match pipeline.sieve.offer(channel.update(0, recent())).await {
+                Outcome::Admitted => behind += 1,
+                // The shard had rejected the announcement already: parked as an orphan.
+                Outcome::Parked => {}
+                other => panic!("update for an announcement in flight: {other:?}"),
+            }
+            if behind == 5 {
+                break;
+            }
+        }
+        assert!(
+            behind > 0,
+            "no update was ever queued behind its announcement"
+        );
+        pipeline.drained().await;
+        assert_eq!(
+            metrics
+                .dropped(GossipKind::ChannelUpdate, DropReason::DependencyRejected)
+                .get(),
+            behind
+        );
+        assert_eq!(metrics.kind(GossipKind::ChannelUpdate).accepted.get(), 0);
+        pipeline.stop();
+    });
+}
+
+/// Two updates of one channel direction in flight at once, newer first: the shard applies the
+/// newer and its re-check drops the older as stale (the sieve let both through, since neither
+/// was stored when it arrived).
+#[test]
+fn an_older_update_overtaken_in_flight_is_dropped_stale_by_the_shard() {
+    use common::forge::{recent, scid, Channel};
+    use gossip_sieve::pipeline::{DropReason, Outcome};
+    use gossip_sieve::wire::GossipKind;
+
+    actix::System::new().block_on(async {
+        let metrics = Arc::new(Metrics::new(1).expect("metrics"));
+        let pipeline = one_shard_pipeline(&metrics);
+        let t = recent();
+        let (mut overtaken, mut stale_at_sieve) = (0, 0);
+        for block in 0..200 {
+            let channel = Channel::new(scid(800_000 + block));
+            assert_eq!(
+                pipeline.sieve.offer(channel.announcement()).await,
+                Outcome::Admitted
+            );
+            pipeline.drained().await;
+            assert_eq!(
+                pipeline.sieve.offer(channel.update(0, t + 2)).await,
+                Outcome::Admitted
+            );
+            match pipeline.sieve.offer(channel.update(0, t + 1)).await {
+                Outcome::Admitted => overtaken += 1,
+                // The newer one was applied already: the sieve's own check.
+                Outcome::Dropped(DropReason::Stale) => stale_at_sieve += 1,
+                other => panic!("older update: {other:?}"),
+            }
+            if overtaken == 5 {
+                break;
+            }
+        }
+        assert!(overtaken > 0, "the newer update never stayed in flight");
+        pipeline.drained().await;
+        let updates = metrics.kind(GossipKind::ChannelUpdate);
+        assert_eq!(
+            metrics
+                .dropped(GossipKind::ChannelUpdate, DropReason::Stale)
+                .get(),
+            overtaken + stale_at_sieve
+        );
+        assert_eq!(updates.accepted.get(), overtaken + stale_at_sieve);
+        pipeline.stop();
+    });
+}
