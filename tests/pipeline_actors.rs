@@ -255,14 +255,7 @@ fn a_rejected_message_sent_again_costs_no_signature_check() {
     assert!(!badly_signed.is_empty());
     actix::System::new().block_on(async move {
         let metrics = Arc::new(Metrics::new(1).expect("metrics"));
-        let pipeline = Pipeline::start(
-            PipelineConfig {
-                shards: 1,
-                ..PipelineConfig::default()
-            },
-            Arc::new(Graph::new()),
-            metrics.clone(),
-        );
+        let pipeline = one_shard_pipeline(&metrics);
         for msg in valid {
             pipeline.sieve.offer(msg).await;
         }
