@@ -1,28 +1,30 @@
-//! Test-only loader for the shared JSON vectors (`shared/data/*.json`), which live beside the
-//! repository rather than in it.
+//! Test-only access to the shared read-only test data: spec vectors (`shared/data/*.json`) and
+//! Core Lightning's stores (`shared/gossip_store/`), which live beside the repository rather
+//! than in it. This is the one locator: unit tests use it as `crate::test_vectors`, and the
+//! integration tests include this file with `#[path]`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Loads `name` from the first shared data directory that has it: `$GOSSIP_SIEVE_DATA`, then
-/// `shared/data` one or two levels above the crate (CI clone, worktree), then `/work/shared/data`.
-/// Panics when none has it, so a missing vector file fails the test instead of skipping it.
+/// `shared/<relative>` beside the repository: `../shared` from the crate root (a CI clone), or
+/// one level further up (a git worktree in a directory beside the main checkout). Panics when
+/// neither has it, so missing data fails the test instead of skipping it.
+pub fn shared(relative: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [root.join("../shared"), root.join("../../shared")];
+    candidates
+        .iter()
+        .map(|dir| dir.join(relative))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| panic!("shared test data {relative} not found in any of {candidates:?}"))
+}
+
+/// Loads the vector file `shared/data/<name>`.
 pub fn load(name: &str) -> serde_json::Value {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(dir) = std::env::var_os("GOSSIP_SIEVE_DATA") {
-        candidates.push(PathBuf::from(dir));
-    }
-    candidates.push(manifest.join("../shared/data"));
-    candidates.push(manifest.join("../../shared/data"));
-    candidates.push(PathBuf::from("/work/shared/data"));
-    for dir in &candidates {
-        let path = dir.join(name);
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            return serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()));
-        }
-    }
-    panic!("vector file {name} not found in any of {candidates:?}");
+    let path = shared(&format!("data/{name}"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not valid JSON: {e}", path.display()))
 }
 
 /// Decodes a hex string from a vector file.

@@ -204,22 +204,105 @@ fn bad_values_fail_naming_the_option_and_where_it_came_from() {
     }
 }
 
+/// The words of a help text: runs of letters, digits, `-` and `_`, so `--peer` matches the
+/// flag `--peer` and not `--peer-rate-bytes-per-sec`.
+fn words(text: &str) -> std::collections::BTreeSet<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 #[test]
 fn every_option_is_a_flag_and_documents_its_variable() {
     let out = sieve(&["config", "check", "--help"], &[]);
+    assert!(out.status.success(), "{out:?}");
     let help = String::from_utf8_lossy(&out.stdout);
+    let words = words(&help);
     for option in OPTIONS {
         assert!(
-            help.contains(option.flag),
-            "{} not in config check --help",
+            words.contains(option.flag),
+            "{} not in config check --help:\n{help}",
             option.flag
         );
         assert!(
-            help.contains(option.env),
-            "{} not in config check --help",
+            words.contains(option.env),
+            "{} not in config check --help:\n{help}",
             option.env
         );
     }
+}
+
+/// For every option: a valid value other than its default, as an environment variable, and
+/// the TOML `config check` must print for it. An option added to the table without a row
+/// here fails the test.
+fn env_case(key: &str) -> (String, &'static str) {
+    const PEER: &str =
+        "02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619@127.0.0.1:9999";
+    let (value, toml) = match key {
+        "network" => ("testnet", "\"testnet\""),
+        "data_dir" => ("/tmp/gossip-sieve-env", "\"/tmp/gossip-sieve-env\""),
+        "listen" => ("127.0.0.1:19735", "\"127.0.0.1:19735\""),
+        "metrics" => ("127.0.0.1:19736", "\"127.0.0.1:19736\""),
+        "peers" => (PEER, "[\"02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619@127.0.0.1:9999\"]"),
+        "pipeline.shards" => ("3", "3"),
+        "pipeline.mailbox_capacity" => ("123", "123"),
+        "pipeline.stall_timeout_ms" => ("4321", "4321"),
+        "pipeline.pending_updates_cap" => ("2345", "2345"),
+        "pipeline.pending_node_announcements_cap" => ("3456", "3456"),
+        "pipeline.rejected_cache_cap" => ("4567", "4567"),
+        "pipeline.pubkey_cache_cap" => ("5678", "5678"),
+        "pipeline.update_rate_per_minute" => ("7", "7"),
+        "pipeline.update_burst" => ("9", "9"),
+        "pipeline.max_future_skew_secs" => ("7200", "7200"),
+        "pipeline.max_age_secs" => ("259200", "259200"),
+        "limits.max_peers" => ("17", "17"),
+        "limits.peer_rate_bytes_per_sec" => ("123456", "123456"),
+        "limits.ping_interval_secs" => ("45", "45"),
+        "limits.ping_timeout_secs" => ("25", "25"),
+        "limits.disconnect_score" => ("11", "11"),
+        "limits.ban_score" => ("22", "22"),
+        "limits.ban_duration_secs" => ("3600", "3600"),
+        "log.level" => ("debug", "\"debug\""),
+        "log.format" => ("json", "\"json\""),
+        other => panic!("no environment case for option {other}: add one to env_case"),
+    };
+    (value.to_string(), toml)
+}
+
+#[test]
+fn every_option_is_read_from_its_environment_variable() {
+    let cases: Vec<(&str, &str, String, toml::Value)> = OPTIONS
+        .iter()
+        .map(|option| {
+            let (value, toml) = env_case(option.key);
+            let expected: toml::Table = format!("v = {toml}").parse().expect("expected TOML");
+            (option.key, option.env, value, expected["v"].clone())
+        })
+        .collect();
+    let defaults = stdout_toml(&sieve(&["config", "check"], &[]));
+    for (key, _, _, expected) in &cases {
+        assert_ne!(
+            get(&defaults, key),
+            expected,
+            "{key}: the case must differ from the default"
+        );
+    }
+    let env: Vec<(&str, &str)> = cases
+        .iter()
+        .map(|(_, env, value, _)| (*env, value.as_str()))
+        .collect();
+    let table = stdout_toml(&sieve(&["config", "check"], &env));
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter(|(key, _, _, expected)| get(&table, key) != expected)
+        .map(|(key, env, value, expected)| {
+            format!(
+                "{env}={value}: {key} = {} (want {expected})",
+                get(&table, key)
+            )
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]
@@ -260,8 +343,9 @@ fn json_log_format_writes_json_lines() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('{')).collect();
-    assert!(!lines.is_empty(), "no JSON log lines in {stderr}");
+    // Every line, not only those that look like JSON: a plain-text line in JSON mode is the bug.
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty(), "no log lines in JSON mode");
     for line in lines {
         let v: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));

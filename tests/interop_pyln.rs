@@ -25,16 +25,8 @@ use common::node::{Node, WAIT};
 const ANNOUNCEMENTS: u64 = 88;
 const UPDATES: u64 = 4;
 
-/// `shared/gossip_store/<name>` in the nearest ancestor of the crate that has it (`../shared`
-/// for the main checkout, further up for a worktree).
 fn shared(name: &str) -> PathBuf {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest
-        .ancestors()
-        .skip(1)
-        .map(|dir| dir.join("shared/gossip_store").join(name))
-        .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("no shared/gossip_store/{name} above {}", manifest.display()))
+    common::test_vectors::shared(&format!("gossip_store/{name}"))
 }
 
 fn python() -> String {
@@ -257,6 +249,23 @@ impl PylnPeer {
         self.next(expected_event)
     }
 
+    /// Asks for the status until `done` holds on it; fails after `WAIT` with the last status.
+    fn status_when(
+        &mut self,
+        what: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let status = self.command("status", "status");
+            if done(&status) {
+                return status;
+            }
+            assert!(started.elapsed() < WAIT, "never {what}: {status}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn finish(mut self) -> serde_json::Value {
         let done = self.command("stop", "done");
         drop(self.stdin.take());
@@ -327,11 +336,12 @@ fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
     assert_eq!(valid.signatures("valid"), 4 * ANNOUNCEMENTS + UPDATES);
     assert_eq!(valid.signatures("invalid"), 0);
 
-    // Let a few of our one-second pings go out and come back.
-    std::thread::sleep(Duration::from_millis(2_500));
-    let status = peer.command("status", "status");
+    // Wait for one of our one-second pings to be answered and our pong to reach pyln.
+    let status = peer.status_when("a ping answered and our pong back", |status| {
+        count(status, &["pings_answered"]) >= 1
+            && status["pongs"].as_array().is_some_and(|p| !p.is_empty())
+    });
     assert_alive(&status, &Metrics(node.scrape()));
-    assert!(count(&status, &["pings_answered"]) >= 1, "{status}");
     assert_eq!(
         status["pongs"],
         serde_json::json!([7]),
@@ -378,9 +388,12 @@ fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
     // A dozen invalid messages stay under the misbehaviour limit: still connected, still
     // answering pings.
     let before = count(&status, &["pings_answered"]);
-    std::thread::sleep(Duration::from_millis(1_500));
+    let status = peer.status_when("another ping after the invalid gossip", |status| {
+        count(status, &["pings_answered"]) > before
+    });
+    assert_alive(&status, &Metrics(node.scrape()));
     let done = peer.finish();
-    assert_alive(&done, &after);
+    assert!(done["closed_by_node"].is_null(), "{done}");
     assert!(count(&done, &["pings_answered"]) > before, "{done}");
 
     let closed = settle(&node, "the disconnect", |m| m.peers() == 0);
@@ -391,4 +404,38 @@ fn pyln_peer_gossip_is_counted_exactly_and_the_connection_survives() {
         closed.gossip()
     );
     node.stop();
+}
+
+/// The interop peers run against exactly the pyln releases they were checked with: every
+/// requirement is pinned with `==` (no ranges, no unpinned names, no URLs).
+#[test]
+fn interop_requirements_pin_exact_versions() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/requirements.txt");
+    let text = std::fs::read_to_string(&path).expect("tests/interop/requirements.txt");
+    let mut names = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (name, version) = line
+            .split_once("==")
+            .unwrap_or_else(|| panic!("not pinned with ==: {line}"));
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        let version_ok = !version.is_empty()
+            && version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.');
+        assert!(name_ok && version_ok, "not an exact pin: {line}");
+        names.push(name.to_ascii_lowercase());
+    }
+    for needed in ["pyln-proto", "pyln-client", "pyln-bolt7"] {
+        assert!(
+            names.iter().any(|n| n == needed),
+            "{needed} missing from {}",
+            path.display()
+        );
+    }
 }

@@ -11,10 +11,13 @@ use gossip_sieve::pipeline::verify::Verifier;
 use gossip_sieve::store::{open_input, ReaderOptions, StoreReader};
 use gossip_sieve::wire::gossip::{ChannelAnnouncement, ChannelUpdate};
 
+/// The one locator for the shared test data, the same file the unit tests use.
+#[allow(dead_code)]
+#[path = "../src/test_vectors.rs"]
+mod test_vectors;
+
 fn shared(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/gossip_store")
-        .join(name)
+    test_vectors::shared(&format!("gossip_store/{name}"))
 }
 
 /// Every gossip record of both parts, deleted ones included (a deleted announcement was still
@@ -100,12 +103,15 @@ fn every_mainnet_channel_announcement_verifies_and_any_flipped_byte_fails() {
         }
     }
 
-    // channel_updates whose channel is in the same files verify against the right node.
-    let mut verified_updates = 0;
-    for msg in messages
+    // channel_updates whose channel is in the same files verify against the right node: all
+    // eight of the files (four of them deleted), each for a channel announced in the files.
+    let updates: Vec<&Vec<u8>> = messages
         .iter()
         .filter(|m| m.get(..2) == Some(&[0x01, 0x02][..]))
-    {
+        .collect();
+    assert_eq!(updates.len(), 8, "channel_updates in both parts");
+    let mut verified_updates = 0;
+    for msg in updates {
         let update = ChannelUpdate::parse(msg).expect("parse mainnet update");
         if let Some((node_1, node_2)) = nodes_by_scid.get(&update.short_channel_id) {
             let signer = if update.channel_flags & 1 == 0 {
@@ -119,5 +125,8 @@ fn every_mainnet_channel_announcement_verifies_and_any_flipped_byte_fails() {
             verified_updates += 1;
         }
     }
-    eprintln!("verified {verified_updates} mainnet channel_updates");
+    assert_eq!(
+        verified_updates, 8,
+        "every update's channel is announced in the files"
+    );
 }

@@ -220,22 +220,55 @@ fn dashboard_exprs() -> Vec<(String, String)> {
     out
 }
 
-fn recording_rules() -> Vec<(String, String)> {
+/// The sample values of an instant query's result: a vector's samples, or a scalar.
+fn values(result: &Json) -> Vec<f64> {
+    let parse = |pair: &Json| {
+        pair[1]
+            .as_str()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("bad sample {pair}"))
+    };
+    match result.as_array() {
+        Some(scalar) if scalar.first().is_some_and(Json::is_number) => vec![parse(result)],
+        Some(series) => series.iter().map(|s| parse(&s["value"])).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Every rule of `metrics/rules/*.yml`.
+fn shipped_rules() -> Vec<Yaml> {
     let mut out = Vec::new();
     for entry in fs::read_dir(repo().join("metrics/rules")).expect("metrics/rules") {
         let path = entry.expect("dir entry").path();
         let text = fs::read_to_string(&path).expect("rule file");
         let doc: Yaml = serde_norway::from_str(&text).expect("rule YAML");
         for group in doc["groups"].as_sequence().into_iter().flatten() {
-            for rule in group["rules"].as_sequence().into_iter().flatten() {
-                if let (Some(record), Some(expr)) = (rule["record"].as_str(), rule["expr"].as_str())
-                {
-                    out.push((format!("recording rule {record}"), expr.to_string()));
-                }
-            }
+            out.extend(group["rules"].as_sequence().into_iter().flatten().cloned());
         }
     }
     out
+}
+
+/// The alert names of the shipped rules.
+fn alert_rules() -> std::collections::BTreeSet<String> {
+    shipped_rules()
+        .iter()
+        .filter_map(|rule| rule["alert"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn recording_rules() -> Vec<(String, String)> {
+    shipped_rules()
+        .iter()
+        .filter_map(
+            |rule| match (rule["record"].as_str(), rule["expr"].as_str()) {
+                (Some(record), Some(expr)) => {
+                    Some((format!("recording rule {record}"), expr.to_string()))
+                }
+                _ => None,
+            },
+        )
+        .collect()
 }
 
 #[test]
@@ -337,11 +370,15 @@ fn every_dashboard_and_recording_rule_query_returns_data_from_a_live_scrape() {
         prometheus.query(&format!("{one_series}[5m]")),
         prometheus.query(&format!("{up}[5m]"))
     );
-    std::thread::sleep(Duration::from_secs(3));
 
-    // Every recording rule loaded and healthy.
+    // Every rule file's rule loaded and healthy: recording rules and alerts, by name.
+    let recording = recording_rules();
+    assert!(!recording.is_empty(), "no recording rules found");
+    let alerts = alert_rules();
+    assert!(!alerts.is_empty(), "no alert rules found");
     let rules = prometheus.api("/api/v1/rules");
-    let mut loaded = Vec::new();
+    let mut loaded_records = std::collections::BTreeSet::new();
+    let mut loaded_alerts = std::collections::BTreeSet::new();
     for group in rules["data"]["groups"].as_array().into_iter().flatten() {
         for rule in group["rules"].as_array().into_iter().flatten() {
             let name = rule["name"].as_str().unwrap_or("?").to_string();
@@ -350,33 +387,70 @@ fn every_dashboard_and_recording_rule_query_returns_data_from_a_live_scrape() {
                 "rule {name} unhealthy: {}",
                 rule["lastError"]
             );
-            loaded.push(name);
+            match rule["type"].as_str() {
+                Some("recording") => loaded_records.insert(name),
+                Some("alerting") => loaded_alerts.insert(name),
+                other => panic!("rule {name} of unknown type {other:?}"),
+            };
         }
     }
-    let recording = recording_rules();
-    assert!(!recording.is_empty(), "no recording rules found");
-    for (what, _) in &recording {
+    let want_records: std::collections::BTreeSet<String> = recording
+        .iter()
+        .map(|(what, _)| what.trim_start_matches("recording rule ").to_string())
+        .collect();
+    assert_eq!(loaded_records, want_records, "recording rules loaded");
+    assert_eq!(loaded_alerts, alerts, "alert rules loaded");
+
+    // The recording rules have evaluated over the flood once each returns a sample.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Some((what, _)) = recording
+        .iter()
+        .find(|(_, expr)| values(&prometheus.query(expr)).is_empty())
+    {
+        assert!(Instant::now() < deadline, "{what} never produced a sample");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // Values, not only presence: a ratio lies in 0..=1, and what the flood drove is positive.
+    for (what, expr) in &recording {
+        let got = values(&prometheus.query(expr));
         let record = what.trim_start_matches("recording rule ");
+        let in_range = |v: f64| {
+            if record.contains(":ratio") {
+                (0.0..=1.0).contains(&v)
+            } else {
+                v >= 0.0
+            }
+        };
         assert!(
-            loaded.iter().any(|n| n == record),
-            "{record} not loaded by Prometheus (loaded: {loaded:?})"
+            got.iter().all(|v| v.is_finite() && in_range(*v)),
+            "{record} out of range: {got:?}"
         );
     }
+    for positive in [
+        "gossip_sieve:messages_received:rate1m",
+        "gossip_sieve:messages_accepted:rate1m",
+        "gossip_sieve:signature_checks:rate1m{result=\"valid\"}",
+    ] {
+        let got = values(&prometheus.query(positive));
+        assert!(
+            !got.is_empty() && got.iter().all(|v| *v > 0.0),
+            "{positive} over the flood: {got:?}"
+        );
+    }
+    // Four peers each sent the whole corpus: most messages cost no signature check.
+    let dedup = values(&prometheus.query("gossip_sieve:dedup:ratio_rate5m"));
     assert!(
-        loaded.len() > recording.len(),
-        "alert rules not loaded: {loaded:?}"
+        dedup.len() == 1 && dedup[0] > 0.5 && dedup[0] < 1.0,
+        "dedup ratio {dedup:?}"
     );
 
     let dashboard = dashboard_exprs();
     assert!(!dashboard.is_empty(), "no dashboard queries found");
     let mut empty = Vec::new();
     for (what, expr) in recording.iter().chain(&dashboard) {
-        let result = prometheus.query(expr);
-        let has_data = match result.as_array() {
-            Some(series) => !series.is_empty(),
-            None => !result.is_null(),
-        };
-        if !has_data {
+        // A NaN (0/0) is no data either.
+        let got = values(&prometheus.query(expr));
+        if got.is_empty() || got.iter().any(|v| v.is_nan()) {
             empty.push(format!("{what}: {expr}"));
         }
     }

@@ -10,10 +10,16 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{binary, corpus, get, run_ok};
+use gossip_sieve::config::Network;
 use gossip_sieve::graph::{Graph, NodeId};
 use gossip_sieve::metrics::Metrics;
+use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::pipeline::verify::Verifier;
-use gossip_sieve::store::{open_and_load, RecordKind, StoreReader, STORE_FILE};
+use gossip_sieve::sim::corpus::{generate, CorpusSpec};
+use gossip_sieve::sim::dump::DumpWriter;
+use gossip_sieve::store::{
+    compaction_temp_path, open_and_load, RecordKind, StoreReader, STORE_FILE,
+};
 use gossip_sieve::wire::gossip::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement};
 use rand::Rng;
 
@@ -53,8 +59,9 @@ fn total(summary: &serde_json::Value, field: &str) -> u64 {
 
 /// Reopens the store with the library (recovery + index rebuild, as a restart does) and checks
 /// every surviving record: crc (the reader stops at the first mismatch, so a clean end means
-/// all passed) and every signature. Returns (channels, nodes) of the rebuilt index.
-fn check_store(data_dir: &Path) -> (usize, usize) {
+/// all passed) and every signature. Returns (channels, nodes) of the rebuilt index and the
+/// number of live gossip records.
+fn check_store(data_dir: &Path) -> (usize, usize, u64) {
     let graph = Graph::new();
     let metrics = Metrics::new(1).expect("metrics");
     let (writer, report) = open_and_load(data_dir, &graph, &metrics)
@@ -101,7 +108,7 @@ fn check_store(data_dir: &Path) -> (usize, usize) {
         live, indexed,
         "every live record is in the index: {report:?}"
     );
-    (report.channels, report.nodes)
+    (report.channels, report.nodes, live)
 }
 
 #[test]
@@ -131,12 +138,16 @@ fn restart_reloads_the_graph_and_checks_no_signature() {
     assert_eq!(total(&second, "accepted"), 0, "{second:#}");
     let duplicates: u64 = common::TYPES
         .iter()
-        .map(|t| get(&second, &["dropped", t, "duplicate"]))
+        .map(|t| common::dropped(&second, t, "duplicate"))
         .sum();
     assert_eq!(duplicates, total(&second, "received"), "{second:#}");
     assert_eq!(get(&second, &["graph_channels"]), channels);
     assert_eq!(get(&second, &["graph_nodes"]), nodes);
-    assert_eq!(check_store(&data), (channels as usize, nodes as usize));
+    let (stored_channels, stored_nodes, _) = check_store(&data);
+    assert_eq!(
+        (stored_channels, stored_nodes),
+        (channels as usize, nodes as usize)
+    );
 }
 
 #[test]
@@ -147,6 +158,17 @@ fn torn_tail_is_cut_and_refeeding_restores_the_graph() {
     let (first, _) = replay_with_report(&corpus, &data);
     let store = data.join(STORE_FILE);
     let len = std::fs::metadata(&store).expect("store").len();
+    let mut reader = StoreReader::new(File::open(&store).expect("open store")).expect("header");
+    let mut last = None;
+    while let Some(rec) = reader.next_record().expect("read") {
+        last = Some(rec);
+    }
+    let last = last.expect("a stored record");
+    assert_eq!(
+        last.offset + last.encoded_len(),
+        len,
+        "the last record ends the file"
+    );
     // Cut into the last record: a write the crash interrupted.
     let file = std::fs::OpenOptions::new()
         .write(true)
@@ -155,7 +177,12 @@ fn torn_tail_is_cut_and_refeeding_restores_the_graph() {
     file.set_len(len - 7).expect("truncate");
     drop(file);
     let (second, report) = replay_with_report(&corpus, &data);
-    assert!(get(&report, &["bytes_truncated"]) > 0, "{report:#}");
+    // Recovery cuts exactly what is left of the torn record.
+    assert_eq!(
+        get(&report, &["bytes_truncated"]),
+        last.encoded_len() - 7,
+        "{report:#}"
+    );
     assert_eq!(
         get(&second, &["graph_channels"]),
         get(&first, &["graph_channels"])
@@ -164,9 +191,10 @@ fn torn_tail_is_cut_and_refeeding_restores_the_graph() {
         get(&second, &["graph_nodes"]),
         get(&first, &["graph_nodes"])
     );
-    assert!(
-        total(&second, "accepted") >= 1,
-        "the lost record is accepted again"
+    assert_eq!(
+        total(&second, "accepted"),
+        1,
+        "the one lost record, and only it, is accepted again: {second:#}"
     );
     check_store(&data);
 }
@@ -181,6 +209,9 @@ fn kill_9_at_random_points_never_loses_the_store() {
     let data = dir.path().join("data");
     let mut rng = rand::thread_rng();
     let mut killed = 0;
+    // Live records after each round: a kill may cost the torn tail of the round it stopped,
+    // never a record an earlier round completed.
+    let mut live_before = 0;
     for round in 0..5 {
         let stderr_path = dir.path().join(format!("stderr-{round}"));
         let mut child = Command::new(binary())
@@ -201,21 +232,111 @@ fn kill_9_at_random_points_never_loses_the_store() {
         killed += usize::from(!status.success());
         let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
         if let Some(report) = load_report(&stderr) {
-            assert!(report["bytes_truncated"].as_u64().is_some(), "{report:#}");
+            // The previous round's check already recovered the file.
+            assert_eq!(get(&report, &["bytes_truncated"]), 0, "{report:#}");
         }
         assert!(
             !stderr.contains("error:"),
             "round {round} ({status}) failed:\n{stderr}"
         );
-        check_store(&data);
+        let (_, _, live) = check_store(&data);
+        assert!(
+            live >= live_before,
+            "round {round} ({status}): live records fell from {live_before} to {live}"
+        );
+        live_before = live;
     }
     assert!(
         killed > 0,
         "no round was killed mid-run: make the corpus larger"
     );
     let (summary, report) = replay_with_report(&corpus, &data);
-    assert!(report["bytes_truncated"].as_u64().is_some());
+    assert_eq!(get(&report, &["bytes_truncated"]), 0, "{report:#}");
     assert_eq!(get(&summary, &["graph_channels"]), channels as u64);
     assert_eq!(get(&summary, &["graph_nodes"]), nodes as u64);
-    assert_eq!(check_store(&data), (channels, nodes));
+    let (stored_channels, stored_nodes, live) = check_store(&data);
+    assert_eq!((stored_channels, stored_nodes), (channels, nodes));
+    assert!(
+        live >= live_before,
+        "{live_before} live records fell to {live}"
+    );
+}
+
+/// The corpus of `common::corpus` (seed 1, bitcoin) with its timestamps relative to `now`.
+fn corpus_at(path: &Path, nodes: usize, channels: usize, now: u32) {
+    let mut writer = DumpWriter::create(path).expect("corpus file");
+    let spec = CorpusSpec {
+        nodes,
+        channels,
+        seed: 1,
+        invalid_rate: 0.0,
+        chain_hash: Network::Bitcoin.chain_hash(),
+        now,
+    };
+    generate(&spec, |msg| writer.write(&msg).expect("write corpus"));
+    writer.finish().expect("flush corpus");
+}
+
+#[test]
+fn kill_9_while_superseding_and_compacting_never_loses_a_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (nodes, channels) = (3_000, 16_000);
+    let now = unix_now();
+    // The same graph an hour later: every channel_update and node_announcement supersedes a
+    // stored one, so each round appends, marks the old record DELETED in place, and compacts
+    // once the deleted share passes its threshold.
+    let older = dir.path().join("older.gsd");
+    let newer = dir.path().join("newer.gsd");
+    corpus_at(&older, nodes, channels, now - 3_600);
+    corpus_at(&newer, nodes, channels, now);
+    let data = dir.path().join("data");
+    run_ok(&[
+        "replay",
+        "--data-dir",
+        data.to_str().expect("utf-8"),
+        older.to_str().expect("utf-8"),
+    ]);
+    let (_, _, live) = check_store(&data);
+    // What an interrupted compaction leaves behind: start-up must neither read nor trip on it.
+    let leftover = compaction_temp_path(&data.join(STORE_FILE));
+    std::fs::write(&leftover, b"half a compacted store").expect("leftover temp file");
+
+    let mut rng = rand::thread_rng();
+    let mut killed = 0;
+    for round in 0..5 {
+        let stderr_path = dir.path().join(format!("stderr-{round}"));
+        let mut child = Command::new(binary())
+            .args([
+                "replay",
+                "--data-dir",
+                data.to_str().expect("utf-8"),
+                newer.to_str().expect("utf-8"),
+            ])
+            .env_remove("GOSSIP_SIEVE_LOG")
+            .stdout(Stdio::null())
+            .stderr(File::create(&stderr_path).expect("stderr file"))
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(rng.gen_range(50..1_500)));
+        let _ = child.kill();
+        let status = child.wait().expect("wait");
+        killed += usize::from(!status.success());
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        assert!(
+            !stderr.contains("error:"),
+            "round {round} ({status}) failed:\n{stderr}"
+        );
+        // Superseding replaces one live record by another: a kill at any point (between the
+        // append and the DELETED mark, or inside a compaction) keeps exactly as many.
+        let (stored_channels, stored_nodes, now_live) = check_store(&data);
+        assert_eq!(
+            (stored_channels, stored_nodes, now_live),
+            (channels, nodes, live),
+            "round {round} ({status})"
+        );
+    }
+    assert!(killed > 0, "no round was killed mid-run");
+    let (summary, _) = replay_with_report(&newer, &data);
+    assert_eq!(get(&summary, &["graph_channels"]), channels as u64);
+    assert_eq!(check_store(&data), (channels, nodes, live));
 }

@@ -5,6 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,7 +16,8 @@ use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::sim::corpus::{generate, CorpusSpec};
 use gossip_sieve::sim::dump::DumpWriter;
 use gossip_sieve::store::{open_and_load, STORE_FILE};
-use gossip_sieve::wire::gossip::ChannelUpdate;
+use gossip_sieve::wire::address::Address;
+use gossip_sieve::wire::gossip::{ChannelUpdate, NodeAnnouncement};
 
 fn python() -> String {
     std::env::var("GOSSIP_SIEVE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
@@ -43,18 +45,76 @@ fn gossmap(store: &Path) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("gossmap_check.py JSON")
 }
 
-/// Writes the corpus for `spec` to `path`; returns the newest channel_update per (scid, dir).
-fn write_corpus(spec: &CorpusSpec, path: &Path) -> HashMap<(u64, u8), ChannelUpdate> {
+/// The newest channel_update per (scid, direction) and node_announcement per node of a corpus.
+#[derive(Default)]
+struct Newest {
+    updates: HashMap<(u64, u8), ChannelUpdate>,
+    nodes: HashMap<[u8; 33], NodeAnnouncement>,
+}
+
+/// Writes the corpus for `spec` to `path`; returns its newest gossip.
+fn write_corpus(spec: &CorpusSpec, path: &Path) -> Newest {
     let mut out = DumpWriter::create(path).expect("dump");
-    let mut updates = HashMap::new();
+    let mut newest = Newest::default();
     generate(spec, |msg| {
         if let Ok(upd) = ChannelUpdate::parse(&msg) {
-            updates.insert((upd.short_channel_id, upd.channel_flags & 1), upd);
+            newest
+                .updates
+                .insert((upd.short_channel_id, upd.channel_flags & 1), upd);
+        } else if let Ok(ann) = NodeAnnouncement::parse(&msg) {
+            newest.nodes.insert(ann.node_id, ann);
         }
         out.write(&msg).expect("write");
     });
     out.finish().expect("finish");
-    updates
+    newest
+}
+
+/// RFC 4648 base32, lower case, no padding (onion addresses).
+fn base32_lower(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in bytes {
+        buffer = (buffer << 8) | u32::from(*byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// An address as pyln's Gossmap prints it (it skips Tor v2 and stops at an unknown type).
+fn pyln_addresses(addresses: &[Address]) -> Vec<String> {
+    let mut out = Vec::new();
+    for address in addresses {
+        out.push(match address {
+            Address::Ipv4 { addr, port } => format!("{}:{port}", Ipv4Addr::from(*addr)),
+            Address::Ipv6 { addr, port } => format!("[{}]:{port}", Ipv6Addr::from(*addr)),
+            Address::TorV2 { .. } => continue,
+            Address::TorV3 {
+                ed25519_pubkey,
+                checksum,
+                version,
+                port,
+            } => {
+                let mut raw = ed25519_pubkey.to_vec();
+                raw.extend_from_slice(&checksum.to_be_bytes());
+                raw.push(*version);
+                format!("{}.onion:{port}", base32_lower(&raw))
+            }
+            Address::Dns { hostname, port } => {
+                format!("{}:{port}", String::from_utf8_lossy(hostname))
+            }
+            Address::Unknown { .. } => break,
+        });
+    }
+    out
 }
 
 #[test]
@@ -74,7 +134,8 @@ fn pyln_gossmap_reads_our_store_with_superseded_records() {
     let older = dir.path().join("older.gsd");
     let newer = dir.path().join("newer.gsd");
     write_corpus(&spec, &older);
-    let expected = write_corpus(&CorpusSpec { now, ..spec }, &newer);
+    let newest = write_corpus(&CorpusSpec { now, ..spec }, &newer);
+    let expected = &newest.updates;
     let data = dir.path().join("data");
     let data_arg = data.to_str().expect("utf-8");
     run_json(&[
@@ -146,6 +207,31 @@ fn pyln_gossmap_reads_our_store_with_superseded_records() {
         }
     }
     assert_eq!(compared, expected.len());
+
+    // node_announcement contents as pyln decodes them from our store: alias, colour and
+    // addresses of the newest announcement of every node.
+    let seen_nodes = seen["node_announcements"]
+        .as_object()
+        .expect("node_announcements");
+    assert_eq!(seen_nodes.len(), newest.nodes.len());
+    let mut with_address = 0;
+    for (node_id, ann) in &newest.nodes {
+        let id = hex::encode(node_id);
+        let pyln = seen_nodes
+            .get(&id)
+            .unwrap_or_else(|| panic!("pyln has no node_announcement for {id}"));
+        assert_eq!(pyln["alias"], hex::encode(ann.alias), "{id} alias");
+        assert_eq!(pyln["rgb_color"], hex::encode(ann.rgb_color), "{id} colour");
+        let addresses = pyln_addresses(&ann.addresses);
+        assert_eq!(
+            pyln["addresses"],
+            serde_json::json!(addresses),
+            "{id} addresses: {:?}",
+            ann.addresses
+        );
+        with_address += usize::from(!addresses.is_empty());
+    }
+    assert!(with_address > 0, "no announced address was compared");
     assert!(
         report.deleted_records >= expected.len() as u64,
         "the first run's updates are flagged deleted: {report:?}"

@@ -602,6 +602,7 @@ mod tests {
             mailbox_capacity: 100_000,
             ..StoreConfig::default()
         };
+        let compact_share = config.compact_share;
         let system = actix::System::new();
         system.block_on(async {
             let (handle, report) =
@@ -665,9 +666,12 @@ mod tests {
                     );
                 }
             }
-            // Three rounds of newer updates, with a pause so the interval compacts between
-            // rounds; each round supersedes the last.
+            // Three rounds of newer updates, each superseding the last; after a round that
+            // leaves the file over the compaction threshold, the test waits (polling, against
+            // a deadline) until the interval has compacted, so later rounds write over a
+            // compacted file.
             for round in 0..3u32 {
+                let compacted_before = metrics.store.compacted.get();
                 for u in &updates {
                     let mut u = u.clone();
                     u.timestamp += round * 10;
@@ -689,8 +693,18 @@ mod tests {
                         .unwrap();
                     send(&handle, &metrics, key, u.timestamp, u.serialize());
                 }
-                handle.flush().await.unwrap();
-                tokio::time::sleep(Duration::from_millis(30)).await;
+                let stats = handle.flush().await.unwrap();
+                // The next tick must compact when the deleted share is over the threshold.
+                if stats.deleted_bytes as f64 > compact_share * stats.len as f64 {
+                    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                    while metrics.store.compacted.get() == compacted_before {
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "round {round} never compacted"
+                        );
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
             }
             // A late copy of an older update is not written.
             let old = &updates[0];

@@ -152,10 +152,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("gossip_store");
         let mut input = Vec::new();
-        open_input("/work/shared/gossip_store/gossip_store-part1.xz")
-            .unwrap()
-            .read_to_end(&mut input)
-            .unwrap();
+        open_input(crate::test_vectors::shared(
+            "gossip_store/gossip_store-part1.xz",
+        ))
+        .unwrap()
+        .read_to_end(&mut input)
+        .unwrap();
         std::fs::write(&p, &input).unwrap();
         let before = records(&p);
         let mut moves = HashMap::new();

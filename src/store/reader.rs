@@ -411,13 +411,16 @@ mod tests {
     use crate::store::record::{encode_record, FLAG_PUSH};
     use std::collections::HashMap;
 
-    const DIR: &str = "/work/shared/gossip_store";
+    /// A Core Lightning store from the shared test data.
+    fn shared_store(name: &str) -> std::path::PathBuf {
+        crate::test_vectors::shared(&format!("gossip_store/{name}"))
+    }
 
     type Counts = HashMap<(u16, bool), u64>;
     type FileReader = StoreReader<Box<dyn Read + Send>>;
 
     fn counts(name: &str, opts: ReaderOptions) -> (Counts, FileReader) {
-        let input = open_input(format!("{DIR}/{name}")).expect("open shared store");
+        let input = open_input(shared_store(name)).expect("open shared store");
         let mut r = StoreReader::with_options(input, opts).expect("reader");
         let mut c = HashMap::new();
         let mut expect_off = match r.start() {
@@ -546,7 +549,7 @@ mod tests {
 
     fn first_bytes(name: &str) -> Vec<u8> {
         let mut v = Vec::new();
-        open_input(format!("{DIR}/{name}"))
+        open_input(shared_store(name))
             .unwrap()
             .take(SNIFF_LEN as u64)
             .read_to_end(&mut v)
@@ -557,7 +560,7 @@ mod tests {
     /// Raw dump of the messages in a store: u16 length prefix + message.
     fn raw_dump_of(name: &str) -> Vec<u8> {
         let mut out = Vec::new();
-        let r = StoreReader::new(open_input(format!("{DIR}/{name}")).unwrap()).unwrap();
+        let r = StoreReader::new(open_input(shared_store(name)).unwrap()).unwrap();
         for rec in r {
             let rec = rec.unwrap();
             if rec.kind().map(|k| k.type_number() < 4096) != Some(true) {

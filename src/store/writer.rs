@@ -66,6 +66,11 @@ pub struct StoreWriter {
     /// Bytes already handed to the OS; the pending buffer starts at this offset.
     flushed_len: u64,
     buf: Vec<u8>,
+    /// DELETED flags (offset, new flags) for records already in the file, held back until the
+    /// pending buffer is in the file too: the record that supersedes one is appended before the
+    /// old one is flagged, and a crash (even kill -9, which keeps what reached the OS) must
+    /// never leave the old record flagged without its replacement.
+    pending_marks: Vec<(u64, [u8; 2])>,
     stats: WriterStats,
 }
 
@@ -141,6 +146,7 @@ impl StoreWriter {
             version,
             flushed_len,
             buf: Vec::with_capacity(WRITE_BUFFER_BYTES + HEADER_LEN + MAX_MSG_LEN),
+            pending_marks: Vec::new(),
             stats,
         }
     }
@@ -239,11 +245,32 @@ impl StoreWriter {
         self.buf.len()
     }
 
-    /// Hand pending appends to the OS (no fsync).
+    /// Hand pending appends to the OS (no fsync), then the DELETED flags that waited for them.
     pub fn flush(&mut self) -> Result<(), StoreError> {
-        if self.buf.is_empty() {
-            return Ok(());
+        if !self.buf.is_empty() {
+            self.write_buffer()?;
         }
+        let mut failed = None;
+        for (done, (offset, flags)) in self.pending_marks.iter().enumerate() {
+            if let Err(e) = self.file.write_all_at(flags, *offset) {
+                failed = Some((done, e));
+                break;
+            }
+        }
+        match failed {
+            Some((done, e)) => {
+                // Keep the flags not yet written for the next flush.
+                self.pending_marks.drain(..done);
+                Err(e.into())
+            }
+            None => {
+                self.pending_marks.clear();
+                Ok(())
+            }
+        }
+    }
+
+    fn write_buffer(&mut self) -> Result<(), StoreError> {
         if let Err(e) = self.file.write_all(&self.buf) {
             // Cut any partial write so the file ends on a record boundary and a retry appends
             // at the right place; the records stay pending.
@@ -284,7 +311,7 @@ impl StoreWriter {
     }
 
     fn set_deleted(&mut self, offset: u64, hdr: RecordHeader) -> Result<u32, StoreError> {
-        if hdr.is_deleted() {
+        if hdr.is_deleted() || self.pending_marks.iter().any(|(o, _)| *o == offset) {
             return Ok(0);
         }
         let flags = (hdr.flags | FLAG_DELETED).to_be_bytes();
@@ -296,6 +323,9 @@ impl StoreWriter {
                 .get_mut(i..i + 2)
                 .ok_or(StoreError::NotARecord(offset))?;
             slot.copy_from_slice(&flags);
+        } else if !self.buf.is_empty() {
+            // Its replacement may still be in the buffer: flag it once the buffer is written.
+            self.pending_marks.push((offset, flags));
         } else {
             // Only the flags field: the crc does not cover it, and a concurrent reader sees
             // either the old or the new two bytes.
@@ -478,6 +508,44 @@ mod tests {
         let live = read_all(&p, true);
         assert_eq!(live.len(), 1, "only the uuid record is left");
         assert_eq!(w.stats().deleted, 4);
+    }
+
+    /// What a kill -9 leaves is the file as the OS has it: an old record may be flagged only
+    /// once the record superseding it is there too.
+    #[test]
+    fn an_old_record_is_flagged_only_after_its_replacement_is_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("gossip_store");
+        let mut w = StoreWriter::create(&p).unwrap();
+        let old = w.append(&upd(1), 1).unwrap();
+        w.flush().unwrap();
+        let new = w.append(&upd(2), 2).unwrap();
+        assert_eq!(w.mark_deleted(old).unwrap(), 1);
+        assert_eq!(
+            w.mark_deleted(old).unwrap(),
+            0,
+            "idempotent while held back"
+        );
+        let on_disk = read_all(&p, false);
+        assert!(
+            on_disk.iter().all(|r| r.offset != new),
+            "replacement not written yet"
+        );
+        let old_rec = on_disk.iter().find(|r| r.offset == old).unwrap();
+        assert!(
+            !old_rec.is_deleted(),
+            "flagged before its replacement reached the file"
+        );
+
+        w.flush().unwrap();
+        let on_disk = read_all(&p, false);
+        assert!(on_disk.iter().any(|r| r.offset == new));
+        assert!(on_disk
+            .iter()
+            .find(|r| r.offset == old)
+            .unwrap()
+            .is_deleted());
+        assert_eq!(w.stats().deleted, 1);
     }
 
     #[test]

@@ -460,26 +460,6 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Locating the shared read-only test data from any checkout (main or a worktree).
-#[cfg(test)]
-pub(crate) mod testdata {
-    use std::path::PathBuf;
-
-    pub fn shared(relative: &str) -> PathBuf {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let candidates = [
-            root.join("../shared"),
-            root.join("../../shared"),
-            PathBuf::from("/work/shared"),
-        ];
-        candidates
-            .iter()
-            .map(|dir| dir.join(relative))
-            .find(|p| p.exists())
-            .unwrap_or_else(|| panic!("shared test data {relative} not found near {root:?}"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -853,7 +833,9 @@ mod tests {
 
     /// Gossip messages of a Core Lightning gossip_store (v10+ record layout), deleted ones too.
     fn store_messages(name: &str, has_version: bool) -> Vec<Vec<u8>> {
-        let file = std::fs::File::open(testdata::shared(&format!("gossip_store/{name}"))).unwrap();
+        let file =
+            std::fs::File::open(crate::test_vectors::shared(&format!("gossip_store/{name}")))
+                .unwrap();
         let mut data = Vec::new();
         xz2::read::XzDecoder::new(file)
             .read_to_end(&mut data)

@@ -112,9 +112,7 @@ mod tests {
     }
 
     fn examples() -> Vec<Example> {
-        let path = crate::wire::gossip::testdata::shared("data/bolt7_vectors.json");
-        let text = std::fs::read_to_string(path).unwrap();
-        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let json = crate::test_vectors::load("bolt7_vectors.json");
         serde_json::from_value(json["short_channel_id_examples"].clone()).unwrap()
     }
 

@@ -8,6 +8,9 @@ pub mod metrics;
 pub mod node;
 pub mod peer;
 pub mod tap;
+/// The one locator for the shared test data, the same file the unit tests use.
+#[path = "../../src/test_vectors.rs"]
+pub mod test_vectors;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -77,14 +80,38 @@ pub fn corpus(dir: &Path, nodes: usize, channels: usize, invalid_rate: f64) -> P
     path
 }
 
+/// The integer at `path` in a JSON summary. Panics when a key is missing or not an integer,
+/// so a renamed field fails the test instead of reading as zero.
 pub fn get(value: &serde_json::Value, path: &[&str]) -> u64 {
     let mut v = value;
     for key in path {
-        v = &v[*key];
+        v = v
+            .get(*key)
+            .unwrap_or_else(|| panic!("no {key:?} (of {path:?}) in {value:#}"));
     }
     v.as_u64()
-        .or_else(|| v.as_i64().map(|i| i as u64))
-        .unwrap_or(0)
+        .or_else(|| v.as_i64().and_then(|i| u64::try_from(i).ok()))
+        .unwrap_or_else(|| panic!("{path:?} is not a non-negative integer: {v} in {value:#}"))
+}
+
+/// Drops of `ty` under `reason` in a JSON summary. The summary lists only non-zero reasons, so
+/// a missing reason reads as zero, but only for a reason the pipeline has: a misspelt reason or
+/// a missing type fails.
+pub fn dropped(summary: &serde_json::Value, ty: &str, reason: &str) -> u64 {
+    assert!(
+        gossip_sieve::pipeline::DropReason::ALL
+            .iter()
+            .any(|r| r.as_str() == reason),
+        "{reason:?} is not a drop reason"
+    );
+    let reasons = summary["dropped"]
+        .get(ty)
+        .and_then(|r| r.as_object())
+        .unwrap_or_else(|| panic!("no dropped.{ty} object in {summary:#}"));
+    match reasons.get(reason) {
+        Some(_) => get(summary, &["dropped", ty, reason]),
+        None => 0,
+    }
 }
 
 pub const TYPES: [&str; 3] = [
@@ -93,21 +120,28 @@ pub const TYPES: [&str; 3] = [
     "channel_update",
 ];
 
-/// received = accepted + dropped + pending + in flight, for every type.
+/// received = accepted + dropped + pending + in flight, for every type, and something was
+/// received.
 pub fn assert_counts_balance(summary: &serde_json::Value) {
     for ty in TYPES {
         let received = get(summary, &["received", ty]);
         let accepted = get(summary, &["accepted", ty]);
-        let dropped: u64 = summary["dropped"][ty]
-            .as_object()
-            .map(|reasons| reasons.values().filter_map(|v| v.as_u64()).sum())
-            .unwrap_or(0);
+        let drops: u64 = summary["dropped"]
+            .get(ty)
+            .and_then(|r| r.as_object())
+            .unwrap_or_else(|| panic!("no dropped.{ty} object in {summary:#}"))
+            .keys()
+            .map(|reason| dropped(summary, ty, reason))
+            .sum();
         let pending = get(summary, &["pending", ty]);
         let in_flight = get(summary, &["in_flight", ty]);
         assert_eq!(
             received,
-            accepted + dropped + pending + in_flight,
-            "{ty}: received {received} != accepted {accepted} + dropped {dropped} + pending {pending} + in flight {in_flight}\n{summary:#}"
+            accepted + drops + pending + in_flight,
+            "{ty}: received {received} != accepted {accepted} + dropped {drops} + pending {pending} + in flight {in_flight}\n{summary:#}"
         );
     }
+    // An empty or zeroed summary balances trivially: every caller sent gossip.
+    let received: u64 = TYPES.iter().map(|ty| get(summary, &["received", ty])).sum();
+    assert!(received > 0, "nothing received\n{summary:#}");
 }

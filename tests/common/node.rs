@@ -64,9 +64,9 @@ impl Node {
             .spawn()
             .expect("spawn gossip-sieve run");
         let panics = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().expect("stderr");
         let seen = panics.clone();
-        let log = Arc::new(Mutex::new(Vec::new()));
         let kept = log.clone();
         // Forward stderr to the test's output (shown on failure) and keep any panic line.
         let stderr = std::thread::spawn(move || {
@@ -121,6 +121,25 @@ impl Node {
             .filter(|(_, head)| head.contains(needle))
             .cloned()
             .collect()
+    }
+
+    /// Waits until a stderr line (its first [`KEPT_LINE_CHARS`] characters) contains `needle`
+    /// and returns it; fails after [`WAIT`].
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let started = Instant::now();
+        loop {
+            if let Some(line) = self
+                .log
+                .lock()
+                .expect("log")
+                .iter()
+                .find(|(_, head)| head.contains(needle))
+            {
+                return line.1.clone();
+            }
+            assert!(started.elapsed() < WAIT, "no log line with {needle:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn listen(&self) -> SocketAddr {

@@ -36,12 +36,23 @@ def main():
                     "cltv_expiry_delta": half.cltv_expiry_delta,
                 })
         channels[str(scid_int(scid))] = {"satoshis": chan.satoshis, "halves": halves}
+    # node_announcement contents as pyln decodes them: the alias bytes (pyln keeps the NUL
+    # padding), the colour, and the addresses in pyln's own text form.
+    node_announcements = {}
+    for node_id, node in gossmap.nodes.items():
+        if node.announced:
+            node_announcements[node_id.nodeid.hex()] = {
+                "alias": node.alias.encode("utf-8").hex(),
+                "rgb_color": bytes(node.rgb).hex(),
+                "addresses": node.addresses,
+            }
     out = {
         "channels": len(gossmap.channels),
         "nodes": len(gossmap.nodes),
         "announced_nodes": sum(1 for n in gossmap.nodes.values() if n.announced),
         "orphan_channel_updates": len(gossmap.orphan_channel_updates),
         "per_channel": channels,
+        "node_announcements": node_announcements,
     }
     json.dump(out, sys.stdout)
 
