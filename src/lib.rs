@@ -20,6 +20,7 @@
 //! - [`logging`]: the tracing subscriber and once-per-interval logging of floods.
 //! - [`commands`]: the CLI subcommands (replay, demo, gen-corpus) built from the above.
 
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod graph;
@@ -30,7 +31,9 @@ pub mod pipeline;
 pub mod sim;
 pub mod store;
 pub mod transport;
+pub mod vocab;
 pub mod wire;
+pub mod work;
 
 #[cfg(test)]
 mod test_vectors;

@@ -94,7 +94,7 @@ fn pending_map_is_capped_and_evictions_are_counted() {
     // Updates only: every one is an orphan.
     let updates_only = dir.path().join("updates.gsd");
     {
-        use gossip_sieve::sim::dump::{DumpReader, DumpWriter};
+        use gossip_sieve::store::dump::{DumpReader, DumpWriter};
         let reader = DumpReader::new(std::io::BufReader::new(
             std::fs::File::open(&file).expect("open"),
         ));

@@ -5,6 +5,7 @@ pub mod config_check;
 pub mod demo;
 pub mod gen_corpus;
 pub mod ingest;
+pub mod options;
 pub mod replay;
 pub mod run;
 pub mod summary;

@@ -3,22 +3,25 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Addr, Arbiter, Context};
 
 use super::actor::{Flush, Shutdown, StoreActor, StoreConfig};
 use super::error::StoreError;
 use super::load::{open_and_load, LoadReport};
+use super::sender::StoreSender;
 use super::writer::WriterStats;
 use crate::graph::Graph;
 use crate::metrics::Metrics;
+use crate::work::Outstanding;
 
 /// The running store actor.
 pub struct StoreHandle {
     addr: Addr<StoreActor>,
     arbiter: Arbiter,
     metrics: Arc<Metrics>,
+    /// Hand-offs sent by shards and not yet received by the actor.
+    outstanding: Arc<Outstanding>,
 }
 
 impl StoreHandle {
@@ -38,7 +41,8 @@ impl StoreHandle {
         // Created with its capacity before the actor starts, like the shards' mailboxes.
         let (sender, receiver) = actix::dev::channel::channel(capacity);
         let addr = Addr::new(sender);
-        let actor = StoreActor::new(writer, graph, metrics.clone(), config);
+        let outstanding = Arc::new(Outstanding::default());
+        let actor = StoreActor::new(writer, graph, metrics.clone(), config, outstanding.clone());
         let arbiter = Arbiter::new();
         arbiter.spawn_fn(move || {
             Context::with_receiver(receiver).run(actor);
@@ -48,14 +52,21 @@ impl StoreHandle {
                 addr,
                 arbiter,
                 metrics,
+                outstanding,
             },
             report,
         ))
     }
 
-    /// The actor's address, for [`Pipeline::start_with_store`](crate::pipeline::Pipeline::start_with_store).
+    /// The actor's address.
     pub fn addr(&self) -> Addr<StoreActor> {
         self.addr.clone()
+    }
+
+    /// What the shards hand off through, for
+    /// [`Pipeline::start_with_store`](crate::pipeline::Pipeline::start_with_store).
+    pub fn sender(&self) -> StoreSender {
+        StoreSender::new(self.addr(), self.outstanding.clone(), self.metrics.clone())
     }
 
     /// Flush and fsync what the actor has received so far.
@@ -66,9 +77,8 @@ impl StoreHandle {
     /// Waits until every hand-off has reached the actor, then flushes, fsyncs and stops it.
     /// Drain the pipeline first so no shard hands off anything after this.
     pub async fn shutdown(self) -> Result<WriterStats, StoreError> {
-        while self.metrics.store.queue_depth.get() > 0 && self.addr.connected() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        // Ends at once if the actor has stopped: what it has not received never will be.
+        self.outstanding.idle().await;
         let result = self.addr.send(Shutdown).await.map_err(closed)?;
         self.arbiter.stop();
         result

@@ -85,3 +85,16 @@ pub enum DecodeError {
     #[error("invalid field value")]
     InvalidValue,
 }
+
+/// The 2-byte big-endian type at the start of a message, if it has one.
+pub fn message_type(msg: &[u8]) -> Option<u16> {
+    match msg {
+        [hi, lo, ..] => Some(u16::from_be_bytes([*hi, *lo])),
+        _ => None,
+    }
+}
+
+/// The gossip kind from the 2-byte type, without parsing anything else.
+pub fn message_kind(msg: &[u8]) -> Option<GossipKind> {
+    GossipKind::from_type(message_type(msg)?)
+}
