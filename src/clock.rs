@@ -5,6 +5,7 @@
 /// Seconds since the Unix epoch from the kernel's coarse clock (a few ns instead of ~25 ns:
 /// this runs for every received update, and the window it feeds is a day wide).
 #[cfg(target_os = "linux")]
+#[inline]
 pub fn coarse_unix_now() -> u32 {
     let mut ts = libc::timespec {
         tv_sec: 0,

@@ -97,10 +97,12 @@ impl PipelineState {
         }
     }
 
+    #[inline]
     pub fn graph(&self) -> &Arc<Graph> {
         &self.shared.graph
     }
 
+    #[inline]
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.shared.metrics
     }
@@ -132,15 +134,18 @@ impl PipelineState {
     // --- in-flight claims -----------------------------------------------------------------
 
     /// Whether exactly these bytes are in flight for `key`.
+    #[inline]
     pub fn holds_in_flight(&self, key: &FlightKey, msg: &[u8]) -> bool {
         self.shared.in_flight.holds(key, msg)
     }
 
+    #[inline]
     pub fn is_in_flight(&self, key: &FlightKey) -> bool {
         self.shared.in_flight.contains(key)
     }
 
     /// Distinct messages in flight for `key`.
+    #[inline]
     pub fn claims_in_flight(&self, key: &FlightKey) -> usize {
         self.shared.in_flight.claims(key)
     }
@@ -158,10 +163,12 @@ impl PipelineState {
     // --- recently rejected ----------------------------------------------------------------
 
     /// The keyed hash the rejected cache and the pending maps identify a message by.
+    #[inline]
     pub fn fingerprint(&self, msg: &[u8]) -> u64 {
         self.shared.rejected.fingerprint(msg)
     }
 
+    #[inline]
     pub fn recently_rejected(&self, fingerprint: u64) -> bool {
         self.shared.rejected.contains(fingerprint)
     }
@@ -293,6 +300,7 @@ impl PipelineState {
     // --- drops ----------------------------------------------------------------------------
 
     /// Counts one dropped message (the metric, a trace line, and now and then the log summary).
+    #[inline]
     pub fn count_drop(&self, kind: GossipKind, reason: DropReason) {
         self.shared.metrics.dropped(kind, reason).inc();
         tracing::trace!(kind = kind.as_str(), reason = reason.as_str(), "dropped");

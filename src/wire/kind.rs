@@ -32,6 +32,7 @@ impl GossipKind {
         }
     }
 
+    #[inline]
     pub fn message_type(self) -> u16 {
         match self {
             GossipKind::ChannelAnnouncement => CHANNEL_ANNOUNCEMENT,
@@ -95,6 +96,7 @@ pub fn message_type(msg: &[u8]) -> Option<u16> {
 }
 
 /// The gossip kind from the 2-byte type, without parsing anything else.
+#[inline]
 pub fn message_kind(msg: &[u8]) -> Option<GossipKind> {
     GossipKind::from_type(message_type(msg)?)
 }
