@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use gossip_sieve::commands::summary::peak_rss_bytes;
 use gossip_sieve::sim::corpus::{self, CorpusSpec, BITCOIN_MAINNET_CHAIN_HASH};
-use gossip_sieve::sim::dump::{DumpReader, DumpWriter};
+use gossip_sieve::store::dump::{DumpReader, DumpWriter};
 use serde_json::{json, Value};
 
 const CHILD_FLAG: &str = "--ldk-child";

@@ -24,6 +24,7 @@
 //! - [`commands`]: the CLI subcommands (replay, demo, gen-corpus) built from the above.
 
 pub mod chain;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod durable;
@@ -35,7 +36,9 @@ pub mod pipeline;
 pub mod sim;
 pub mod store;
 pub mod transport;
+pub mod vocab;
 pub mod wire;
+pub mod work;
 
 #[cfg(test)]
 mod test_vectors;

@@ -7,20 +7,18 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use gossip_sieve::clock::unix_now;
 use gossip_sieve::commands::ingest::IngestOptions;
+use gossip_sieve::commands::options::Input;
 use gossip_sieve::commands::run as run_node;
 use gossip_sieve::commands::summary::RunSummary;
-use gossip_sieve::commands::{bench, config_check, demo, gen_corpus, healthcheck, replay};
+use gossip_sieve::commands::{bench, config_check, demo, gen_corpus, healthcheck, options, replay};
 use gossip_sieve::config::{
     FileConfig, LogArgs, LogSettings, Network, NodeArgs, PipelineArgs, PipelineConfig, Settings,
     SettingsArgs,
 };
 use gossip_sieve::metrics::ExporterConfig;
 use gossip_sieve::peer::admission::AdmissionConfig;
-use gossip_sieve::peer::dialer::{DialerConfig, PeerAddress};
-use gossip_sieve::peer::listener::ListenerConfig;
-use gossip_sieve::peer::session::SessionConfig;
-use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::sim::corpus::CorpusSpec;
 
 #[derive(Parser)]
@@ -55,7 +53,8 @@ enum Command {
         /// Number of duplicate peers, each sending every file.
         #[arg(long, default_value_t = 1)]
         copies: usize,
-        /// Accept gossip of any age (for historical dumps).
+        /// Accept gossip of any age and turn off the channel_update rate limit (for historical
+        /// dumps; see `commands::options`).
         #[arg(long)]
         historical: bool,
         /// Serve /metrics here while replaying.
@@ -96,13 +95,14 @@ enum Command {
     /// Run as a Lightning peer: accept and dial BOLT 8 peers and ingest their gossip. Prints
     /// `node_id`, `metrics` and `listening` lines (bound addresses; port 0 is allowed).
     Run {
-        /// Accept gossip of any age.
+        /// Accept gossip of any age (the channel_update rate limit stays on for live peers;
+        /// see `commands::options`).
         #[arg(long)]
         historical: bool,
         #[command(flatten)]
         node: NodeArgs,
         #[command(flatten)]
-        peer: PeerArgs,
+        connection: ConnectionArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -170,10 +170,9 @@ struct BenchArgs {
 }
 
 #[derive(Args, Clone)]
-struct PeerArgs {
-    /// Milliseconds for the BOLT 8 handshake (connect to act three).
-    #[arg(long, default_value_t = 10_000)]
-    handshake_timeout_ms: u64,
+/// Bounds on inbound connections and on the metrics server (`run` flags; not yet options of
+/// the config file or the environment).
+struct ConnectionArgs {
     /// Inbound connections from one address (IPv6: one /64) at once; 0 = no cap.
     #[arg(long, default_value_t = AdmissionConfig::default().max_per_ip)]
     max_peers_per_ip: usize,
@@ -195,7 +194,7 @@ struct PeerArgs {
     metrics_header_timeout_ms: u64,
 }
 
-impl PeerArgs {
+impl ConnectionArgs {
     fn admission(&self) -> AdmissionConfig {
         AdmissionConfig {
             max_per_ip: self.max_peers_per_ip,
@@ -211,19 +210,6 @@ impl PeerArgs {
             max_connections: self.metrics_max_connections.max(1),
             header_read_timeout: Duration::from_millis(self.metrics_header_timeout_ms.max(1)),
             ..ExporterConfig::default()
-        }
-    }
-
-    fn session(&self, settings: &Settings) -> SessionConfig {
-        let defaults = SessionConfig::new(settings.network.chain_hash());
-        let limits = &settings.limits;
-        SessionConfig {
-            ping_interval: limits.ping_interval.max(Duration::from_millis(1)),
-            pong_timeout: limits.ping_timeout.max(Duration::from_millis(1)),
-            init_timeout: limits.ping_timeout.max(Duration::from_millis(1)),
-            inbound_bytes_per_sec: limits.peer_rate_bytes_per_sec,
-            inbound_burst: defaults.inbound_burst.max(limits.peer_rate_bytes_per_sec),
-            ..defaults
         }
     }
 }
@@ -258,19 +244,16 @@ impl CorpusArgs {
     }
 }
 
-/// The pipeline part of the resolved configuration (flag > env > `--config` file > default).
+/// The pipeline part of the resolved configuration (flag > env > `--config` file > default),
+/// with `--historical` applied by [`options::pipeline_config`].
 fn pipeline_config(
     pipeline: &PipelineArgs,
     file: &FileConfig,
     historical: bool,
+    input: Input,
 ) -> anyhow::Result<PipelineConfig> {
-    let mut config = resolve(NodeArgs::default(), pipeline, file)?.pipeline;
-    if historical {
-        config.max_age = None;
-        // A historical dump carries many updates per direction, read in seconds.
-        config.update_rate_per_minute = 0;
-    }
-    Ok(config)
+    let settings = resolve(NodeArgs::default(), pipeline, file)?;
+    Ok(options::pipeline_config(&settings, historical, input))
 }
 
 fn resolve(node: NodeArgs, pipeline: &PipelineArgs, file: &FileConfig) -> anyhow::Result<Settings> {
@@ -319,7 +302,7 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 files,
                 copies,
                 ingest: IngestOptions {
-                    config: pipeline_config(&pipeline, &file, historical)?,
+                    config: pipeline_config(&pipeline, &file, historical, Input::Dump)?,
                     metrics_addr: metrics,
                     progress_total: None,
                     data_dir,
@@ -356,7 +339,7 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 peers,
                 cache_dir,
                 ingest: IngestOptions {
-                    config: settings.pipeline,
+                    config: options::pipeline_config(&settings, false, Input::LivePeers),
                     metrics_addr: Some(settings.metrics),
                     progress_total: None,
                     data_dir: None,
@@ -369,42 +352,14 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Run {
             historical,
             node,
-            peer,
+            connection,
             pipeline,
         } => {
             let settings = resolve(node, &pipeline, &file)?;
-            let handshake_timeout = Duration::from_millis(peer.handshake_timeout_ms.max(1));
-            let mut pipeline_config = settings.pipeline.clone();
-            if historical {
-                pipeline_config.max_age = None;
-            }
-            run_node::run(run_node::RunOptions {
-                data_dir: settings.data_dir.clone(),
-                listen: Some(settings.listen),
-                peers: settings
-                    .peers
-                    .iter()
-                    .map(|p| PeerAddress {
-                        node_id: p.node_id,
-                        address: p.socket_addr_string(),
-                    })
-                    .collect(),
-                metrics_addr: settings.metrics,
-                session: peer.session(&settings),
-                pipeline: pipeline_config,
-                dialer: DialerConfig {
-                    handshake_timeout,
-                    ..DialerConfig::default()
-                },
-                listener: ListenerConfig {
-                    max_peers: settings.limits.max_peers.max(1),
-                    handshake_timeout,
-                    admission: peer.admission(),
-                    ..ListenerConfig::default()
-                },
-                score: settings.limits.score_config(),
-                exporter: peer.exporter(),
-            })?;
+            let mut run_options = options::run_options(&settings, historical);
+            run_options.listener.admission = connection.admission();
+            run_options.exporter = connection.exporter();
+            run_node::run(run_options)?;
         }
         Command::Bench {
             bench,
@@ -418,7 +373,7 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             let report = bench::run(
                 &path,
                 bench::BenchOptions {
-                    config: pipeline_config(&pipeline, &file, false)?,
+                    config: pipeline_config(&pipeline, &file, false, Input::Dump)?,
                     duplicate_copies: bench.duplicate_copies,
                     raw_sample: bench.raw_sample,
                 },

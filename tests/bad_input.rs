@@ -11,7 +11,7 @@ use common::forge::{bad_signature, chain, high_s, recent, Channel};
 use common::metrics::{disconnects, metric, pending, relevant};
 use common::peer::TestPeer;
 use common::tap::Fault;
-use gossip_sieve::pipeline::checks::unix_now;
+use gossip_sieve::clock::unix_now;
 use gossip_sieve::sim::corpus::BITCOIN_TESTNET_CHAIN_HASH;
 use gossip_sieve::store::{StoreReader, STORE_FILE};
 use gossip_sieve::transport::handshake::InitiatorStart;

@@ -7,7 +7,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use gossip_sieve::peer::dialer::PeerAddress;
+use gossip_sieve::config::PeerAddr;
 use gossip_sieve::peer::identity::NodeIdentity;
 use gossip_sieve::peer::open_frames;
 use gossip_sieve::sim::peer::{SyntheticConfig, SyntheticPeers};
@@ -26,7 +26,7 @@ const NODES: usize = 150;
 const CHANNELS: usize = 500;
 const UPDATES_ACCEPTED: &str = "gossip_sieve_messages_accepted_total{type=\"channel_update\"}";
 
-fn peer_arg(peer: &PeerAddress) -> [String; 2] {
+fn peer_arg(peer: &PeerAddr) -> [String; 2] {
     ["--peer".to_string(), peer.to_string()]
 }
 

@@ -8,14 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use gossip_sieve::clock::unix_now;
 use gossip_sieve::config::{Network, PipelineConfig};
 use gossip_sieve::graph::Graph;
 use gossip_sieve::metrics::{self, Health, Metrics};
 use gossip_sieve::peer::{feed, open_frames};
-use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::pipeline::Pipeline;
 use gossip_sieve::sim::corpus::{generate, CorpusSpec};
-use gossip_sieve::sim::dump::DumpWriter;
+use gossip_sieve::store::dump::DumpWriter;
 
 use common::metrics::{assert_balanced, assert_scrape_balances, metric, scrape, sum_matching};
 

@@ -6,8 +6,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{assert_counts_balance, corpus, dropped, get, run_json, TYPES};
+use gossip_sieve::clock::unix_now;
 use gossip_sieve::config::Network;
-use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::sim::corpus::{generate_labeled, CorpusSpec, GenerateStats, Label};
 use gossip_sieve::wire::gossip::ChannelAnnouncement;
 use gossip_sieve::wire::GossipKind;
@@ -255,7 +255,7 @@ fn pending_map_is_capped_and_evictions_are_counted() {
     // Updates only: every one is an orphan.
     let updates_only = dir.path().join("updates.gsd");
     {
-        use gossip_sieve::sim::dump::{DumpReader, DumpWriter};
+        use gossip_sieve::store::dump::{DumpReader, DumpWriter};
         let reader = DumpReader::new(std::io::BufReader::new(
             std::fs::File::open(&file).expect("open"),
         ));

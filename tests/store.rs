@@ -10,13 +10,13 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{binary, corpus, get, run_ok};
+use gossip_sieve::clock::unix_now;
 use gossip_sieve::config::Network;
 use gossip_sieve::graph::{Graph, NodeId};
 use gossip_sieve::metrics::Metrics;
-use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::pipeline::verify::Verifier;
 use gossip_sieve::sim::corpus::{generate, CorpusSpec};
-use gossip_sieve::sim::dump::DumpWriter;
+use gossip_sieve::store::dump::DumpWriter;
 use gossip_sieve::store::{
     compaction_temp_path, open_and_load, RecordKind, StoreReader, STORE_FILE,
 };

@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{get, run_json};
+use gossip_sieve::clock::unix_now;
 use gossip_sieve::graph::Graph;
 use gossip_sieve::metrics::Metrics;
-use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::sim::corpus::{generate, CorpusSpec};
-use gossip_sieve::sim::dump::DumpWriter;
+use gossip_sieve::store::dump::DumpWriter;
 use gossip_sieve::store::{open_and_load, STORE_FILE};
 use gossip_sieve::wire::address::Address;
 use gossip_sieve::wire::gossip::{ChannelUpdate, NodeAnnouncement};

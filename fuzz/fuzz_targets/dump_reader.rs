@@ -2,7 +2,7 @@
 //! after the first error, and the records it yields are exactly the input's prefix.
 #![no_main]
 
-use gossip_sieve::sim::dump::DumpReader;
+use gossip_sieve::store::dump::DumpReader;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

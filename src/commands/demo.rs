@@ -14,8 +14,9 @@ use tokio::sync::watch;
 use super::gen_corpus::write_corpus;
 use super::ingest::{close_progress, progress_bar, summarize_and_stop, IngestOptions};
 use super::summary::RunSummary;
+use crate::config::PeerAddr;
 use crate::graph::Graph;
-use crate::peer::dialer::{dial, DialerConfig, PeerAddress};
+use crate::peer::dialer::{dial, DialerConfig};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::open_frames;
 use crate::peer::score::{ScoreBoard, ScoreConfig};
@@ -91,7 +92,7 @@ pub fn run(mut options: DemoOptions) -> anyhow::Result<RunSummary> {
     summary
 }
 
-async fn run_inside(options: IngestOptions, peers: Vec<PeerAddress>) -> anyhow::Result<RunSummary> {
+async fn run_inside(options: IngestOptions, peers: Vec<PeerAddr>) -> anyhow::Result<RunSummary> {
     let (metrics, health, exporter) = super::ingest::start_metrics(&options).await?;
     let chain_hash = options.config.network.chain_hash();
     let pipeline = Pipeline::start(options.config, Arc::new(Graph::new()), metrics.clone());

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::sim::corpus::{generate, CorpusSpec, GenerateStats};
-use crate::sim::dump::DumpWriter;
+use crate::store::dump::DumpWriter;
 
 /// Writes the corpus for `spec` to `out` (atomically: a temp file renamed into place, so an
 /// interrupted run never leaves a truncated corpus that a later `demo` would trust).

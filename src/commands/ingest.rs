@@ -77,7 +77,7 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
         options.config,
         graph,
         metrics.clone(),
-        store.as_ref().map(StoreHandle::addr),
+        store.as_ref().map(StoreHandle::sender),
     );
     health.set_ready(true);
     if options.metrics_addr.is_some() && !options.warmup.is_zero() {

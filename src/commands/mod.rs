@@ -6,6 +6,7 @@ pub mod demo;
 pub mod gen_corpus;
 pub mod healthcheck;
 pub mod ingest;
+pub mod options;
 pub mod replay;
 pub mod run;
 pub mod summary;

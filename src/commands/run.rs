@@ -12,21 +12,22 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::PipelineConfig;
+use crate::clock::unix_now;
+use crate::config::{PeerAddr, PipelineConfig};
 use crate::graph::Graph;
 use crate::metrics::{self, ExporterConfig, Health, Metrics};
-use crate::peer::dialer::{dial, DialerConfig, PeerAddress};
+use crate::peer::dialer::{dial, DialerConfig};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::listener::{accept_loop, ListenerConfig};
 use crate::peer::score::{ScoreBoard, ScoreConfig};
-use crate::peer::session::{unix_now, PeerContext, SessionConfig};
+use crate::peer::session::{PeerContext, SessionConfig};
 use crate::pipeline::Pipeline;
 use crate::store::{StoreConfig, StoreHandle};
 
 pub struct RunOptions {
     pub data_dir: PathBuf,
     pub listen: Option<SocketAddr>,
-    pub peers: Vec<PeerAddress>,
+    pub peers: Vec<PeerAddr>,
     pub metrics_addr: SocketAddr,
     pub pipeline: PipelineConfig,
     pub session: SessionConfig,
@@ -39,7 +40,11 @@ pub struct RunOptions {
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
     let identity = Arc::new(NodeIdentity::load_or_create(&options.data_dir)?);
     // Before anything listens: a banned peer must not get in during start-up.
-    let mut scores = ScoreBoard::open(&options.data_dir, options.score.clone(), unix_now())?;
+    let mut scores = ScoreBoard::open(
+        &options.data_dir,
+        options.score.clone(),
+        u64::from(unix_now()),
+    )?;
     // The operator's own choice of peers is never banned, only disconnected and re-dialled.
     for peer in &options.peers {
         scores.protect(peer.node_id.serialize());
@@ -79,8 +84,12 @@ async fn run_inside(
         health.clone(),
     )?;
     eprintln!("store: {}", serde_json::to_string(&report)?);
-    let pipeline =
-        Pipeline::start_with_store(options.pipeline, graph, metrics.clone(), Some(store.addr()));
+    let pipeline = Pipeline::start_with_store(
+        options.pipeline,
+        graph,
+        metrics.clone(),
+        Some(store.sender()),
+    );
     metrics.set_limit("max_peers", options.listener.max_peers);
     let admission = &options.listener.admission;
     metrics.set_limit("max_peers_per_ip", admission.max_per_ip);

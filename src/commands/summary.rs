@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::metrics::Metrics;
-use crate::pipeline::DropReason;
+use crate::vocab::DropReason;
 use crate::wire::GossipKind;
 
 #[derive(Clone, Debug, Serialize, PartialEq)]

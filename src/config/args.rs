@@ -7,8 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::settings::{LogFormat, PeerAddr};
-use super::Network;
+use super::values::{LogFormat, Network, PeerAddr};
 
 /// Node-level options: where to listen, whom to dial, per-peer limits.
 #[derive(Args, Clone, Debug, Default)]
@@ -39,6 +38,10 @@ pub struct NodeArgs {
     /// Seconds to wait for a pong before disconnecting [env: GOSSIP_SIEVE_PING_TIMEOUT_SECS].
     #[arg(long)]
     pub ping_timeout_secs: Option<u64>,
+    /// Milliseconds for the BOLT 8 handshake (connect to act three), inbound and outbound
+    /// [env: GOSSIP_SIEVE_HANDSHAKE_TIMEOUT_MS; default 10000].
+    #[arg(long)]
+    pub handshake_timeout_ms: Option<u64>,
     /// Misbehaviour score (1 per invalid signature or malformed message, 0.1 per rate-limited
     /// update, halving hourly) at which a peer is disconnected
     /// [env: GOSSIP_SIEVE_DISCONNECT_SCORE; default 50].

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::ConfigError;
-use super::Network;
+use super::values::Network;
 
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -70,6 +70,8 @@ pub struct LimitsSection {
     pub ping_interval_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ping_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake_timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disconnect_score: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -1,238 +1,18 @@
 //! The effective configuration: flag > environment > file > default, validated, with errors
-//! naming the option and the layer it came from.
+//! naming the option and the layer it came from. Resolution is driven by one table
+//! ([`RESOLVERS`]): each row reads one option from its layers, checks it and stores it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use secp256k1::PublicKey;
-
-use super::args::SettingsArgs;
+use super::args::{LogArgs, SettingsArgs};
 use super::error::{ConfigError, Source};
 use super::file::{FileConfig, LimitsSection, LogSection, PipelineSection};
-use super::{default_shards, Network, PipelineConfig};
-use crate::peer::score::ScoreConfig;
-
-/// One option in its three spellings.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OptionSpec {
-    /// TOML key, dotted for keys inside a table.
-    pub key: &'static str,
-    pub flag: &'static str,
-    pub env: &'static str,
-}
-
-const fn opt(key: &'static str, flag: &'static str, env: &'static str) -> OptionSpec {
-    OptionSpec { key, flag, env }
-}
-
-const NETWORK: OptionSpec = opt("network", "--network", "GOSSIP_SIEVE_NETWORK");
-const DATA_DIR: OptionSpec = opt("data_dir", "--data-dir", "GOSSIP_SIEVE_DATA_DIR");
-const LISTEN: OptionSpec = opt("listen", "--listen", "GOSSIP_SIEVE_LISTEN");
-const METRICS: OptionSpec = opt("metrics", "--metrics", "GOSSIP_SIEVE_METRICS");
-const PEERS: OptionSpec = opt("peers", "--peer", "GOSSIP_SIEVE_PEERS");
-const SHARDS: OptionSpec = opt("pipeline.shards", "--shards", "GOSSIP_SIEVE_SHARDS");
-const MAILBOX: OptionSpec = opt(
-    "pipeline.mailbox_capacity",
-    "--mailbox-capacity",
-    "GOSSIP_SIEVE_MAILBOX_CAPACITY",
-);
-const STALL: OptionSpec = opt(
-    "pipeline.stall_timeout_ms",
-    "--stall-timeout-ms",
-    "GOSSIP_SIEVE_STALL_TIMEOUT_MS",
-);
-const PENDING_UPDATES: OptionSpec = opt(
-    "pipeline.pending_updates_cap",
-    "--pending-updates-cap",
-    "GOSSIP_SIEVE_PENDING_UPDATES_CAP",
-);
-const PENDING_NODES: OptionSpec = opt(
-    "pipeline.pending_node_announcements_cap",
-    "--pending-node-announcements-cap",
-    "GOSSIP_SIEVE_PENDING_NODE_ANNOUNCEMENTS_CAP",
-);
-const REJECTED: OptionSpec = opt(
-    "pipeline.rejected_cache_cap",
-    "--rejected-cache-cap",
-    "GOSSIP_SIEVE_REJECTED_CACHE_CAP",
-);
-const PUBKEYS: OptionSpec = opt(
-    "pipeline.pubkey_cache_cap",
-    "--pubkey-cache-cap",
-    "GOSSIP_SIEVE_PUBKEY_CACHE_CAP",
-);
-const UPDATE_RATE: OptionSpec = opt(
-    "pipeline.update_rate_per_minute",
-    "--update-rate-per-minute",
-    "GOSSIP_SIEVE_UPDATE_RATE_PER_MINUTE",
-);
-const UPDATE_BURST: OptionSpec = opt(
-    "pipeline.update_burst",
-    "--update-burst",
-    "GOSSIP_SIEVE_UPDATE_BURST",
-);
-const FUTURE_SKEW: OptionSpec = opt(
-    "pipeline.max_future_skew_secs",
-    "--max-future-skew-secs",
-    "GOSSIP_SIEVE_MAX_FUTURE_SKEW_SECS",
-);
-const MAX_AGE: OptionSpec = opt(
-    "pipeline.max_age_secs",
-    "--max-age-secs",
-    "GOSSIP_SIEVE_MAX_AGE_SECS",
-);
-const MAX_PEERS: OptionSpec = opt("limits.max_peers", "--max-peers", "GOSSIP_SIEVE_MAX_PEERS");
-const PEER_RATE: OptionSpec = opt(
-    "limits.peer_rate_bytes_per_sec",
-    "--peer-rate-bytes-per-sec",
-    "GOSSIP_SIEVE_PEER_RATE_BYTES_PER_SEC",
-);
-const PING_INTERVAL: OptionSpec = opt(
-    "limits.ping_interval_secs",
-    "--ping-interval-secs",
-    "GOSSIP_SIEVE_PING_INTERVAL_SECS",
-);
-const PING_TIMEOUT: OptionSpec = opt(
-    "limits.ping_timeout_secs",
-    "--ping-timeout-secs",
-    "GOSSIP_SIEVE_PING_TIMEOUT_SECS",
-);
-const DISCONNECT_SCORE: OptionSpec = opt(
-    "limits.disconnect_score",
-    "--disconnect-score",
-    "GOSSIP_SIEVE_DISCONNECT_SCORE",
-);
-const BAN_SCORE: OptionSpec = opt("limits.ban_score", "--ban-score", "GOSSIP_SIEVE_BAN_SCORE");
-const BAN_DURATION: OptionSpec = opt(
-    "limits.ban_duration_secs",
-    "--ban-duration-secs",
-    "GOSSIP_SIEVE_BAN_DURATION_SECS",
-);
-const LOG_LEVEL: OptionSpec = opt("log.level", "--log-level", "GOSSIP_SIEVE_LOG_LEVEL");
-const LOG_FORMAT: OptionSpec = opt("log.format", "--log-format", "GOSSIP_SIEVE_LOG_FORMAT");
-/// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
-const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
-
-/// Every option, for documentation and for tests that hold the example file, the flags and
-/// this table to each other.
-pub const OPTIONS: &[OptionSpec] = &[
-    NETWORK,
-    DATA_DIR,
-    LISTEN,
-    METRICS,
-    PEERS,
-    SHARDS,
-    MAILBOX,
-    STALL,
-    PENDING_UPDATES,
-    PENDING_NODES,
-    REJECTED,
-    PUBKEYS,
-    UPDATE_RATE,
-    UPDATE_BURST,
-    FUTURE_SKEW,
-    MAX_AGE,
-    MAX_PEERS,
-    PEER_RATE,
-    PING_INTERVAL,
-    PING_TIMEOUT,
-    DISCONNECT_SCORE,
-    BAN_SCORE,
-    BAN_DURATION,
-    LOG_LEVEL,
-    LOG_FORMAT,
-];
-
-/// A peer to dial: `<33-byte compressed node id, hex>@host:port` (the form `lightning-cli
-/// connect` and lnd's `connect` take).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerAddr {
-    pub node_id: PublicKey,
-    pub host: String,
-    pub port: u16,
-}
-
-impl PeerAddr {
-    /// `host:port` for `TcpStream::connect` (IPv6 hosts bracketed).
-    pub fn socket_addr_string(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl std::fmt::Display for PeerAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}", self.node_id, self.socket_addr_string())
-    }
-}
-
-impl FromStr for PeerAddr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (key, addr) = s
-            .trim()
-            .split_once('@')
-            .ok_or("expected <node_pubkey_hex>@host:port")?;
-        let bytes = hex::decode(key).map_err(|_| "node id is not hex")?;
-        if bytes.len() != 33 {
-            return Err(format!(
-                "node id must be 33 bytes (66 hex digits), got {}",
-                bytes.len()
-            ));
-        }
-        let node_id =
-            PublicKey::from_slice(&bytes).map_err(|_| "node id is not a valid public key")?;
-        let (host, port) = addr.rsplit_once(':').ok_or("expected host:port after @")?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        if host.is_empty() {
-            return Err("empty host".into());
-        }
-        let port: u16 = port.parse().map_err(|_| format!("bad port {port:?}"))?;
-        if port == 0 {
-            return Err("port 0".into());
-        }
-        Ok(PeerAddr {
-            node_id,
-            host: host.to_string(),
-            port,
-        })
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, for log shippers.
-    Json,
-}
-
-impl LogFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogFormat::Text => "text",
-            LogFormat::Json => "json",
-        }
-    }
-}
-
-impl FromStr for LogFormat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "text" => Ok(LogFormat::Text),
-            "json" => Ok(LogFormat::Json),
-            _ => Err("expected text or json".into()),
-        }
-    }
-}
+use super::layers::{at_least, invalid, Layers};
+use super::options::*;
+use super::pipeline::{default_shards, PipelineConfig};
+use super::values::{LogFormat, Network, PeerAddr};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogSettings {
@@ -253,23 +33,13 @@ pub struct PeerLimits {
     pub ping_interval: Duration,
     /// No pong (or any message) within this after a ping: disconnect.
     pub ping_timeout: Duration,
+    /// Connect to act three of the BOLT 8 handshake, inbound and outbound.
+    pub handshake_timeout: Duration,
     /// Misbehaviour score that closes the session (see `peer::score`).
     pub disconnect_score: u32,
     /// Misbehaviour score that bans the peer for `ban_duration`.
     pub ban_score: u32,
     pub ban_duration: Duration,
-}
-
-impl PeerLimits {
-    /// The score board's settings: thresholds from here, weights and bounds from its defaults.
-    pub fn score_config(&self) -> ScoreConfig {
-        ScoreConfig {
-            disconnect_threshold: f64::from(self.disconnect_score),
-            ban_threshold: f64::from(self.ban_score),
-            ban_duration: self.ban_duration,
-            ..ScoreConfig::default()
-        }
-    }
 }
 
 impl Default for PeerLimits {
@@ -281,6 +51,7 @@ impl Default for PeerLimits {
             // with the most common peer implementation.
             ping_interval: Duration::from_secs(60),
             ping_timeout: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
             // LND's ban manager: ban at 100 points for 48 hours.
             disconnect_score: 50,
             ban_score: 100,
@@ -320,138 +91,281 @@ fn default_addr(text: &str) -> SocketAddr {
     text.parse()
         .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
 }
-
-/// A value and where it came from, so validation can name the layer.
-struct Sourced<T> {
-    value: T,
-    source: Source,
-}
-
-fn invalid(option: OptionSpec, source: Source, value: String, reason: String) -> ConfigError {
-    ConfigError::Invalid {
-        option: option.key,
-        from: source,
-        value,
-        reason,
-    }
-}
-
-/// Reads the environment layer through `env`, so tests need not mutate the process
-/// environment (which is shared between test threads).
-struct Layers<'a> {
-    env: &'a dyn Fn(&str) -> Option<String>,
-}
-
-impl Layers<'_> {
-    fn env_value(&self, var: &str) -> Option<String> {
-        (self.env)(var).filter(|v| !v.trim().is_empty())
-    }
-
-    /// flag > env > file > default, without validation.
-    fn pick<T>(
-        &self,
-        option: OptionSpec,
-        flag: Option<T>,
-        file: Option<T>,
-        default: T,
-    ) -> Result<Sourced<T>, ConfigError>
-    where
-        T: FromStr,
-        T::Err: std::fmt::Display,
-    {
-        if let Some(value) = flag {
-            return Ok(Sourced {
-                value,
-                source: Source::Flag(option.flag),
-            });
-        }
-        if let Some(raw) = self.env_value(option.env) {
-            let source = Source::Env(option.env.to_string());
-            return match raw.trim().parse::<T>() {
-                Ok(value) => Ok(Sourced { value, source }),
-                Err(e) => Err(invalid(option, source, raw, e.to_string())),
-            };
-        }
-        Ok(match file {
-            Some(value) => Sourced {
-                value,
-                source: Source::File(option.key),
-            },
-            None => Sourced {
-                value: default,
-                source: Source::Default,
-            },
-        })
-    }
-
-    /// Like [`pick`], for options the file holds as strings (addresses).
-    fn pick_parsed<T>(
-        &self,
-        option: OptionSpec,
-        flag: Option<T>,
-        file: Option<&String>,
-        default: T,
-    ) -> Result<Sourced<T>, ConfigError>
-    where
-        T: FromStr,
-        T::Err: std::fmt::Display,
-    {
-        let file = match file {
-            Some(text) => Some(text.trim().parse::<T>().map_err(|e| {
-                invalid(
-                    option,
-                    Source::File(option.key),
-                    text.clone(),
-                    e.to_string(),
-                )
-            })?),
-            None => None,
-        };
-        self.pick(option, flag, file, default)
-    }
-}
-
-/// `value >= min`, else an error naming the option and layer.
-fn at_least<T>(option: OptionSpec, sourced: Sourced<T>, min: T) -> Result<T, ConfigError>
-where
-    T: PartialOrd + std::fmt::Display,
-{
-    if sourced.value < min {
-        return Err(invalid(
-            option,
-            sourced.source,
-            sourced.value.to_string(),
-            format!("must be at least {min}"),
-        ));
-    }
-    Ok(sourced.value)
-}
-
-fn at_most<T>(option: OptionSpec, sourced: Sourced<T>, max: T) -> Result<T, ConfigError>
-where
-    T: PartialOrd + std::fmt::Display,
-{
-    if sourced.value > max {
-        return Err(invalid(
-            option,
-            sourced.source,
-            sourced.value.to_string(),
-            format!("must be at most {max}"),
-        ));
-    }
-    Ok(sourced.value)
-}
-
 /// Upper bounds on the caps: beyond these a typo (an extra zero or three) would pre-allocate or
 /// let a queue grow to gigabytes, which is exactly what the caps exist to prevent.
 const MAX_SHARDS: usize = 1024;
 const MAX_MAILBOX: usize = 1 << 20;
 const MAX_CACHE: usize = 100_000_000;
 
+/// Reads one option from its layers (`args`, the environment in `Layers`, `file`), checks it
+/// and stores it in `Settings`, which holds the defaults and every option resolved before it.
+type Resolver =
+    fn(&Layers<'_>, &SettingsArgs, &FileConfig, &mut Settings) -> Result<(), ConfigError>;
+
+/// A row for an option stored as it is read, within `[min, max]`:
+/// `(SPEC, settings.field, args.field, file.field, min, max)`.
+macro_rules! plain {
+    ($spec:expr, $($set:ident).+, $($flag:ident).+, $($file:ident).+, $min:expr, $max:expr) => {
+        ($spec, |l, a, f, s| {
+            s.$($set).+ = l.bounded($spec, a.$($flag).+, f.$($file).+, s.$($set).+, $min, $max)?;
+            Ok(())
+        })
+    };
+}
+
+/// A row for a `Duration` option spelled in whole seconds, at least `min` of them.
+macro_rules! seconds {
+    ($spec:expr, $($set:ident).+, $($flag:ident).+, $($file:ident).+, $min:expr) => {
+        ($spec, |l, a, f, s| {
+            let default = s.$($set).+.as_secs();
+            let secs = l.bounded($spec, a.$($flag).+, f.$($file).+, default, $min, u64::MAX)?;
+            s.$($set).+ = Duration::from_secs(secs);
+            Ok(())
+        })
+    };
+}
+
+/// Every option but the log's (resolved on its own by [`LogSettings::resolve`], which `main`
+/// also calls before anything else so that errors can be logged), in resolution order: a check
+/// that compares two options sits in the row of the later one.
+const RESOLVERS: &[(OptionSpec, Resolver)] = &[
+    (NETWORK, |l, a, f, s| {
+        s.network = parse_network(l, a.pipeline.network, f.network)?;
+        s.pipeline.network = s.network;
+        Ok(())
+    }),
+    (DATA_DIR, |l, a, f, s| {
+        let flag = a.node.data_dir.clone();
+        let data_dir = l.pick(DATA_DIR, flag, f.data_dir.clone(), s.data_dir.clone())?;
+        if data_dir.value.as_os_str().is_empty() {
+            let reason = "empty path".to_string();
+            return Err(invalid(DATA_DIR, Source::Default, String::new(), reason));
+        }
+        s.data_dir = data_dir.value;
+        Ok(())
+    }),
+    (LISTEN, |l, a, f, s| {
+        s.listen = l
+            .pick_parsed(LISTEN, a.node.listen, f.listen.as_ref(), s.listen)?
+            .value;
+        Ok(())
+    }),
+    (METRICS, |l, a, f, s| {
+        s.metrics = l
+            .pick_parsed(METRICS, a.node.metrics, f.metrics.as_ref(), s.metrics)?
+            .value;
+        Ok(())
+    }),
+    (PEERS, |l, a, f, s| {
+        s.peers = resolve_peers(l, &a.node.peers, f.peers.as_deref())?;
+        Ok(())
+    }),
+    (SHARDS, |l, a, f, s| {
+        // 0 = one per core.
+        let shards = l.bounded(
+            SHARDS,
+            a.pipeline.shards,
+            f.pipeline.shards,
+            0,
+            0,
+            MAX_SHARDS,
+        )?;
+        s.pipeline.shards = if shards == 0 {
+            default_shards()
+        } else {
+            shards
+        };
+        Ok(())
+    }),
+    plain!(
+        MAILBOX,
+        pipeline.shard_mailbox_capacity,
+        pipeline.mailbox_capacity,
+        pipeline.mailbox_capacity,
+        1,
+        MAX_MAILBOX
+    ),
+    plain!(
+        PENDING_UPDATES,
+        pipeline.pending_updates_cap,
+        pipeline.pending_updates_cap,
+        pipeline.pending_updates_cap,
+        1,
+        MAX_CACHE
+    ),
+    plain!(
+        PENDING_NODES,
+        pipeline.pending_node_announcements_cap,
+        pipeline.pending_node_announcements_cap,
+        pipeline.pending_node_announcements_cap,
+        1,
+        MAX_CACHE
+    ),
+    plain!(
+        REJECTED,
+        pipeline.rejected_cache_cap,
+        pipeline.rejected_cache_cap,
+        pipeline.rejected_cache_cap,
+        1,
+        MAX_CACHE
+    ),
+    plain!(
+        PUBKEYS,
+        pipeline.pubkey_cache_cap,
+        pipeline.pubkey_cache_cap,
+        pipeline.pubkey_cache_cap,
+        1,
+        MAX_CACHE
+    ),
+    // 0 = no limit.
+    plain!(
+        UPDATE_RATE,
+        pipeline.update_rate_per_minute,
+        pipeline.update_rate_per_minute,
+        pipeline.update_rate_per_minute,
+        0,
+        u32::MAX
+    ),
+    plain!(
+        UPDATE_BURST,
+        pipeline.update_burst,
+        pipeline.update_burst,
+        pipeline.update_burst,
+        1,
+        u32::MAX
+    ),
+    seconds!(
+        FUTURE_SKEW,
+        pipeline.max_future_skew,
+        pipeline.max_future_skew_secs,
+        pipeline.max_future_skew_secs,
+        0
+    ),
+    (MAX_AGE, |l, a, f, s| {
+        // 0 = accept any age.
+        let default = s.pipeline.max_age.map_or(0, |d| d.as_secs());
+        let secs = l.bounded(
+            MAX_AGE,
+            a.pipeline.max_age_secs,
+            f.pipeline.max_age_secs,
+            default,
+            0,
+            u64::MAX,
+        )?;
+        s.pipeline.max_age = (secs > 0).then(|| Duration::from_secs(secs));
+        Ok(())
+    }),
+    plain!(
+        MAX_PEERS,
+        limits.max_peers,
+        node.max_peers,
+        limits.max_peers,
+        1,
+        usize::MAX
+    ),
+    // Below one BOLT 8 frame per second a peer could never finish sending one message.
+    plain!(
+        PEER_RATE,
+        limits.peer_rate_bytes_per_sec,
+        node.peer_rate_bytes_per_sec,
+        limits.peer_rate_bytes_per_sec,
+        65_535 + 18 + 16,
+        u64::MAX
+    ),
+    seconds!(
+        PING_INTERVAL,
+        limits.ping_interval,
+        node.ping_interval_secs,
+        limits.ping_interval_secs,
+        1
+    ),
+    seconds!(
+        PING_TIMEOUT,
+        limits.ping_timeout,
+        node.ping_timeout_secs,
+        limits.ping_timeout_secs,
+        1
+    ),
+    (HANDSHAKE_TIMEOUT, |l, a, f, s| {
+        // 0 is taken as 1 ms where the timeout is used (`commands::options`).
+        let default = millis(s.limits.handshake_timeout);
+        let ms = l.bounded(
+            HANDSHAKE_TIMEOUT,
+            a.node.handshake_timeout_ms,
+            f.limits.handshake_timeout_ms,
+            default,
+            0,
+            u64::MAX,
+        )?;
+        s.limits.handshake_timeout = Duration::from_millis(ms);
+        Ok(())
+    }),
+    plain!(
+        DISCONNECT_SCORE,
+        limits.disconnect_score,
+        node.disconnect_score,
+        limits.disconnect_score,
+        1,
+        u32::MAX
+    ),
+    (BAN_SCORE, |l, a, f, s| {
+        // Below the disconnect score every disconnect would be a ban, and the milder step of
+        // the escalation would never happen.
+        let m = &mut s.limits;
+        m.ban_score = l.bounded(
+            BAN_SCORE,
+            a.node.ban_score,
+            f.limits.ban_score,
+            m.ban_score,
+            m.disconnect_score,
+            u32::MAX,
+        )?;
+        Ok(())
+    }),
+    seconds!(
+        BAN_DURATION,
+        limits.ban_duration,
+        node.ban_duration_secs,
+        limits.ban_duration_secs,
+        1
+    ),
+    (STALL, |l, a, f, s| {
+        // A peer stalled on a full shard reads nothing, pongs included: if the stall can
+        // outlast the ping timeout, a merely busy node disconnects its own healthy peers.
+        let default = millis(s.pipeline.stall_timeout);
+        let stall = l.pick(
+            STALL,
+            a.pipeline.stall_timeout_ms,
+            f.pipeline.stall_timeout_ms,
+            default,
+        )?;
+        let stall_source = stall.source.clone();
+        let stall_ms = at_least(STALL, stall, 1)?;
+        let ping_timeout = s.limits.ping_timeout.as_secs();
+        if stall_ms >= ping_timeout.saturating_mul(1000) {
+            return Err(invalid(
+                STALL,
+                stall_source,
+                stall_ms.to_string(),
+                format!(
+                    "must be below limits.ping_timeout_secs ({ping_timeout} s): a peer waiting \
+                     on a full shard cannot answer pings"
+                ),
+            ));
+        }
+        s.pipeline.stall_timeout = Duration::from_millis(stall_ms);
+        Ok(())
+    }),
+];
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
 impl LogSettings {
     /// The log part alone, needed before anything else so errors in the rest can be logged.
     pub fn resolve(
-        args: &super::LogArgs,
+        args: &LogArgs,
         file: &LogSection,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<LogSettings, ConfigError> {
@@ -499,249 +413,24 @@ impl Settings {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Settings, ConfigError> {
         let layers = Layers { env };
-        let defaults = PipelineConfig::default();
-        let limits = PeerLimits::default();
-        let (node, pipe, fp, fl) = (&args.node, &args.pipeline, &file.pipeline, &file.limits);
-
-        let network = parse_network(&layers, pipe.network, file.network)?;
-        let data_dir = layers
-            .pick(
-                DATA_DIR,
-                node.data_dir.clone(),
-                file.data_dir.clone(),
-                default_data_dir(),
-            )?
-            .value;
-        if data_dir.as_os_str().is_empty() {
-            return Err(invalid(
-                DATA_DIR,
-                Source::Default,
-                String::new(),
-                "empty path".into(),
-            ));
-        }
-        let listen = layers
-            .pick_parsed(
-                LISTEN,
-                node.listen,
-                file.listen.as_ref(),
-                default_addr(DEFAULT_LISTEN),
-            )?
-            .value;
-        let metrics = layers
-            .pick_parsed(
-                METRICS,
-                node.metrics,
-                file.metrics.as_ref(),
-                default_addr(DEFAULT_METRICS),
-            )?
-            .value;
-        let peers = resolve_peers(&layers, &node.peers, file.peers.as_deref())?;
-
-        let shards = at_most(
-            SHARDS,
-            layers.pick(SHARDS, pipe.shards, fp.shards, 0)?,
-            MAX_SHARDS,
-        )?;
-        let shards = if shards == 0 {
-            default_shards()
-        } else {
-            shards
-        };
-        let capacity = |option, flag, file: Option<usize>, default, max| {
-            let sourced = layers.pick(option, flag, file, default)?;
-            let source = sourced.source.clone();
-            let value = at_least(option, sourced, 1)?;
-            at_most(option, Sourced { value, source }, max)
-        };
-        let shard_mailbox_capacity = capacity(
-            MAILBOX,
-            pipe.mailbox_capacity,
-            fp.mailbox_capacity,
-            defaults.shard_mailbox_capacity,
-            MAX_MAILBOX,
-        )?;
-        let pending_updates_cap = capacity(
-            PENDING_UPDATES,
-            pipe.pending_updates_cap,
-            fp.pending_updates_cap,
-            defaults.pending_updates_cap,
-            MAX_CACHE,
-        )?;
-        let pending_node_announcements_cap = capacity(
-            PENDING_NODES,
-            pipe.pending_node_announcements_cap,
-            fp.pending_node_announcements_cap,
-            defaults.pending_node_announcements_cap,
-            MAX_CACHE,
-        )?;
-        let rejected_cache_cap = capacity(
-            REJECTED,
-            pipe.rejected_cache_cap,
-            fp.rejected_cache_cap,
-            defaults.rejected_cache_cap,
-            MAX_CACHE,
-        )?;
-        let pubkey_cache_cap = capacity(
-            PUBKEYS,
-            pipe.pubkey_cache_cap,
-            fp.pubkey_cache_cap,
-            defaults.pubkey_cache_cap,
-            MAX_CACHE,
-        )?;
-        let update_rate_per_minute = layers
-            .pick(
-                UPDATE_RATE,
-                pipe.update_rate_per_minute,
-                fp.update_rate_per_minute,
-                defaults.update_rate_per_minute,
-            )?
-            .value;
-        let update_burst = at_least(
-            UPDATE_BURST,
-            layers.pick(
-                UPDATE_BURST,
-                pipe.update_burst,
-                fp.update_burst,
-                defaults.update_burst,
-            )?,
-            1,
-        )?;
-        let max_future_skew = Duration::from_secs(
-            layers
-                .pick(
-                    FUTURE_SKEW,
-                    pipe.max_future_skew_secs,
-                    fp.max_future_skew_secs,
-                    defaults.max_future_skew.as_secs(),
-                )?
-                .value,
-        );
-        let max_age_secs = layers.pick(
-            MAX_AGE,
-            pipe.max_age_secs,
-            fp.max_age_secs,
-            defaults.max_age.map_or(0, |d| d.as_secs()),
-        )?;
-        let max_age = (max_age_secs.value > 0).then(|| Duration::from_secs(max_age_secs.value));
-
-        let max_peers = at_least(
-            MAX_PEERS,
-            layers.pick(MAX_PEERS, node.max_peers, fl.max_peers, limits.max_peers)?,
-            1,
-        )?;
-        // Below one BOLT 8 frame per second a peer could never finish sending one message.
-        let peer_rate_bytes_per_sec = at_least(
-            PEER_RATE,
-            layers.pick(
-                PEER_RATE,
-                node.peer_rate_bytes_per_sec,
-                fl.peer_rate_bytes_per_sec,
-                limits.peer_rate_bytes_per_sec,
-            )?,
-            65_535 + 18 + 16,
-        )?;
-        let ping_interval = at_least(
-            PING_INTERVAL,
-            layers.pick(
-                PING_INTERVAL,
-                node.ping_interval_secs,
-                fl.ping_interval_secs,
-                limits.ping_interval.as_secs(),
-            )?,
-            1,
-        )?;
-        let ping_timeout = at_least(
-            PING_TIMEOUT,
-            layers.pick(
-                PING_TIMEOUT,
-                node.ping_timeout_secs,
-                fl.ping_timeout_secs,
-                limits.ping_timeout.as_secs(),
-            )?,
-            1,
-        )?;
-
-        let disconnect_score = at_least(
-            DISCONNECT_SCORE,
-            layers.pick(
-                DISCONNECT_SCORE,
-                node.disconnect_score,
-                fl.disconnect_score,
-                limits.disconnect_score,
-            )?,
-            1,
-        )?;
-        let ban_score = layers.pick(BAN_SCORE, node.ban_score, fl.ban_score, limits.ban_score)?;
-        // Below the disconnect score every disconnect would be a ban, and the milder step of
-        // the escalation would never happen.
-        let ban_score = at_least(BAN_SCORE, ban_score, disconnect_score)?;
-        let ban_duration_secs = at_least(
-            BAN_DURATION,
-            layers.pick(
-                BAN_DURATION,
-                node.ban_duration_secs,
-                fl.ban_duration_secs,
-                limits.ban_duration.as_secs(),
-            )?,
-            1,
-        )?;
-
-        // A peer stalled on a full shard reads nothing, pongs included: if the stall can
-        // outlast the ping timeout, a merely busy node disconnects its own healthy peers.
-        let stall = layers.pick(
-            STALL,
-            pipe.stall_timeout_ms,
-            fp.stall_timeout_ms,
-            u64::try_from(defaults.stall_timeout.as_millis()).unwrap_or(u64::MAX),
-        )?;
-        let stall_source = stall.source.clone();
-        let stall_ms = at_least(STALL, stall, 1)?;
-        if stall_ms >= ping_timeout.saturating_mul(1000) {
-            return Err(invalid(
-                STALL,
-                stall_source,
-                stall_ms.to_string(),
-                format!(
-                    "must be below limits.ping_timeout_secs ({ping_timeout} s): a peer waiting \
-                     on a full shard cannot answer pings"
-                ),
-            ));
-        }
-
-        let log = LogSettings::resolve(&args.log, &file.log, env)?;
-        Ok(Settings {
-            network,
-            data_dir,
-            listen,
-            metrics,
-            peers,
-            pipeline: PipelineConfig {
-                network,
-                shards,
-                shard_mailbox_capacity,
-                stall_timeout: Duration::from_millis(stall_ms),
-                pending_updates_cap,
-                pending_node_announcements_cap,
-                rejected_cache_cap,
-                pubkey_cache_cap,
-                max_future_skew,
-                max_age,
-                update_rate_per_minute,
-                update_burst,
-                ..defaults
+        let mut settings = Settings {
+            network: Network::Bitcoin,
+            data_dir: default_data_dir(),
+            listen: default_addr(DEFAULT_LISTEN),
+            metrics: default_addr(DEFAULT_METRICS),
+            peers: Vec::new(),
+            pipeline: PipelineConfig::default(),
+            limits: PeerLimits::default(),
+            log: LogSettings {
+                level: DEFAULT_LOG_LEVEL.to_string(),
+                format: LogFormat::Text,
             },
-            limits: PeerLimits {
-                max_peers,
-                peer_rate_bytes_per_sec,
-                ping_interval: Duration::from_secs(ping_interval),
-                ping_timeout: Duration::from_secs(ping_timeout),
-                disconnect_score,
-                ban_score,
-                ban_duration: Duration::from_secs(ban_duration_secs),
-            },
-            log,
-        })
+        };
+        for (_, resolve) in RESOLVERS {
+            resolve(&layers, args, file, &mut settings)?;
+        }
+        settings.log = LogSettings::resolve(&args.log, &file.log, env)?;
+        Ok(settings)
     }
 
     /// The effective configuration as a complete config file (what `config check` prints).
@@ -773,6 +462,7 @@ impl Settings {
                 peer_rate_bytes_per_sec: Some(self.limits.peer_rate_bytes_per_sec),
                 ping_interval_secs: Some(to_u64(self.limits.ping_interval)),
                 ping_timeout_secs: Some(to_u64(self.limits.ping_timeout)),
+                handshake_timeout_ms: Some(millis(self.limits.handshake_timeout)),
                 disconnect_score: Some(self.limits.disconnect_score),
                 ban_score: Some(self.limits.ban_score),
                 ban_duration_secs: Some(to_u64(self.limits.ban_duration)),
@@ -834,7 +524,7 @@ fn resolve_peers(
         .iter()
         .map(|item| {
             item.parse::<PeerAddr>()
-                .map_err(|reason| invalid(PEERS, source.clone(), item.clone(), reason))
+                .map_err(|reason| invalid(PEERS, source.clone(), item.clone(), reason.to_string()))
         })
         .collect()
 }

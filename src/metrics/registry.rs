@@ -5,42 +5,12 @@ use prometheus::{
     Registry,
 };
 
-use crate::pipeline::DropReason;
+use crate::vocab::{DropReason, Offense};
 use crate::wire::GossipKind;
 
-const PREFIX: &str = "gossip_sieve";
+pub use crate::vocab::DISCONNECT_REASONS;
 
-/// Every disconnect reason a peer connection can end with; initialised to zero at start.
-pub const DISCONNECT_REASONS: &[&str] = &[
-    "handshake_timeout",
-    "handshake_failed",
-    "bad_mac",
-    "oversized_frame",
-    "eof_mid_frame",
-    "io_error",
-    "remote_closed",
-    "remote_error",
-    "unknown_even_type",
-    "wrong_network",
-    "malformed_message",
-    "ping_timeout",
-    "too_many_peers",
-    // peer::admission::Refusal::LABELS
-    "too_many_from_ip",
-    "handshake_rate_limited",
-    "misbehaving",
-    "banned",
-    "shutdown",
-    // transport::TransportError::ALL_REASONS not listed above
-    "bad_act",
-    "handshake_eof",
-    "io",
-    // peer::session::EndReason::LABELS not listed above
-    "unknown_feature",
-    "protocol_violation",
-    "init_timeout",
-    "slow_reader",
-];
+const PREFIX: &str = "gossip_sieve";
 
 /// Why a message accepted into the graph did not reach the store; zero-initialised at start.
 pub const STORE_FAILURE_REASONS: &[&str] = &[
@@ -332,7 +302,7 @@ impl Metrics {
         for reason in DISCONNECT_REASONS {
             peer_disconnects.with_label_values(&[reason]);
         }
-        for offense in crate::peer::score::Offense::ALL {
+        for offense in Offense::ALL {
             peer_bans.with_label_values(&[offense.as_str()]);
         }
         for reason in STORE_FAILURE_REASONS {
@@ -390,7 +360,7 @@ impl Metrics {
         self.peer_disconnects.with_label_values(&[reason]).inc();
     }
 
-    /// Counts a ban; `reason` is an [`crate::peer::score::Offense`] label.
+    /// Counts a ban; `reason` is an [`Offense`] label.
     pub fn peer_banned(&self, reason: &str) {
         self.peer_bans.with_label_values(&[reason]).inc();
     }

@@ -2,69 +2,17 @@
 //! initiator handshake, run a session, and reconnect with exponential backoff (1 s doubling to
 //! 60 s, jittered so many dialers do not retry in step; reset after a session that lasted).
 
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::Rng as _;
-use secp256k1::PublicKey;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use super::session::{run_session, unix_now, EndReason, PeerContext, SessionReport};
+use super::session::{run_session, EndReason, PeerContext, SessionReport};
+use crate::clock::unix_now;
+use crate::config::PeerAddr;
 use crate::transport::handshake_initiator;
-
-/// A peer to dial: its node id (the BOLT 8 responder static key) and where it listens.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerAddress {
-    pub node_id: PublicKey,
-    /// `host:port`, resolved at each attempt so a DNS change is picked up.
-    pub address: String,
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum PeerAddressError {
-    #[error("expected <node_id_hex>@<host>:<port>")]
-    MissingAt,
-    #[error("node id is not a 33-byte compressed public key in hex")]
-    BadNodeId,
-    #[error("address must be host:port")]
-    BadAddress,
-}
-
-impl FromStr for PeerAddress {
-    type Err = PeerAddressError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (id, address) = s.split_once('@').ok_or(PeerAddressError::MissingAt)?;
-        let bytes = hex::decode(id).map_err(|_| PeerAddressError::BadNodeId)?;
-        if bytes.len() != 33 {
-            return Err(PeerAddressError::BadNodeId);
-        }
-        let node_id = PublicKey::from_slice(&bytes).map_err(|_| PeerAddressError::BadNodeId)?;
-        let port_ok = address
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if !port_ok {
-            return Err(PeerAddressError::BadAddress);
-        }
-        Ok(PeerAddress {
-            node_id,
-            address: address.to_string(),
-        })
-    }
-}
-
-impl std::fmt::Display for PeerAddress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}@{}",
-            hex::encode(self.node_id.serialize()),
-            self.address
-        )
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct DialerConfig {
@@ -103,7 +51,7 @@ pub struct DialStats {
 
 /// Dials `peer` until shutdown (or once, without `reconnect`).
 pub async fn dial(
-    peer: PeerAddress,
+    peer: PeerAddr,
     ctx: Arc<PeerContext>,
     config: DialerConfig,
     mut shutdown: watch::Receiver<bool>,
@@ -114,7 +62,7 @@ pub async fn dial(
         if *shutdown.borrow() {
             return stats;
         }
-        let now = unix_now();
+        let now = u64::from(unix_now());
         let banned_until = ctx
             .scores
             .lock()
@@ -168,11 +116,16 @@ pub async fn dial(
 }
 
 async fn connect(
-    peer: &PeerAddress,
+    peer: &PeerAddr,
     _ctx: &PeerContext,
     config: &DialerConfig,
 ) -> std::io::Result<TcpStream> {
-    match tokio::time::timeout(config.connect_timeout, TcpStream::connect(&peer.address)).await {
+    match tokio::time::timeout(
+        config.connect_timeout,
+        TcpStream::connect(peer.socket_addr_string()),
+    )
+    .await
+    {
         Ok(stream) => {
             let stream = stream?;
             // Gossip is many small frames; waiting to coalesce them only adds latency.
@@ -189,7 +142,7 @@ async fn connect(
 /// `None` when the handshake failed (already counted under its transport reason).
 async fn handshake_and_run(
     stream: TcpStream,
-    peer: &PeerAddress,
+    peer: &PeerAddr,
     ctx: &Arc<PeerContext>,
     config: &DialerConfig,
     shutdown: watch::Receiver<bool>,
@@ -240,33 +193,6 @@ fn next_backoff(backoff: Duration, config: &DialerConfig) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ID: &str = "028d7500dd4c12685d1f568b4c2b5048e8534b873319f3a8daa612b469132ec7f7";
-
-    #[test]
-    fn peer_addresses_parse_and_print_back() {
-        let peer: PeerAddress = format!("{ID}@127.0.0.1:9735").parse().expect("parse");
-        assert_eq!(peer.address, "127.0.0.1:9735");
-        assert_eq!(peer.to_string(), format!("{ID}@127.0.0.1:9735"));
-        let v6: PeerAddress = format!("{ID}@[::1]:9735").parse().expect("ipv6");
-        assert_eq!(v6.address, "[::1]:9735");
-        assert_eq!(
-            "127.0.0.1:9735".parse::<PeerAddress>(),
-            Err(PeerAddressError::MissingAt)
-        );
-        assert_eq!(
-            format!("{}@h:1", &ID[..64]).parse::<PeerAddress>(),
-            Err(PeerAddressError::BadNodeId)
-        );
-        assert_eq!(
-            format!("{ID}@nohost").parse::<PeerAddress>(),
-            Err(PeerAddressError::BadAddress)
-        );
-        assert_eq!(
-            format!("{ID}@h:99999").parse::<PeerAddress>(),
-            Err(PeerAddressError::BadAddress)
-        );
-    }
 
     #[test]
     fn backoff_doubles_to_the_cap_with_jitter_below_it() {

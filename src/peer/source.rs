@@ -8,9 +8,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::pipeline::message_kind;
-use crate::sim::dump::DumpReader;
+use crate::store::dump::DumpReader;
 use crate::store::{open_input, sniff, InputFormat, ReaderOptions, StoreReader};
+use crate::wire::kind::message_kind;
 
 pub type FrameIter = Box<dyn Iterator<Item = anyhow::Result<Vec<u8>>> + Send>;
 

@@ -12,8 +12,8 @@ use lru::LruCache;
 use parking_lot::Mutex;
 use siphasher::sip::SipHasher13;
 
-use super::DropReason;
 use crate::graph::NodeId;
+use crate::vocab::DropReason;
 
 /// What a message would change in the graph; two messages with the same key race for the same
 /// slot, so only the newest needs verifying.

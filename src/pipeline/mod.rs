@@ -8,32 +8,42 @@
 //!                                            │ verify → graph → release dependants
 //! ```
 
+//!
+//! The sieve admits, the shards verify and apply; both share one [`state::PipelineState`] and
+//! hand each other nothing but [`job::VerifyJob`]s, so neither imports the other.
+
 pub mod checks;
-pub mod drop_reason;
 pub mod flight;
+pub mod job;
 pub mod pending;
 pub mod rate_limit;
 pub mod shard;
 pub mod sieve;
+pub mod state;
 pub mod verify;
 
 use std::sync::Arc;
 
 use actix::{Arbiter, Context};
 
-pub use drop_reason::{DropReason, PeerAction};
-pub use sieve::{message_kind, Outcome, PeerVerdicts, PenaltyCounter, Sieve, VerdictCounts};
+pub use crate::vocab::{DropReason, PeerAction};
+pub use crate::wire::kind::message_kind;
+pub use job::{PeerVerdicts, PenaltyCounter, VerdictCounts};
+pub use sieve::{Outcome, Sieve};
 
 use crate::config::PipelineConfig;
 use crate::graph::Graph;
 use crate::metrics::Metrics;
-use crate::store::StoreActor;
+use crate::store::StoreSender;
+use rate_limit::{RateLimitConfig, UpdateRateLimiter};
 use shard::VerifierShard;
 use sieve::ShardHandle;
+use state::PipelineState;
 
 /// A running pipeline: the shared sieve plus the arbiters its shards run on.
 pub struct Pipeline {
     pub sieve: Arc<Sieve>,
+    state: PipelineState,
     arbiters: Vec<Arbiter>,
 }
 
@@ -45,12 +55,12 @@ impl Pipeline {
     }
 
     /// [`Pipeline::start`], with every accepted message handed to `store` (see
-    /// [`crate::store::StoreHandle`]) after it is applied to the graph.
+    /// [`crate::store::StoreHandle::sender`]) after it is applied to the graph.
     pub fn start_with_store(
         config: PipelineConfig,
         graph: Arc<Graph>,
         metrics: Arc<Metrics>,
-        store: Option<actix::Addr<StoreActor>>,
+        store: Option<StoreSender>,
     ) -> Self {
         let shards = config.shards.max(1);
         let capacity = config.shard_mailbox_capacity.max(1);
@@ -63,44 +73,57 @@ impl Pipeline {
         );
         metrics.set_limit("rejected_cache", config.rejected_cache_cap);
         metrics.set_limit("pubkey_cache", config.pubkey_cache_cap);
-        let sieve = Arc::new(Sieve::new(config, graph, metrics.clone()));
+        let state = PipelineState::new(&config, graph, metrics.clone());
+        let rate_limit = UpdateRateLimiter::new(RateLimitConfig {
+            rate_per_minute: config.update_rate_per_minute,
+            burst: config.update_burst,
+            keepalive_after: config.update_keepalive_after,
+        });
+        let sieve = Arc::new(Sieve::new(config, state.clone(), rate_limit));
         let mut arbiters = Vec::with_capacity(shards);
         let mut handles = Vec::with_capacity(shards);
         for index in 0..shards {
             let arbiter = Arbiter::new();
-            let shard_sieve = sieve.clone();
+            let shard_state = state.clone();
             let shard_store = store.clone();
             // The mailbox is created with its capacity before the actor starts: actix's default
             // of 16 would otherwise apply until the arbiter ran the start closure, and a sender
             // that once finds a mailbox full stays parked. The semaphore admits at most
             // `capacity`; the spare slot means actix's own check never refuses an admitted job.
             let (sender, receiver) = actix::dev::channel::channel(capacity + 1);
-            let addr = actix::Addr::new(sender);
+            let addr = actix::Addr::<VerifierShard>::new(sender);
             arbiter.spawn_fn(move || {
                 Context::with_receiver(receiver).run(VerifierShard::new(
-                    shard_sieve,
+                    shard_state,
                     key_cache_per_shard,
+                    rate_limit,
                     shard_store,
                 ));
             });
             metrics
                 .queue_capacity(index)
                 .set(i64::try_from(capacity).unwrap_or(i64::MAX));
-            handles.push(ShardHandle::new(addr, capacity, metrics.queue_depth(index)));
+            handles.push(ShardHandle::new(
+                addr.recipient(),
+                capacity,
+                metrics.queue_depth(index),
+            ));
             arbiters.push(arbiter);
         }
         sieve.set_shards(handles);
-        metrics.set_limit("release_queue", sieve.release_queue_cap());
+        metrics.set_limit("release_queue", state.release_queue_cap());
         sieve.start_releaser();
-        Pipeline { sieve, arbiters }
+        Pipeline {
+            sieve,
+            state,
+            arbiters,
+        }
     }
 
     /// Waits until nothing is in flight (every admitted or released message has been accepted
     /// or dropped). Parked messages stay parked.
     pub async fn drained(&self) {
-        while self.sieve.in_flight_total() > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+        self.state.drained().await;
     }
 
     /// Stops the shard threads once their mailboxes are empty.

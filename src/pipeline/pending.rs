@@ -14,8 +14,8 @@ use std::hash::Hash;
 use lru::LruCache;
 use parking_lot::Mutex;
 
-use super::DropReason;
 use crate::graph::NodeId;
+use crate::vocab::DropReason;
 use crate::wire::GossipKind;
 
 /// Distinct candidates kept per slot: enough that one or two forgeries cannot displace the

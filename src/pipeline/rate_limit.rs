@@ -64,6 +64,8 @@ impl RateDecision {
 }
 
 /// The policy; the state is one [`RateBucket`] per direction, kept by the caller (the graph).
+/// Copies share the epoch, so the sieve (which looks) and the shards (which spend) agree.
+#[derive(Clone, Copy, Debug)]
 pub struct UpdateRateLimiter {
     config: RateLimitConfig,
     /// Bucket times are whole seconds since this instant. Whole seconds lose nothing over

@@ -5,26 +5,26 @@
 //! full shard stops that peer reading its socket; after `stall_timeout` the message is dropped
 //! as `queue_full`.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use actix::Addr;
+use actix::Recipient;
 use prometheus::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::checks::{coarse_unix_now, CheckPolicy};
-use super::flight::{Claim, FlightKey, InFlight, RejectedCache};
-use super::pending::{ParkOutcome, Parked, PendingMaps};
-use super::rate_limit::{RateLimitConfig, UpdateRateLimiter};
-use super::shard::{VerifierShard, VerifyJob};
-use super::{DropReason, PeerAction};
+use super::checks::CheckPolicy;
+use super::flight::{Claim, FlightKey};
+use super::job::{PenaltyCounter, Slot, VerifyJob};
+use super::pending::{ParkOutcome, Parked};
+use super::rate_limit::UpdateRateLimiter;
+use super::state::{PipelineState, Released};
+use crate::clock::coarse_unix_now;
 use crate::config::PipelineConfig;
-use crate::graph::{Graph, UpdateStanding};
-use crate::logging::{ThrottledLog, ThrottledReport};
+use crate::graph::{Graph, NodeId, UpdateStanding};
 use crate::metrics::Metrics;
+use crate::vocab::DropReason;
 use crate::wire::gossip::{summarize, Summary};
-use crate::wire::kind::GossipKind;
+use crate::wire::kind::{message_kind, GossipKind};
 
 /// What became of one offered frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,67 +38,10 @@ pub enum Outcome {
     NotGossip,
 }
 
-/// What the shards found wrong in one peer's admitted messages: those verdicts come after
-/// `offer` has returned `Admitted`, so the peer's session reads these counts to charge (or
-/// warn) the peer that sent them.
-pub type PenaltyCounter = Arc<PeerVerdicts>;
-
-/// Running counts of the drops a peer answers for, by what they call for (see
-/// [`PeerAction`]). Only ever incremented; the session remembers what it has already acted on.
-#[derive(Debug, Default)]
-pub struct PeerVerdicts {
-    invalid_signatures: AtomicU32,
-    malformed: AtomicU32,
-    warnings: AtomicU32,
-}
-
-/// A snapshot of [`PeerVerdicts`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VerdictCounts {
-    /// channel_announcements whose own signatures failed.
-    pub invalid_signatures: u32,
-    /// Messages that did not parse or broke BOLT 7 structure.
-    pub malformed: u32,
-    /// Drops that call for a BOLT 1 `warning` only (other nodes' bad signatures).
-    pub warnings: u32,
-}
-
-impl PeerVerdicts {
-    /// Records a `kind` message dropped for `reason` under what it calls for.
-    pub fn record(&self, kind: GossipKind, reason: DropReason) {
-        let counter = match (reason.peer_action(kind), reason) {
-            (PeerAction::Ignore, _) => return,
-            (PeerAction::Warn, _) => &self.warnings,
-            (PeerAction::Penalize, DropReason::InvalidSignature) => &self.invalid_signatures,
-            (PeerAction::Penalize, _) => &self.malformed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn counts(&self) -> VerdictCounts {
-        VerdictCounts {
-            invalid_signatures: self.invalid_signatures.load(Ordering::Relaxed),
-            malformed: self.malformed.load(Ordering::Relaxed),
-            warnings: self.warnings.load(Ordering::Relaxed),
-        }
-    }
-}
-
-/// A held admission slot: returned to the shard's semaphore (and the depth gauge lowered) when
-/// the shard has finished the message, or when an admission fails.
-pub struct Slot {
-    _permit: OwnedSemaphorePermit,
-    depth: IntGauge,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.depth.dec();
-    }
-}
-
+/// Where the sieve admits into one shard: the shard's mailbox (it takes [`VerifyJob`]s; the
+/// sieve knows nothing else of the shard) behind its counting semaphore.
 pub(super) struct ShardHandle {
-    addr: Addr<VerifierShard>,
+    mailbox: Recipient<VerifyJob>,
     permits: Arc<Semaphore>,
     /// Slots a blocked peer waits for before it is woken (see [`ShardHandle::acquire`]).
     wake_batch: u32,
@@ -111,9 +54,9 @@ pub(super) struct ShardHandle {
 const ADMISSION_WAKE_BATCH: usize = 64;
 
 impl ShardHandle {
-    pub(super) fn new(addr: Addr<VerifierShard>, capacity: usize, depth: IntGauge) -> Self {
+    pub(super) fn new(mailbox: Recipient<VerifyJob>, capacity: usize, depth: IntGauge) -> Self {
         ShardHandle {
-            addr,
+            mailbox,
             permits: Arc::new(Semaphore::new(capacity)),
             wake_batch: u32::try_from(ADMISSION_WAKE_BATCH.min(capacity).max(1)).unwrap_or(1),
             depth,
@@ -122,7 +65,7 @@ impl ShardHandle {
 
     /// One admission slot: at once if one is free, else after waiting (at most `stall`) until
     /// `wake_batch` are free; the rest go straight back, so the next admissions find them free.
-    async fn acquire(&self, stall: std::time::Duration) -> Option<OwnedSemaphorePermit> {
+    async fn acquire(&self, stall: Duration) -> Option<OwnedSemaphorePermit> {
         if let Ok(permit) = self.permits.clone().try_acquire_owned() {
             return Some(permit);
         }
@@ -153,41 +96,18 @@ enum Classified {
     Drop(DropReason),
 }
 
+/// The admission gate: cheap checks, dedup, the update rate limit, parking, and admission into
+/// the owning shard. Everything it shares with the shards is in its [`PipelineState`].
 pub struct Sieve {
-    pub(super) config: PipelineConfig,
+    config: PipelineConfig,
     policy: CheckPolicy,
-    pub(super) graph: Arc<Graph>,
-    pub(super) metrics: Arc<Metrics>,
-    pub(super) in_flight: InFlight,
-    pub(super) rejected: RejectedCache,
-    pub(super) pending: PendingMaps,
-    pub(super) rate_limit: UpdateRateLimiter,
+    /// The state's graph and metrics handles, held here too: every offered frame reads them,
+    /// and a duplicate costs ~100 ns, so one pointer hop less is worth two `Arc` clones.
+    graph: Arc<Graph>,
+    metrics: Arc<Metrics>,
+    state: PipelineState,
+    rate_limit: UpdateRateLimiter,
     shards: OnceLock<Vec<ShardHandle>>,
-    /// Parked messages whose dependency was accepted, waiting to be re-offered (see
-    /// [`Sieve::release`]). Each counts as in flight; only pending-map releases feed it.
-    released: OnceLock<tokio::sync::mpsc::Sender<(GossipKind, Vec<u8>)>>,
-    /// Drops by reason, logged once per interval: a flood must not become a log flood.
-    drop_log: ThrottledLog,
-    /// Drops per reason (over all types) in the metrics at the last log line. The log's counts
-    /// are differences of the metrics counters rather than a second shared counter bumped per
-    /// drop: with peers on several cores, every shared write on the duplicate path moves a
-    /// cache line between cores.
-    drops_logged: parking_lot::Mutex<Vec<u64>>,
-}
-
-/// How often dropped messages are summarised in the log.
-const DROP_LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-fn log_drops(report: &ThrottledReport) {
-    let window_secs = report.window.as_secs();
-    let counts = report.summary();
-    // queue_full means peers are being slowed and gossip lost: worth a warning. The rest is
-    // normal churn (duplicates dominate a healthy node).
-    if report.count(DropReason::QueueFull.as_str()) > 0 {
-        tracing::warn!(total = report.total, window_secs, %counts, "dropped gossip");
-    } else {
-        tracing::info!(total = report.total, window_secs, %counts, "dropped gossip");
-    }
 }
 
 /// Spreads keys over shards; the multiplier scatters sequential scids (block-ordered) evenly.
@@ -197,32 +117,24 @@ fn shard_of_u64(value: u64, shards: usize) -> usize {
 }
 
 impl Sieve {
-    pub(super) fn new(config: PipelineConfig, graph: Arc<Graph>, metrics: Arc<Metrics>) -> Self {
+    pub(super) fn new(
+        config: PipelineConfig,
+        state: PipelineState,
+        rate_limit: UpdateRateLimiter,
+    ) -> Self {
         let policy = CheckPolicy {
             chain_hash: config.network.chain_hash(),
             max_future_skew: config.max_future_skew,
             max_age: config.max_age,
         };
         Sieve {
-            rejected: RejectedCache::new(config.rejected_cache_cap),
-            pending: PendingMaps::new(
-                config.pending_updates_cap,
-                config.pending_node_announcements_cap,
-            ),
-            in_flight: InFlight::default(),
-            rate_limit: UpdateRateLimiter::new(RateLimitConfig {
-                rate_per_minute: config.update_rate_per_minute,
-                burst: config.update_burst,
-                keepalive_after: config.update_keepalive_after,
-            }),
+            rate_limit,
             policy,
-            graph,
-            metrics,
+            graph: state.graph().clone(),
+            metrics: state.metrics().clone(),
+            state,
             config,
             shards: OnceLock::new(),
-            released: OnceLock::new(),
-            drop_log: ThrottledLog::new(Vec::new(), DROP_LOG_INTERVAL),
-            drops_logged: parking_lot::Mutex::new(vec![0; DropReason::ALL.len()]),
         }
     }
 
@@ -244,10 +156,7 @@ impl Sieve {
 
     /// Messages admitted or being re-offered and not yet finished, over all types.
     pub fn in_flight_total(&self) -> i64 {
-        GossipKind::ALL
-            .iter()
-            .map(|k| self.metrics.kind(*k).in_flight.get())
-            .sum()
+        i64::try_from(self.state.work_in_flight()).unwrap_or(i64::MAX)
     }
 
     /// Counts `msg` as received and runs it through the sieve. Resolves once the message is
@@ -266,12 +175,12 @@ impl Sieve {
         let Some(kind) = message_kind(&msg) else {
             return Outcome::NotGossip;
         };
-        self.metrics.kind(kind).received.inc();
+        self.metrics().kind(kind).received.inc();
         self.sift(kind, msg, penalties).await
     }
 
     /// The sieve proper, shared by fresh frames and parked messages being released.
-    pub(super) async fn sift(
+    async fn sift(
         self: &Arc<Self>,
         kind: GossipKind,
         msg: Vec<u8>,
@@ -279,7 +188,7 @@ impl Sieve {
     ) -> Outcome {
         match self.classify(kind, &msg) {
             Classified::Drop(reason) => {
-                self.count_drop(kind, reason);
+                self.state.count_drop(kind, reason);
                 Outcome::Dropped(reason)
             }
             Classified::Park => Outcome::Parked,
@@ -287,38 +196,6 @@ impl Sieve {
                 admission.penalties = penalties;
                 self.admit(admission).await
             }
-        }
-    }
-
-    pub(super) fn count_drop(&self, kind: GossipKind, reason: DropReason) {
-        self.metrics.dropped(kind, reason).inc();
-        tracing::trace!(kind = kind.as_str(), reason = reason.as_str(), "dropped");
-        if let Some(window) = self.drop_log.due() {
-            log_drops(&self.drop_report(window));
-        }
-    }
-
-    /// Drops by reason since the last report, from the metrics counters.
-    fn drop_report(&self, window: Duration) -> ThrottledReport {
-        let mut logged = self.drops_logged.lock();
-        let counts: Vec<(&'static str, u64)> = DropReason::ALL
-            .iter()
-            .zip(logged.iter_mut())
-            .map(|(reason, last)| {
-                let now: u64 = GossipKind::ALL
-                    .iter()
-                    .map(|kind| self.metrics.dropped(*kind, *reason).get())
-                    .sum();
-                let count = now.saturating_sub(*last);
-                *last = now;
-                (reason.as_str(), count)
-            })
-            .filter(|(_, count)| *count > 0)
-            .collect();
-        ThrottledReport {
-            total: counts.iter().map(|(_, count)| count).sum(),
-            counts,
-            window,
         }
     }
 
@@ -335,7 +212,7 @@ impl Sieve {
             Summary::ChannelAnnouncement {
                 short_channel_id, ..
             } => {
-                if self.graph.has_channel(short_channel_id) {
+                if self.graph().has_channel(short_channel_id) {
                     return Classified::Drop(DropReason::Duplicate);
                 }
                 self.claim(
@@ -354,7 +231,7 @@ impl Sieve {
             } => {
                 let direction = channel_flags & 1;
                 match self
-                    .graph
+                    .graph()
                     .update_standing(short_channel_id, usize::from(direction))
                 {
                     UpdateStanding::Known(Some(stored)) if stored >= timestamp => {
@@ -362,8 +239,8 @@ impl Sieve {
                     }
                     UpdateStanding::UnknownChannel
                         if !self
-                            .in_flight
-                            .contains(&FlightKey::Channel(short_channel_id)) =>
+                            .state
+                            .is_in_flight(&FlightKey::Channel(short_channel_id)) =>
                     {
                         self.park_update(msg, short_channel_id, direction, timestamp)
                     }
@@ -393,7 +270,7 @@ impl Sieve {
                             Classified::Admit(admission)
                                 if !self.update_allowed(&admission.key, timestamp, stored) =>
                             {
-                                self.in_flight.release(&admission.key, &admission.claim);
+                                self.state.release_claim(&admission.key, &admission.claim);
                                 Classified::Drop(DropReason::RateLimited)
                             }
                             other => other,
@@ -402,7 +279,7 @@ impl Sieve {
                 }
             }
             Summary::NodeAnnouncement { timestamp, node_id } => {
-                match self.graph.node_standing(&node_id) {
+                match self.graph().node_standing(&node_id) {
                     Some(Some(stored)) if stored >= timestamp => {
                         Classified::Drop(newer_or_equal(stored, timestamp))
                     }
@@ -435,12 +312,15 @@ impl Sieve {
             return true;
         };
         let now = Instant::now();
-        self.graph
+        self.graph()
             .with_rate_bucket(short_channel_id, usize::from(direction), |bucket| {
                 self.rate_limit.peek(bucket, timestamp, stored, now)
             })
             .map_or_else(
-                || self.rate_limit.allows_in_flight(self.in_flight.claims(key)),
+                || {
+                    self.rate_limit
+                        .allows_in_flight(self.state.claims_in_flight(key))
+                },
                 |decision| decision.is_allowed(),
             )
     }
@@ -455,17 +335,17 @@ impl Sieve {
         timestamp: u32,
         shard: usize,
     ) -> Classified {
-        if self.in_flight.holds(&key, msg) {
+        if self.state.holds_in_flight(&key, msg) {
             return Classified::Drop(DropReason::Duplicate);
         }
-        if self.rejected.contains(self.rejected.fingerprint(msg)) {
+        if self.state.recently_rejected(self.state.fingerprint(msg)) {
             return Classified::Drop(DropReason::RecentlyRejected);
         }
         let claim = Claim {
             timestamp,
             msg: Arc::from(msg),
         };
-        if let Err(reason) = self.in_flight.claim(key, claim.clone()) {
+        if let Err(reason) = self.state.claim(key, claim.clone()) {
             return Classified::Drop(reason);
         }
         Classified::Admit(Admission {
@@ -485,23 +365,13 @@ impl Sieve {
         timestamp: u32,
     ) -> Classified {
         self.park(GossipKind::ChannelUpdate, msg, timestamp, |parked| {
-            self.pending
-                .park_update(short_channel_id, direction, parked, || {
-                    !self.graph.has_channel(short_channel_id)
-                })
+            self.state.park_update(short_channel_id, direction, parked)
         })
     }
 
-    fn park_node_announcement(
-        &self,
-        msg: &[u8],
-        node_id: crate::graph::NodeId,
-        timestamp: u32,
-    ) -> Classified {
+    fn park_node_announcement(&self, msg: &[u8], node_id: NodeId, timestamp: u32) -> Classified {
         self.park(GossipKind::NodeAnnouncement, msg, timestamp, |parked| {
-            self.pending.park_node_announcement(node_id, parked, || {
-                self.graph.node_standing(&node_id).is_none()
-            })
+            self.state.park_node_announcement(node_id, parked)
         })
     }
 
@@ -513,8 +383,8 @@ impl Sieve {
         timestamp: u32,
         park_in: impl FnOnce(Parked) -> Option<ParkOutcome>,
     ) -> Classified {
-        let fingerprint = self.rejected.fingerprint(msg);
-        if self.rejected.contains(fingerprint) {
+        let fingerprint = self.state.fingerprint(msg);
+        if self.state.recently_rejected(fingerprint) {
             return Classified::Drop(DropReason::RecentlyRejected);
         }
         let outcome = park_in(Parked {
@@ -523,55 +393,6 @@ impl Sieve {
             msg: msg.to_vec(),
         });
         self.settle_parking(kind, outcome, msg)
-    }
-
-    /// For a shard holding a channel_update that overtook its channel_announcement (both were
-    /// admitted while the announcement was in flight): parks it until the announcement is
-    /// applied. `Ok(true)`: parked (the shard's claim on it ends); `Ok(false)`: the channel is
-    /// known by now, go on; `Err`: dropped for that reason (not yet counted).
-    pub(super) fn repark_update(
-        &self,
-        msg: &[u8],
-        short_channel_id: u64,
-        direction: u8,
-        timestamp: u32,
-    ) -> Result<bool, DropReason> {
-        if !self
-            .in_flight
-            .contains(&FlightKey::Channel(short_channel_id))
-        {
-            return if self.graph.has_channel(short_channel_id) {
-                Ok(false)
-            } else {
-                Err(DropReason::DependencyRejected)
-            };
-        }
-        let parked = Parked {
-            timestamp,
-            fingerprint: self.rejected.fingerprint(msg),
-            msg: msg.to_vec(),
-        };
-        let outcome = self
-            .pending
-            .park_update(short_channel_id, direction, parked, || {
-                !self.graph.has_channel(short_channel_id)
-            });
-        match outcome {
-            None => Ok(false),
-            Some(ParkOutcome::Rejected(reason)) => Err(reason),
-            Some(ParkOutcome::Parked { displaced }) => {
-                self.count_parked(GossipKind::ChannelUpdate, displaced);
-                Ok(true)
-            }
-        }
-    }
-
-    fn count_parked(&self, kind: GossipKind, displaced: Vec<DropReason>) {
-        self.metrics.kind(kind).pending.inc();
-        for reason in displaced {
-            self.metrics.kind(kind).pending.dec();
-            self.count_drop(kind, reason);
-        }
     }
 
     fn settle_parking(
@@ -585,15 +406,14 @@ impl Sieve {
             None => self.classify(kind, msg),
             Some(ParkOutcome::Rejected(reason)) => Classified::Drop(reason),
             Some(ParkOutcome::Parked { displaced }) => {
-                self.count_parked(kind, displaced);
+                self.state.count_parked(kind, displaced);
                 Classified::Park
             }
         }
     }
 
     async fn admit(self: &Arc<Self>, admission: Admission) -> Outcome {
-        let kind_metrics = self.metrics.kind(admission.kind);
-        kind_metrics.in_flight.inc();
+        self.state.work_started(admission.kind);
         let Some(handle) = self.shards.get().and_then(|s| s.get(admission.shard)) else {
             return self.abandon(&admission, DropReason::QueueFull);
         };
@@ -601,19 +421,15 @@ impl Sieve {
             // Timed out, or the semaphore was closed at shutdown.
             return self.abandon(&admission, DropReason::QueueFull);
         };
-        handle.depth.inc();
         let job = VerifyJob {
             penalties: admission.penalties.clone(),
             kind: admission.kind,
             key: admission.key,
             claim: admission.claim.clone(),
             admitted_at: Instant::now(),
-            slot: Slot {
-                _permit: permit,
-                depth: handle.depth.clone(),
-            },
+            slot: Slot::new(permit, handle.depth.clone()),
         };
-        match handle.addr.try_send(job) {
+        match handle.mailbox.try_send(job) {
             Ok(()) => Outcome::Admitted,
             // The semaphore bounds the mailbox below its capacity, so only a stopped shard
             // gets here; the job (and its slot) is dropped with the error.
@@ -622,49 +438,18 @@ impl Sieve {
     }
 
     fn abandon(&self, admission: &Admission, reason: DropReason) -> Outcome {
-        self.in_flight.release(&admission.key, &admission.claim);
-        self.metrics.kind(admission.kind).in_flight.dec();
-        self.count_drop(admission.kind, reason);
+        self.state.release_claim(&admission.key, &admission.claim);
+        self.state.work_finished(admission.kind);
+        self.state.count_drop(admission.kind, reason);
         Outcome::Dropped(reason)
     }
 
-    /// Re-offers messages that waited for a dependency which has just been accepted: queued for
-    /// the sieve's one releaser task (see [`released_feed`]), so a shard never waits on another
-    /// shard's (or its own) admission. A task per message cost ~450 bytes each, and a mainnet
-    /// sync parks and releases ~17,000 node announcements while the shards are busy (7.6 MB of
-    /// its 34 MB heap peak). The message counts as in flight meanwhile, so received = accepted
-    /// + dropped + pending + in flight holds at every instant.
-    pub(super) fn release(self: &Arc<Self>, kind: GossipKind, parked: Parked) {
-        let kind_metrics = self.metrics.kind(kind);
-        kind_metrics.pending.dec();
-        kind_metrics.in_flight.inc();
-        // A shard must never wait, so a full queue drops (counted) rather than blocks.
-        let queued = self
-            .released
-            .get()
-            .is_some_and(|queue| queue.try_send((kind, parked.msg)).is_ok());
-        if !queued {
-            // Full, or no releaser (the pipeline is stopping): the message is lost like any
-            // other message over a cap, but still counted.
-            kind_metrics.in_flight.dec();
-            self.count_drop(kind, DropReason::QueueFull);
-        }
-    }
-
-    /// Released messages waiting to be re-offered: everything the pending maps can hold, so a
-    /// release overflows only if the maps fill up again faster than the releaser drains them.
-    pub(super) fn release_queue_cap(&self) -> usize {
-        self.config
-            .pending_updates_cap
-            .saturating_add(self.config.pending_node_announcements_cap)
-            .max(1)
-    }
-
-    /// Starts the releaser on the current actix arbiter. It holds the sieve weakly: it ends
-    /// when the sieve (and with it the queue's sender) is dropped.
+    /// Starts the releaser on the current actix arbiter: the one task that re-offers what the
+    /// shards release from the pending maps (see [`PipelineState::release_dependants`]). It
+    /// holds the sieve weakly and ends when the sieve (and with it the queue's sender) is
+    /// dropped.
     pub(super) fn start_releaser(self: &Arc<Self>) {
-        let (queue, messages) = tokio::sync::mpsc::channel(self.release_queue_cap());
-        if self.released.set(queue).is_ok() {
+        if let Some(messages) = self.state.open_release_queue() {
             actix::spawn(released_feed(Arc::downgrade(self), messages));
         }
     }
@@ -674,12 +459,12 @@ impl Sieve {
 /// them), each like a peer's frame.
 async fn released_feed(
     sieve: std::sync::Weak<Sieve>,
-    mut messages: tokio::sync::mpsc::Receiver<(GossipKind, Vec<u8>)>,
+    mut messages: tokio::sync::mpsc::Receiver<Released>,
 ) {
     while let Some((kind, msg)) = messages.recv().await {
         let Some(sieve) = sieve.upgrade() else { break };
         let _outcome = sieve.sift(kind, msg, None).await;
-        sieve.metrics.kind(kind).in_flight.dec();
+        sieve.state.work_finished(kind);
     }
 }
 
@@ -689,10 +474,4 @@ fn newer_or_equal(stored: u32, offered: u32) -> DropReason {
     } else {
         DropReason::Stale
     }
-}
-
-/// The gossip kind from the 2-byte type, without parsing anything else.
-pub fn message_kind(msg: &[u8]) -> Option<GossipKind> {
-    let type_bytes: [u8; 2] = msg.get(..2)?.try_into().ok()?;
-    GossipKind::from_type(u16::from_be_bytes(type_bytes))
 }

@@ -9,9 +9,9 @@ use lru::LruCache;
 use secp256k1::ecdsa::Signature;
 use secp256k1::{Message, PublicKey, Secp256k1, VerifyOnly};
 
-use super::DropReason;
 use crate::graph::NodeId;
 use crate::metrics::Metrics;
+use crate::vocab::DropReason;
 use crate::wire::gossip::{
     signed_digest, ChannelAnnouncement, ChannelUpdate, NodeAnnouncement,
     CHANNEL_ANNOUNCEMENT_SIGNED_FROM, SINGLE_SIG_SIGNED_FROM,

@@ -13,7 +13,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::peer::dialer::PeerAddress;
+use crate::config::PeerAddr;
 use crate::peer::identity::NodeIdentity;
 use crate::peer::open_frames;
 use crate::transport::{handshake_responder, Bolt8Reader, Bolt8Writer};
@@ -55,7 +55,7 @@ pub struct SyntheticStats {
 
 /// A set of running synthetic peers, each serving one connection.
 pub struct SyntheticPeers {
-    addresses: Vec<PeerAddress>,
+    addresses: Vec<PeerAddr>,
     thread: std::thread::JoinHandle<Vec<anyhow::Result<SyntheticStats>>>,
 }
 
@@ -68,9 +68,11 @@ impl SyntheticPeers {
             let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
             listener.set_nonblocking(true)?;
             let identity = NodeIdentity::random();
-            addresses.push(PeerAddress {
+            let local = listener.local_addr()?;
+            addresses.push(PeerAddr {
                 node_id: identity.node_id(),
-                address: listener.local_addr()?.to_string(),
+                host: local.ip().to_string(),
+                port: local.port(),
             });
             listeners.push((listener, *identity.secret()));
         }
@@ -82,7 +84,7 @@ impl SyntheticPeers {
     }
 
     /// `<node_id>@127.0.0.1:<port>` of every peer, for the dialer.
-    pub fn addresses(&self) -> &[PeerAddress] {
+    pub fn addresses(&self) -> &[PeerAddr] {
         &self.addresses
     }
 

@@ -42,8 +42,8 @@ use super::error::StoreError;
 use super::writer::{StoreWriter, WriterStats};
 use crate::graph::{Graph, NodeId, Settled, UpdateStanding};
 use crate::metrics::{Health, Metrics};
-use crate::wire::gossip::{summarize, Summary};
 use crate::wire::kind::GossipKind;
+use crate::work::Outstanding;
 
 /// Knobs of the store actor.
 #[derive(Clone, Debug)]
@@ -87,8 +87,12 @@ impl Default for StoreConfig {
 /// Which graph entry a stored message belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StoreKey {
-    /// A channel_announcement.
-    Channel(u64),
+    /// A channel_announcement, with its two nodes (their node_announcements may be waiting for
+    /// it here), so the store need not parse the message again.
+    Channel {
+        short_channel_id: u64,
+        node_ids: [NodeId; 2],
+    },
     /// A channel_update for one direction (`channel_flags & 1`).
     Update {
         short_channel_id: u64,
@@ -101,7 +105,7 @@ pub enum StoreKey {
 impl StoreKey {
     pub fn kind(&self) -> GossipKind {
         match self {
-            StoreKey::Channel(_) => GossipKind::ChannelAnnouncement,
+            StoreKey::Channel { .. } => GossipKind::ChannelAnnouncement,
             StoreKey::Update { .. } => GossipKind::ChannelUpdate,
             StoreKey::Node(_) => GossipKind::NodeAnnouncement,
         }
@@ -109,9 +113,10 @@ impl StoreKey {
 }
 
 /// A message a shard applied to the graph, to be written. `timestamp` is the message's own
-/// (0 for a channel_announcement, which has none). Whoever sends one raises
-/// `gossip_sieve_store_queue_depth` first; the actor lowers it on receipt, and
-/// [`StoreHandle::shutdown`](super::StoreHandle::shutdown) waits for it to reach zero.
+/// (0 for a channel_announcement, which has none). Shards send it through a
+/// [`StoreSender`](super::StoreSender), which counts it (and raises
+/// `gossip_sieve_store_queue_depth`); the actor counts it off on receipt, and
+/// [`StoreHandle::shutdown`](super::StoreHandle::shutdown) waits for that count to reach zero.
 #[derive(Message, Debug)]
 #[rtype(result = "()")]
 pub struct Persist {
@@ -159,6 +164,8 @@ pub struct StoreActor {
     compact_backoff: Duration,
     /// Compaction renamed the file but the directory fsync failed.
     dir_sync_pending: bool,
+    /// Hand-offs sent and not yet received (see [`StoreSender`](super::StoreSender)).
+    outstanding: Arc<Outstanding>,
 }
 
 /// `readyz` part name of the store.
@@ -170,6 +177,7 @@ impl StoreActor {
         graph: Arc<Graph>,
         metrics: Arc<Metrics>,
         config: StoreConfig,
+        outstanding: Arc<Outstanding>,
     ) -> Self {
         metrics
             .store_bytes
@@ -187,6 +195,7 @@ impl StoreActor {
             out_of_space: false,
             compact_not_before: None,
             dir_sync_pending: false,
+            outstanding,
         }
     }
 
@@ -222,7 +231,10 @@ impl StoreActor {
 
     fn persist(&mut self, p: Persist) {
         match p.key {
-            StoreKey::Channel(scid) => self.persist_channel(scid, p),
+            StoreKey::Channel {
+                short_channel_id,
+                node_ids,
+            } => self.persist_channel(short_channel_id, node_ids, p),
             StoreKey::Update {
                 short_channel_id,
                 direction,
@@ -231,7 +243,7 @@ impl StoreActor {
         }
     }
 
-    fn persist_channel(&mut self, scid: u64, p: Persist) {
+    fn persist_channel(&mut self, scid: u64, node_ids: [NodeId; 2], p: Persist) {
         match self.graph.channel_offset(scid) {
             None => return self.metrics.store.failed("unknown_key"),
             // Already written: channels are accepted once, so this is a repeated hand-off.
@@ -245,16 +257,9 @@ impl StoreActor {
         };
         let settled = self.graph.settle_channel_offset(scid, offset);
         self.settle(settled, offset);
-        if let Ok(Summary::ChannelAnnouncement {
-            node_id_1,
-            node_id_2,
-            ..
-        }) = summarize(&p.msg)
-        {
-            for node_id in [node_id_1, node_id_2] {
-                if let Some(waiting) = self.deferred.remove(&node_id) {
-                    self.persist_node(node_id, waiting);
-                }
+        for node_id in node_ids {
+            if let Some(waiting) = self.deferred.remove(&node_id) {
+                self.persist_node(node_id, waiting);
             }
         }
     }
@@ -481,6 +486,11 @@ impl Actor for StoreActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(self.config.fsync_interval, |actor, _| actor.tick());
     }
+
+    /// Whatever is still on its way here will not arrive: nobody need wait for it.
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.outstanding.close();
+    }
 }
 
 impl Handler<Persist> for StoreActor {
@@ -488,6 +498,7 @@ impl Handler<Persist> for StoreActor {
 
     fn handle(&mut self, p: Persist, _ctx: &mut Context<Self>) {
         self.metrics.store.queue_depth.dec();
+        self.outstanding.finish();
         self.persist(p);
     }
 }
@@ -641,7 +652,10 @@ mod tests {
                 send(
                     &handle,
                     &metrics,
-                    StoreKey::Channel(a.short_channel_id),
+                    StoreKey::Channel {
+                        short_channel_id: a.short_channel_id,
+                        node_ids: [a.node_id_1, a.node_id_2],
+                    },
                     0,
                     a.serialize(),
                 );

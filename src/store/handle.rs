@@ -4,16 +4,17 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Addr, Arbiter, Context};
 
 use super::actor::{Flush, Shutdown, StoreActor, StoreConfig};
 use super::error::StoreError;
 use super::load::{open_and_load, LoadReport};
+use super::sender::StoreSender;
 use super::writer::WriterStats;
 use crate::graph::Graph;
 use crate::metrics::{Health, Metrics};
+use crate::work::Outstanding;
 
 /// The running store actor.
 pub struct StoreHandle {
@@ -22,6 +23,8 @@ pub struct StoreHandle {
     metrics: Arc<Metrics>,
     /// Tells an actor waiting for disk space to give up (shutdown).
     stopping: Arc<AtomicBool>,
+    /// Hand-offs sent by shards and not yet received by the actor.
+    outstanding: Arc<Outstanding>,
 }
 
 impl StoreHandle {
@@ -59,7 +62,8 @@ impl StoreHandle {
         // Created with its capacity before the actor starts, like the shards' mailboxes.
         let (sender, receiver) = actix::dev::channel::channel(capacity);
         let addr = Addr::new(sender);
-        let actor = StoreActor::new(writer, graph, metrics.clone(), config)
+        let outstanding = Arc::new(Outstanding::default());
+        let actor = StoreActor::new(writer, graph, metrics.clone(), config, outstanding.clone())
             .with_health(health, stopping.clone());
         let arbiter = Arbiter::new();
         arbiter.spawn_fn(move || {
@@ -71,14 +75,21 @@ impl StoreHandle {
                 arbiter,
                 metrics,
                 stopping,
+                outstanding,
             },
             report,
         ))
     }
 
-    /// The actor's address, for [`Pipeline::start_with_store`](crate::pipeline::Pipeline::start_with_store).
+    /// The actor's address.
     pub fn addr(&self) -> Addr<StoreActor> {
         self.addr.clone()
+    }
+
+    /// What the shards hand off through, for
+    /// [`Pipeline::start_with_store`](crate::pipeline::Pipeline::start_with_store).
+    pub fn sender(&self) -> StoreSender {
+        StoreSender::new(self.addr(), self.outstanding.clone(), self.metrics.clone())
     }
 
     /// Flush and fsync what the actor has received so far.
@@ -97,9 +108,8 @@ impl StoreHandle {
     /// Drain the pipeline first so no shard hands off anything after this.
     pub async fn shutdown(self) -> Result<WriterStats, StoreError> {
         self.stop_waiting_for_space();
-        while self.metrics.store.queue_depth.get() > 0 && self.addr.connected() {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
+        // Ends at once if the actor has stopped: what it has not received never will be.
+        self.outstanding.idle().await;
         let result = self.addr.send(Shutdown).await.map_err(closed)?;
         self.arbiter.stop();
         result

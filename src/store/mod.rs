@@ -13,23 +13,29 @@
 //! - [`writer`]: [`StoreWriter`] — buffered appends, in-place deletion, fsync.
 //! - [`recovery`]: truncate a torn tail on open.
 //! - [`compaction`]: atomic rewrite without deleted records, with an offset map callback.
+//! - [`dump`]: the raw dump format (`u16` length + message records) `replay` reads and
+//!   `gen-corpus` writes; not a store, but a file format of the same family.
 //! - [`load`]: restart: rebuild the graph index from the store without verifying signatures.
 //! - [`actor`]: [`StoreActor`], which persists what the shards accept; [`handle`]: the
-//!   [`StoreHandle`] commands open and shut it down with.
+//!   [`StoreHandle`] commands open and shut it down with; [`sender`]: the [`StoreSender`]
+//!   shards hand off through.
 
 pub mod actor;
 pub mod compaction;
+pub mod dump;
 pub mod error;
 pub mod handle;
 pub mod load;
 pub mod reader;
 pub mod record;
 pub mod recovery;
+pub mod sender;
 pub mod writer;
 
 pub use actor::{Flush, Persist, Shutdown, StoreActor, StoreConfig, StoreKey};
 pub use handle::StoreHandle;
 pub use load::{load, open_and_load, LoadReport, STORE_FILE};
+pub use sender::StoreSender;
 
 pub use compaction::{compact_file, compaction_temp_path, CompactionReport};
 pub use error::StoreError;

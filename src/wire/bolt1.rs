@@ -5,6 +5,8 @@ use super::bigsize::Reader;
 use super::tlv::{self, TlvRecord};
 use super::DecodeError;
 
+pub use super::kind::message_type;
+
 /// BOLT 1 `warning`.
 pub const WARNING: u16 = 1;
 /// BOLT 1 `init`.
@@ -65,14 +67,6 @@ pub fn features_from_bits(bits: &[usize]) -> Vec<u8> {
         }
     }
     out
-}
-
-/// The 2-byte big-endian type at the start of a message, if it has one.
-pub fn message_type(msg: &[u8]) -> Option<u16> {
-    match msg {
-        [hi, lo, ..] => Some(u16::from_be_bytes([*hi, *lo])),
-        _ => None,
-    }
 }
 
 /// BOLT 1 "it's ok to be odd": unknown odd types are ignored, unknown even types are fatal.

@@ -32,6 +32,7 @@ impl GossipKind {
         }
     }
 
+    #[inline]
     pub fn message_type(self) -> u16 {
         match self {
             GossipKind::ChannelAnnouncement => CHANNEL_ANNOUNCEMENT,
@@ -84,4 +85,18 @@ pub enum DecodeError {
     /// A field holds a value the spec forbids (e.g. a DNS hostname that is not ASCII).
     #[error("invalid field value")]
     InvalidValue,
+}
+
+/// The 2-byte big-endian type at the start of a message, if it has one.
+pub fn message_type(msg: &[u8]) -> Option<u16> {
+    match msg {
+        [hi, lo, ..] => Some(u16::from_be_bytes([*hi, *lo])),
+        _ => None,
+    }
+}
+
+/// The gossip kind from the 2-byte type, without parsing anything else.
+#[inline]
+pub fn message_kind(msg: &[u8]) -> Option<GossipKind> {
+    GossipKind::from_type(message_type(msg)?)
 }

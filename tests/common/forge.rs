@@ -1,8 +1,8 @@
 //! Hand-built gossip signed with the crate's own corpus signer, so a valid message really
 //! verifies and a broken one is broken in exactly one way.
 
+use gossip_sieve::clock::unix_now;
 use gossip_sieve::config::Network;
-use gossip_sieve::pipeline::checks::unix_now;
 use gossip_sieve::sim::corpus::{negate_s, sign_announcement_with, sign_single};
 use gossip_sieve::wire::address::Address;
 use gossip_sieve::wire::gossip::{ChannelAnnouncement, ChannelUpdate, NodeAnnouncement};

@@ -4,20 +4,35 @@
 //! full shard stops the socket and TCP pushes back on the peer). Owns the per-peer limits
 //! (inbound byte rate, outbound queue, misbehaviour score) and records exactly one disconnect
 //! reason per session.
+//!
+//! - [`end_reason`]: why a session ended, one disconnect label each.
+//! - `inbound`: the inbound byte rate (token bucket).
+//! - `outbound`: the queue of messages for the peer, bounded in messages and bytes, and its
+//!   writer task; streamed gossip will go out through it.
+//! - `replies`: answers to BOLT 7 queries from the graph.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+pub mod end_reason;
+mod inbound;
+mod outbound;
+mod replies;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use secp256k1::PublicKey;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
+pub use end_reason::EndReason;
+
+use self::inbound::{ByteBucket, FRAME_OVERHEAD};
+use self::outbound::Outbound;
+use self::replies::channel_range_replies;
 use super::identity::NodeIdentity;
 use super::remote_text::{log_remote_text, RemoteText};
 use super::score::{Offense, PeerId, ScoreBoard, Verdict};
-use crate::graph::Graph;
+use crate::clock::unix_now;
 use crate::metrics::Metrics;
 use crate::pipeline::{message_kind, Outcome, PeerAction, PenaltyCounter, Sieve, VerdictCounts};
 use crate::transport::{Bolt8Reader, Bolt8Writer, TransportError};
@@ -25,8 +40,7 @@ use crate::wire::bolt1::{self, ErrorMessage, Init, Ping, Pong, Warning};
 use crate::wire::features;
 use crate::wire::kind::{CHANNEL_ANNOUNCEMENT, CHANNEL_UPDATE, NODE_ANNOUNCEMENT};
 use crate::wire::queries::{
-    self, EncodedList, GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds,
-    ReplyChannelRange, ReplyShortChannelIdsEnd,
+    self, GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds, ReplyShortChannelIdsEnd,
 };
 
 /// BOLT 9 feature pairs (either bit of the pair) whose required bit we accept from a peer. We
@@ -62,10 +76,6 @@ const KNOWN_FEATURES: &[usize] = &[
     62, // option_splice
 ];
 
-/// Frame overhead on the wire (encrypted length + two MACs), charged to the inbound byte rate.
-const FRAME_OVERHEAD: u64 = 2 + 16 + 16;
-/// Short ids per `reply_channel_range`: 8 bytes each must fit 65535 bytes with the header.
-const SCIDS_PER_REPLY: usize = 8000;
 /// How long the writer gets to flush a final `error` and close after the session ends.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
@@ -119,78 +129,6 @@ pub struct PeerContext {
     pub scores: Mutex<ScoreBoard>,
 }
 
-/// Why a session ended; [`EndReason::label`] is the `reason` of
-/// `gossip_sieve_peer_disconnects_total`.
-#[derive(Debug, thiserror::Error)]
-pub enum EndReason {
-    #[error("peer closed the connection")]
-    RemoteClosed,
-    #[error("peer sent an error")]
-    RemoteError,
-    #[error("peer does not follow our chain")]
-    WrongNetwork,
-    #[error("peer requires feature bit {0}, which we do not know")]
-    UnknownFeature(usize),
-    #[error("peer sent unknown even message type {0}")]
-    UnknownEvenType(u16),
-    #[error("peer sent a malformed message of type {0}")]
-    MalformedMessage(u16),
-    #[error("peer broke the message order: {0}")]
-    ProtocolViolation(&'static str),
-    #[error("peer sent no init in time")]
-    InitTimeout,
-    #[error("peer did not answer our ping in time")]
-    PingTimeout,
-    #[error("peer sent too many invalid gossip messages")]
-    Misbehaving,
-    #[error("peer is banned")]
-    Banned,
-    #[error("peer does not read what we send")]
-    SlowReader,
-    #[error("node shutting down")]
-    Shutdown,
-    #[error("transport: {0}")]
-    Transport(#[from] TransportError),
-}
-
-impl EndReason {
-    /// Labels beyond [`TransportError::ALL_REASONS`] that [`Self::label`] can return.
-    pub const LABELS: [&'static str; 13] = [
-        "remote_closed",
-        "remote_error",
-        "wrong_network",
-        "unknown_feature",
-        "unknown_even_type",
-        "malformed_message",
-        "protocol_violation",
-        "init_timeout",
-        "ping_timeout",
-        "misbehaving",
-        "banned",
-        "slow_reader",
-        "shutdown",
-    ];
-
-    pub fn label(&self) -> &'static str {
-        match self {
-            EndReason::RemoteClosed => "remote_closed",
-            EndReason::RemoteError => "remote_error",
-            EndReason::WrongNetwork => "wrong_network",
-            EndReason::UnknownFeature(_) => "unknown_feature",
-            EndReason::UnknownEvenType(_) => "unknown_even_type",
-            EndReason::MalformedMessage(_) => "malformed_message",
-            EndReason::ProtocolViolation(_) => "protocol_violation",
-            EndReason::InitTimeout => "init_timeout",
-            EndReason::PingTimeout => "ping_timeout",
-            EndReason::Misbehaving => "misbehaving",
-            EndReason::Banned => "banned",
-            EndReason::SlowReader => "slow_reader",
-            EndReason::Shutdown => "shutdown",
-            EndReason::Transport(err) => err.reason(),
-        }
-    }
-}
-
 /// How a session went, for the dialer's backoff and the demo.
 #[derive(Debug)]
 pub struct SessionReport {
@@ -224,38 +162,6 @@ impl Drop for ConnectedGuard {
     }
 }
 
-/// Token bucket over inbound bytes: a peer over its rate is paced, not cut off.
-struct ByteBucket {
-    rate: u64,
-    burst: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl ByteBucket {
-    fn new(rate: u64, burst: u64) -> Self {
-        let burst = burst.max(rate).max(1) as f64;
-        ByteBucket {
-            rate,
-            burst,
-            tokens: burst,
-            last: Instant::now(),
-        }
-    }
-
-    /// Charges `bytes` and returns how long to wait before reading on.
-    fn charge(&mut self, bytes: u64) -> Option<Duration> {
-        if self.rate == 0 {
-            return None;
-        }
-        let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.rate as f64;
-        self.last = now;
-        self.tokens = (self.tokens + refill).min(self.burst) - bytes as f64;
-        (self.tokens < 0.0).then(|| Duration::from_secs_f64(-self.tokens / self.rate as f64))
-    }
-}
-
 /// Runs one session to its end: records it in the metrics and closes the connection (after
 /// flushing a final `error` if we sent one).
 pub async fn run_session<R, W>(
@@ -274,7 +180,11 @@ where
     let remote_hex = hex::encode(remote_id);
     // LND and CLN refuse a banned peer without a word: an error would only tell it to switch
     // node ids.
-    if let Some(until) = ctx.scores.lock().banned_until(&remote_id, unix_now()) {
+    if let Some(until) = ctx
+        .scores
+        .lock()
+        .banned_until(&remote_id, u64::from(unix_now()))
+    {
         tracing::info!(peer = %remote_hex, until, "refused a banned peer");
         ctx.metrics.peer_disconnected(EndReason::Banned.label());
         return SessionReport {
@@ -284,15 +194,16 @@ where
         };
     }
     let mut guard = ConnectedGuard::new(ctx.metrics.clone());
-    let (tx, rx) = mpsc::channel(ctx.session.outbound_queue.max(1));
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
     // A failed write breaks the socket, which the reader then reports, so the writer's own
     // result only matters for the log.
-    let mut writer_task = actix::spawn(write_loop(writer, rx, queued_bytes.clone()));
+    let (outbound, mut writer_task) = Outbound::start(
+        writer,
+        ctx.session.outbound_queue,
+        ctx.session.outbound_queue_bytes,
+    );
     let mut session = Session {
         ctx: ctx.clone(),
-        tx,
-        queued_bytes,
+        outbound,
         gossip_frames: 0,
         remote: remote_id,
         shard_penalties: PenaltyCounter::default(),
@@ -325,25 +236,9 @@ where
     }
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut writer: Bolt8Writer<W>,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    queued_bytes: Arc<AtomicUsize>,
-) -> Result<(), TransportError> {
-    while let Some(msg) = rx.recv().await {
-        writer.write_message(&msg).await?;
-        // Only once the kernel took it: until then the bytes are still ours to hold.
-        queued_bytes.fetch_sub(msg.len(), Ordering::Relaxed);
-    }
-    // The session dropped its sender: close our direction so the peer reads a clean EOF.
-    writer.shutdown().await
-}
-
 struct Session {
     ctx: Arc<PeerContext>,
-    tx: mpsc::Sender<Vec<u8>>,
-    /// Bytes in `tx` or being written, against `outbound_queue_bytes`.
-    queued_bytes: Arc<AtomicUsize>,
+    outbound: Outbound,
     gossip_frames: u64,
     remote: PeerId,
     /// What the shards found wrong in this peer's messages after admission.
@@ -361,23 +256,9 @@ impl Session {
         &self.ctx.session
     }
 
-    /// Queues `msg` for the writer. A full queue (in messages or bytes) means the peer
-    /// stopped reading.
+    /// Queues `msg` for the peer (see [`Outbound::send`]).
     fn send(&self, msg: Vec<u8>) -> Result<(), EndReason> {
-        let len = msg.len();
-        let queued = self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
-        if queued > self.config().outbound_queue_bytes {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            return Err(EndReason::SlowReader);
-        }
-        self.tx.try_send(msg).map_err(|err| {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            match err {
-                mpsc::error::TrySendError::Full(_) => EndReason::SlowReader,
-                // The writer ended on an error; the reader will see the broken socket too.
-                mpsc::error::TrySendError::Closed(_) => EndReason::RemoteClosed,
-            }
-        })
+        self.outbound.send(msg)
     }
 
     /// Sends a connection-level `error` (best effort) and returns `reason`.
@@ -646,7 +527,7 @@ impl Session {
         if count == 0 {
             return Ok(());
         }
-        let now = unix_now();
+        let now = u64::from(unix_now());
         let verdict = {
             let mut scores = self.ctx.scores.lock();
             // Banned meanwhile through another of its connections: that ban is counted.
@@ -686,13 +567,6 @@ impl Session {
     }
 }
 
-/// Wall-clock seconds, the time base of bans (they must survive a restart).
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 const PENALTY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// At most one gossip `warning` per peer in this time: CLN learned that some implementations
 /// treat warnings harshly, and a warning per bad relayed update would be an amplifier.
@@ -705,149 +579,12 @@ async fn sleep_until_opt(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-/// BOLT 7 `reply_channel_range` answers for `query`: our channels in the block range, split so
-/// each reply fits one message.
-fn channel_range_replies(
-    query: &QueryChannelRange,
-    chain_hash: [u8; 32],
-    graph: &Graph,
-) -> Vec<ReplyChannelRange> {
-    let first = query.first_blocknum;
-    // BOLT 7: first_blocknum + number_of_blocks may overflow; treat the range as open-ended.
-    let end = u64::from(first) + u64::from(query.number_of_blocks);
-    let reply = |first_blocknum: u32, end: u64, ids: Vec<u64>, complete: u8| ReplyChannelRange {
-        chain_hash: query.chain_hash,
-        first_blocknum,
-        number_of_blocks: u32::try_from(end.saturating_sub(u64::from(first_blocknum)))
-            .unwrap_or(u32::MAX),
-        sync_complete: complete,
-        short_ids: EncodedList::Uncompressed(ids),
-        timestamps: None,
-        checksums: None,
-        unknown_tlvs: Vec::new(),
-    };
-    // BOLT 7: "if it does not maintain up-to-date channel information for chain_hash: MUST
-    // set sync_complete to 0."
-    if query.chain_hash != chain_hash {
-        return vec![reply(first, end, Vec::new(), 0)];
-    }
-    let scids = graph.scids_in_blocks(first, end);
-    let chunks: Vec<&[u64]> = scids.chunks(SCIDS_PER_REPLY).collect();
-    if chunks.is_empty() {
-        return vec![reply(first, end, Vec::new(), 1)];
-    }
-    let block = |scid: u64| u32::try_from(scid >> 40).unwrap_or(u32::MAX);
-    let last = chunks.len() - 1;
-    chunks
-        .iter()
-        .enumerate()
-        .map(|(i, chunk)| {
-            // BOLT 7: replies are in ascending order, each first_blocknum not below the
-            // previous one, the first not below the query's, the last reaching its end.
-            let start = if i == 0 {
-                first
-            } else {
-                chunk.first().map_or(first, |s| block(*s))
-            };
-            let stop = if i == last {
-                end
-            } else {
-                chunk.last().map_or(end, |s| u64::from(block(*s)) + 1)
-            };
-            reply(start, stop, chunk.to_vec(), 1)
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::Graph;
     use crate::peer::score::ScoreConfig;
-
-    fn node(byte: u8) -> [u8; 33] {
-        let mut id = [byte; 33];
-        id[0] = 2;
-        id
-    }
-
-    fn scid(block: u64, tx: u64) -> u64 {
-        (block << 40) | (tx << 16)
-    }
-
-    fn query(chain_hash: [u8; 32], first: u32, number: u32) -> QueryChannelRange {
-        QueryChannelRange {
-            chain_hash,
-            first_blocknum: first,
-            number_of_blocks: number,
-            query_option: None,
-            unknown_tlvs: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn channel_range_replies_cover_the_query_with_our_channels() {
-        let graph = Graph::new();
-        for (i, block) in [100u64, 150, 150, 300].iter().enumerate() {
-            graph.insert_channel(scid(*block, i as u64), node(1), node(2), None);
-        }
-        let chain = [7; 32];
-        let replies = channel_range_replies(&query(chain, 120, 100), chain, &graph);
-        assert_eq!(replies.len(), 1);
-        let r = &replies[0];
-        assert_eq!(
-            (r.first_blocknum, r.number_of_blocks, r.sync_complete),
-            (120, 100, 1)
-        );
-        assert_eq!(
-            r.short_ids,
-            EncodedList::Uncompressed(vec![scid(150, 1), scid(150, 2)])
-        );
-        let other = channel_range_replies(&query([9; 32], 0, u32::MAX), chain, &graph);
-        assert_eq!(other.len(), 1);
-        assert_eq!(other[0].sync_complete, 0);
-        assert_eq!(other[0].short_ids, EncodedList::Uncompressed(vec![]));
-    }
-
-    #[test]
-    fn large_ranges_are_split_in_ascending_replies_that_fit_a_message() {
-        let graph = Graph::new();
-        for i in 0..(SCIDS_PER_REPLY as u64 * 2 + 5) {
-            graph.insert_channel(scid(1000 + i / 3, i % 3), node(1), node(2), None);
-        }
-        let chain = [7; 32];
-        let replies = channel_range_replies(&query(chain, 0, u32::MAX), chain, &graph);
-        assert_eq!(replies.len(), 3);
-        let mut previous_first = 0;
-        let mut total = 0;
-        for r in &replies {
-            assert!(r.first_blocknum >= previous_first);
-            previous_first = r.first_blocknum;
-            assert!(r.serialize().len() <= 65535);
-            let ids = r.short_ids.values().expect("uncompressed");
-            total += ids.len();
-            for id in ids {
-                let block = id >> 40;
-                assert!(block >= u64::from(r.first_blocknum));
-                assert!(block < u64::from(r.first_blocknum) + u64::from(r.number_of_blocks));
-            }
-        }
-        assert_eq!(total, SCIDS_PER_REPLY * 2 + 5);
-        let last = replies.last().expect("last");
-        assert_eq!(
-            u64::from(last.first_blocknum) + u64::from(last.number_of_blocks),
-            u64::from(u32::MAX)
-        );
-    }
-
-    #[test]
-    fn byte_bucket_paces_after_the_burst() {
-        let mut bucket = ByteBucket::new(1000, 2000);
-        assert_eq!(bucket.charge(1500), None);
-        let wait = bucket.charge(1500).expect("over the burst");
-        assert!(wait > Duration::from_millis(900) && wait <= Duration::from_millis(1000));
-        let mut unlimited = ByteBucket::new(0, 0);
-        assert_eq!(unlimited.charge(u64::MAX / 2), None);
-    }
+    use crate::wire::queries::EncodedList;
 
     use crate::config::PipelineConfig;
     use crate::pipeline::Pipeline;
@@ -1083,17 +820,4 @@ mod tests {
     }
 
     const MAX_PONG: u16 = bolt1::MAX_NUM_PONG_BYTES;
-
-    #[test]
-    fn labels_are_registered_disconnect_reasons() {
-        for label in EndReason::LABELS
-            .iter()
-            .chain(TransportError::ALL_REASONS.iter())
-        {
-            assert!(
-                crate::metrics::registry::DISCONNECT_REASONS.contains(label),
-                "{label} missing from DISCONNECT_REASONS"
-            );
-        }
-    }
 }

@@ -1,0 +1,100 @@
+//! The one place where resolved [`Settings`] become the options the runtime parts take: the
+//! pipeline's, the sessions', the dialer's, the listener's and the score board's. The config
+//! layer sits below the peer layer and cannot name its types, so the mapping lives here, above
+//! both; `main` only parses arguments and calls these.
+//!
+//! # `--historical`
+//!
+//! `replay` and `run` take `--historical`; [`pipeline_config`] applies it, nowhere else:
+//!
+//! - it always turns the age check off (`max_age`): the input may carry gossip of any age;
+//! - for a dump ([`Input::Dump`], `replay`) it also turns the channel_update rate limit off: a
+//!   historical dump holds many updates per channel direction, read within seconds, which a
+//!   limit meant for live spam would drop;
+//! - for live peers ([`Input::LivePeers`], `run`) the rate limit stays: peers are untrusted,
+//!   and a flood of updates is what the limit is for.
+//!
+//! `demo` and `bench` have no `--historical`: they generate fresh gossip.
+
+use std::time::Duration;
+
+use super::run::RunOptions;
+use crate::config::{PeerLimits, PipelineConfig, Settings};
+use crate::metrics::ExporterConfig;
+use crate::peer::dialer::DialerConfig;
+use crate::peer::listener::ListenerConfig;
+use crate::peer::score::ScoreConfig;
+use crate::peer::session::SessionConfig;
+
+/// Where the gossip comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Peers over the network (`run`, `demo`).
+    LivePeers,
+    /// Files read at disk speed (`replay`, `bench`).
+    Dump,
+}
+
+/// The pipeline's options, with the `--historical` rule above applied.
+pub fn pipeline_config(settings: &Settings, historical: bool, input: Input) -> PipelineConfig {
+    let mut config = settings.pipeline.clone();
+    if historical {
+        config.max_age = None;
+        if input == Input::Dump {
+            config.update_rate_per_minute = 0;
+        }
+    }
+    config
+}
+
+/// The score board's settings: thresholds from the limits, weights and bounds from its
+/// defaults.
+pub fn score_config(limits: &PeerLimits) -> ScoreConfig {
+    ScoreConfig {
+        disconnect_threshold: f64::from(limits.disconnect_score),
+        ban_threshold: f64::from(limits.ban_score),
+        ban_duration: limits.ban_duration,
+        ..ScoreConfig::default()
+    }
+}
+
+/// Each session's timers and inbound byte rate.
+pub fn session_config(settings: &Settings) -> SessionConfig {
+    let defaults = SessionConfig::new(settings.network.chain_hash());
+    let limits = &settings.limits;
+    SessionConfig {
+        ping_interval: limits.ping_interval.max(Duration::from_millis(1)),
+        pong_timeout: limits.ping_timeout.max(Duration::from_millis(1)),
+        init_timeout: limits.ping_timeout.max(Duration::from_millis(1)),
+        inbound_bytes_per_sec: limits.peer_rate_bytes_per_sec,
+        inbound_burst: defaults.inbound_burst.max(limits.peer_rate_bytes_per_sec),
+        ..defaults
+    }
+}
+
+/// Everything `run` takes.
+pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
+    let handshake_timeout = settings
+        .limits
+        .handshake_timeout
+        .max(Duration::from_millis(1));
+    RunOptions {
+        data_dir: settings.data_dir.clone(),
+        listen: Some(settings.listen),
+        peers: settings.peers.clone(),
+        metrics_addr: settings.metrics,
+        session: session_config(settings),
+        pipeline: pipeline_config(settings, historical, Input::LivePeers),
+        dialer: DialerConfig {
+            handshake_timeout,
+            ..DialerConfig::default()
+        },
+        listener: ListenerConfig {
+            max_peers: settings.limits.max_peers.max(1),
+            handshake_timeout,
+            ..ListenerConfig::default()
+        },
+        score: score_config(&settings.limits),
+        exporter: ExporterConfig::default(),
+    }
+}

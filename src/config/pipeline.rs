@@ -1,0 +1,71 @@
+//! What the pipeline reads: its bounds and policy, each with the reason for its default.
+
+use std::time::Duration;
+
+use super::values::Network;
+
+/// Bounds and policy of the dedup → verify pipeline (DESIGN §3).
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    pub network: Network,
+    /// Verifier shards, each an actor on its own thread. Default: one per core, since unique
+    /// gossip is bound by secp256k1 verification and nothing else.
+    pub shards: usize,
+    /// Messages admitted into one shard's mailbox and not yet finished. 4096 × ~300 bytes keeps
+    /// a full pipeline near 1 MiB per shard while covering well over a second of verify work.
+    pub shard_mailbox_capacity: usize,
+    /// How long a peer waits for a slot in a full shard before the message is dropped as
+    /// `queue_full`. While it waits it reads nothing more from its socket, so TCP pushes back.
+    pub stall_timeout: Duration,
+    /// channel_updates parked because their channel is not known yet (LRU by scid).
+    pub pending_updates_cap: usize,
+    /// node_announcements parked because no channel of the node is known yet (LRU by node id).
+    pub pending_node_announcements_cap: usize,
+    /// Keyed hashes of messages that failed verification, so a replayed bad message costs a
+    /// hash, not another signature check.
+    pub rejected_cache_cap: usize,
+    /// Parsed node public keys (a parse costs ~6 µs, about a tenth of a verify). Split evenly
+    /// across shards so no lock is shared on the hot path.
+    pub pubkey_cache_cap: usize,
+    /// BOLT 7 lets nodes ignore updates far in the future; LDK and Core Lightning use one day.
+    pub max_future_skew: Duration,
+    /// Gossip older than this is stale for the live network (BOLT 7 prunes after two weeks).
+    /// `None` turns the age check off, for replaying historical dumps.
+    pub max_age: Option<Duration>,
+    /// channel_update token bucket refill per channel direction, per minute (LND: 1). 0 turns
+    /// the limit off, as replays of historical dumps need (their many updates per direction
+    /// arrive in seconds).
+    pub update_rate_per_minute: u32,
+    /// Token bucket size per channel direction (LND: 10). The buckets live in the graph's
+    /// direction slots (8 bytes each), so every direction is tracked and none is evicted.
+    pub update_burst: u32,
+    /// An update this much newer than the stored one is a keep-alive refresh and bypasses the
+    /// bucket (LND rebroadcasts keep-alives daily; BOLT 7 prunes after two weeks without one).
+    pub update_keepalive_after: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            network: Network::Bitcoin,
+            shards: default_shards(),
+            shard_mailbox_capacity: 4096,
+            stall_timeout: Duration::from_secs(10),
+            pending_updates_cap: 10_000,
+            pending_node_announcements_cap: 10_000,
+            rejected_cache_cap: 100_000,
+            pubkey_cache_cap: 50_000,
+            max_future_skew: Duration::from_secs(24 * 3600),
+            max_age: Some(Duration::from_secs(14 * 24 * 3600)),
+            update_rate_per_minute: 1,
+            update_burst: 10,
+            update_keepalive_after: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+pub fn default_shards() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
