@@ -262,6 +262,7 @@ fn env_case(key: &str) -> (String, &'static str) {
         "limits.disconnect_score" => ("11", "11"),
         "limits.ban_score" => ("22", "22"),
         "limits.ban_duration_secs" => ("3600", "3600"),
+        "limits.handshake_timeout_ms" => ("2345", "2345"),
         "log.level" => ("debug", "\"debug\""),
         "log.format" => ("json", "\"json\""),
         other => panic!("no environment case for option {other}: add one to env_case"),
