@@ -249,6 +249,7 @@ fn env_case(key: &str) -> (String, &'static str) {
         "pipeline.stall_timeout_ms" => ("4321", "4321"),
         "pipeline.pending_updates_cap" => ("2345", "2345"),
         "pipeline.pending_node_announcements_cap" => ("3456", "3456"),
+        "pipeline.pending_bytes_cap" => ("654321", "654321"),
         "pipeline.rejected_cache_cap" => ("4567", "4567"),
         "pipeline.pubkey_cache_cap" => ("5678", "5678"),
         "pipeline.update_rate_per_minute" => ("7", "7"),

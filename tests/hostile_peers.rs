@@ -149,3 +149,37 @@ fn a_flood_of_long_peer_warnings_is_logged_throttled_and_truncated() {
     h.deliver(&mut talker, &c);
     h.finish();
 }
+
+/// Issue 11 item 3: orphans carrying the most excess bytes a frame allows. Parked orphans are
+/// never verified or scored, so only the pending maps' byte cap stands between such a flood and
+/// hundreds of MB (10,000 × 65 KB per map with the count cap alone).
+#[test]
+fn maximum_size_orphans_are_capped_in_bytes_not_only_in_count() {
+    // 1 MiB per map: sixteen 65,535-byte orphans fit, not more.
+    let mut h = Harness::start(&["--pending-bytes-cap", "1048576"]);
+    let orphans: Vec<Vec<u8>> = (0..100)
+        .map(|_| {
+            let c = h.new_channel();
+            let mut update = c.update_fields(0, recent());
+            // type and fields (138 bytes with htlc_maximum_msat) and excess fill one frame.
+            update.excess = vec![0xAB; 65_535 - 138];
+            let signed = c.sign_update(&update);
+            assert_eq!(signed.len(), 65_535);
+            signed
+        })
+        .collect();
+    let mut bad = h.connect();
+    h.rt.block_on(async {
+        bad.send_all(&orphans).await;
+        bad.barrier().await;
+    });
+    let text = h.settle();
+    let parked = metric(&text, &common::metrics::pending(CU));
+    assert_eq!(parked, 16.0, "65,535-byte orphans parked under a 1 MiB cap");
+    assert_drops(&text, &[(CU, "orphan_evicted", 100.0 - parked)]);
+    assert_eq!(
+        metric(&text, "gossip_sieve_limit{name=\"pending_bytes_per_map\"}"),
+        1_048_576.0
+    );
+    h.finish();
+}

@@ -80,6 +80,10 @@ pub struct PipelineArgs {
     /// [env: GOSSIP_SIEVE_PENDING_NODE_ANNOUNCEMENTS_CAP].
     #[arg(long)]
     pub pending_node_announcements_cap: Option<usize>,
+    /// Bytes of parked messages each pending map holds at most
+    /// [env: GOSSIP_SIEVE_PENDING_BYTES_CAP].
+    #[arg(long)]
+    pub pending_bytes_cap: Option<usize>,
     /// Hashes of recently rejected messages [env: GOSSIP_SIEVE_REJECTED_CACHE_CAP].
     #[arg(long)]
     pub rejected_cache_cap: Option<usize>,

@@ -41,6 +41,11 @@ pub(super) const PENDING_NODES: OptionSpec = opt(
     "--pending-node-announcements-cap",
     "GOSSIP_SIEVE_PENDING_NODE_ANNOUNCEMENTS_CAP",
 );
+pub(super) const PENDING_BYTES: OptionSpec = opt(
+    "pipeline.pending_bytes_cap",
+    "--pending-bytes-cap",
+    "GOSSIP_SIEVE_PENDING_BYTES_CAP",
+);
 pub(super) const REJECTED: OptionSpec = opt(
     "pipeline.rejected_cache_cap",
     "--rejected-cache-cap",
@@ -124,6 +129,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     STALL,
     PENDING_UPDATES,
     PENDING_NODES,
+    PENDING_BYTES,
     REJECTED,
     PUBKEYS,
     UPDATE_RATE,

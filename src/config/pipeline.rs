@@ -21,6 +21,11 @@ pub struct PipelineConfig {
     pub pending_updates_cap: usize,
     /// node_announcements parked because no channel of the node is known yet (LRU by node id).
     pub pending_node_announcements_cap: usize,
+    /// Bytes of parked messages each pending map may hold, on top of the message counts: a
+    /// message may carry up to 65 KB of excess bytes, so 10,000 parked ones could otherwise
+    /// hold 650 MB of never-verified bytes. The default keeps 10,000 ordinary orphans (~300
+    /// bytes each) and bounds the worst case to a few MB per map.
+    pub pending_bytes_cap: usize,
     /// Keyed hashes of messages that failed verification, so a replayed bad message costs a
     /// hash, not another signature check.
     pub rejected_cache_cap: usize,
@@ -53,6 +58,7 @@ impl Default for PipelineConfig {
             stall_timeout: Duration::from_secs(10),
             pending_updates_cap: 10_000,
             pending_node_announcements_cap: 10_000,
+            pending_bytes_cap: 8 << 20,
             rejected_cache_cap: 100_000,
             pubkey_cache_cap: 50_000,
             max_future_skew: Duration::from_secs(24 * 3600),

@@ -96,6 +96,8 @@ fn default_addr(text: &str) -> SocketAddr {
 const MAX_SHARDS: usize = 1024;
 const MAX_MAILBOX: usize = 1 << 20;
 const MAX_CACHE: usize = 100_000_000;
+/// 16 GiB: a bound on a typo, not a recommendation.
+const MAX_PENDING_BYTES: usize = 16 << 30;
 
 /// Reads one option from its layers (`args`, the environment in `Layers`, `file`), checks it
 /// and stores it in `Settings`, which holds the defaults and every option resolved before it.
@@ -200,6 +202,14 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         pipeline.pending_node_announcements_cap,
         1,
         MAX_CACHE
+    ),
+    plain!(
+        PENDING_BYTES,
+        pipeline.pending_bytes_cap,
+        pipeline.pending_bytes_cap,
+        pipeline.pending_bytes_cap,
+        1,
+        MAX_PENDING_BYTES
     ),
     plain!(
         REJECTED,
@@ -450,6 +460,7 @@ impl Settings {
                 stall_timeout_ms: Some(u64::try_from(p.stall_timeout.as_millis()).unwrap_or(0)),
                 pending_updates_cap: Some(p.pending_updates_cap),
                 pending_node_announcements_cap: Some(p.pending_node_announcements_cap),
+                pending_bytes_cap: Some(p.pending_bytes_cap),
                 rejected_cache_cap: Some(p.rejected_cache_cap),
                 pubkey_cache_cap: Some(p.pubkey_cache_cap),
                 max_future_skew_secs: Some(to_u64(p.max_future_skew)),

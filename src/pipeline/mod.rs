@@ -71,6 +71,7 @@ impl Pipeline {
             "pending_node_announcements",
             config.pending_node_announcements_cap,
         );
+        metrics.set_limit("pending_bytes_per_map", config.pending_bytes_cap);
         metrics.set_limit("rejected_cache", config.rejected_cache_cap);
         metrics.set_limit("pubkey_cache", config.pubkey_cache_cap);
         let state = PipelineState::new(&config, graph, metrics.clone());

@@ -1,7 +1,9 @@
 //! Messages whose dependency has not arrived: channel_updates for a channel we have not seen
 //! announced, node_announcements for a node with no channel yet. Both maps are LRUs of slots
-//! (one slot per channel direction / node) with a cap on the number of messages; an eviction is
-//! a counted drop (`orphan_evicted`), never silent.
+//! (one slot per channel direction / node) with a cap on the number of messages and one on
+//! their bytes (a message may carry up to 65 KB of excess bytes, so a count alone would let a
+//! peer park hundreds of MB of never-verified orphans); an eviction is a counted drop
+//! (`orphan_evicted`), never silent.
 //!
 //! Parked messages are unverified, so a higher timestamp proves nothing: a forged update with a
 //! later timestamp must not push out the genuine one. Each slot therefore keeps up to
@@ -41,20 +43,29 @@ pub enum ParkOutcome {
     Rejected(DropReason),
 }
 
-/// An LRU of slots whose total number of parked messages is capped.
+/// An LRU of slots whose total number of parked messages, and of their bytes, is capped.
 struct SlotMap<K: Hash + Eq> {
     slots: LruCache<K, Vec<Parked>>,
     messages: usize,
     cap: usize,
+    bytes: usize,
+    bytes_cap: usize,
 }
 
 impl<K: Hash + Eq + Clone> SlotMap<K> {
-    fn new(cap: usize) -> Self {
+    fn new(cap: usize, bytes_cap: usize) -> Self {
         SlotMap {
             slots: LruCache::unbounded(),
             messages: 0,
             cap: cap.max(1),
+            bytes: 0,
+            bytes_cap: bytes_cap.max(1),
         }
+    }
+
+    fn forget(&mut self, gone: &[Parked]) {
+        self.messages -= gone.len();
+        self.bytes -= gone.iter().map(|p| p.msg.len()).sum::<usize>();
     }
 
     fn park(&mut self, key: K, parked: Parked) -> ParkOutcome {
@@ -73,17 +84,20 @@ impl<K: Hash + Eq + Clone> SlotMap<K> {
             if parked.timestamp <= oldest_timestamp {
                 return ParkOutcome::Rejected(DropReason::Stale);
             }
-            slot.swap_remove(oldest_index);
+            let oldest = slot.swap_remove(oldest_index);
             self.messages -= 1;
+            self.bytes -= oldest.msg.len();
             displaced.push(DropReason::Stale);
         }
+        self.bytes += parked.msg.len();
         slot.push(parked);
         self.messages += 1;
-        while self.messages > self.cap {
-            // The slot just used is the most recent, so it goes last.
+        while self.messages > self.cap || self.bytes > self.bytes_cap {
+            // The slot just used is the most recent, so it goes last (a single message over
+            // the byte cap evicts even itself: it is counted parked, then evicted).
             match self.slots.pop_lru() {
                 Some((_, evicted)) => {
-                    self.messages -= evicted.len();
+                    self.forget(&evicted);
                     displaced.extend(evicted.iter().map(|_| DropReason::OrphanEvicted));
                 }
                 None => break,
@@ -94,7 +108,7 @@ impl<K: Hash + Eq + Clone> SlotMap<K> {
 
     fn take(&mut self, key: &K) -> Vec<Parked> {
         let mut taken = self.slots.pop(key).unwrap_or_default();
-        self.messages -= taken.len();
+        self.forget(&taken);
         taken.sort_unstable_by_key(|p| p.timestamp);
         taken
     }
@@ -106,10 +120,12 @@ pub struct PendingMaps {
 }
 
 impl PendingMaps {
-    pub fn new(updates_cap: usize, node_announcements_cap: usize) -> Self {
+    /// Maps holding at most `updates_cap` and `node_announcements_cap` messages, and each at
+    /// most `bytes_cap` bytes of them.
+    pub fn new(updates_cap: usize, node_announcements_cap: usize, bytes_cap: usize) -> Self {
         PendingMaps {
-            updates: Mutex::new(SlotMap::new(updates_cap)),
-            node_announcements: Mutex::new(SlotMap::new(node_announcements_cap)),
+            updates: Mutex::new(SlotMap::new(updates_cap, bytes_cap)),
+            node_announcements: Mutex::new(SlotMap::new(node_announcements_cap, bytes_cap)),
         }
     }
 
@@ -165,6 +181,14 @@ impl PendingMaps {
         self.node_announcements.lock().messages
     }
 
+    /// Bytes of parked channel_updates and node_announcements.
+    pub fn bytes(&self) -> (usize, usize) {
+        (
+            self.updates.lock().bytes,
+            self.node_announcements.lock().bytes,
+        )
+    }
+
     pub fn kind_len(&self, kind: GossipKind) -> usize {
         match kind {
             GossipKind::ChannelUpdate => self.updates_len(),
@@ -188,7 +212,7 @@ mod tests {
 
     #[test]
     fn a_forged_newer_update_does_not_displace_the_genuine_one() {
-        let maps = PendingMaps::new(100, 100);
+        let maps = PendingMaps::new(100, 100, 1 << 20);
         let park = |ts, fp| maps.park_update(5, 0, parked(ts, fp), || true);
         assert_eq!(park(10, 1), Some(ParkOutcome::Parked { displaced: vec![] }));
         assert_eq!(
@@ -207,7 +231,7 @@ mod tests {
 
     #[test]
     fn a_full_slot_keeps_the_newest_candidates() {
-        let maps = PendingMaps::new(100, 100);
+        let maps = PendingMaps::new(100, 100, 1 << 20);
         for i in 0..CANDIDATES_PER_SLOT as u32 {
             maps.park_update(5, 1, parked(10 + i, u64::from(i)), || true);
         }
@@ -226,7 +250,7 @@ mod tests {
 
     #[test]
     fn the_message_cap_evicts_least_recently_used_slots() {
-        let maps = PendingMaps::new(2, 2);
+        let maps = PendingMaps::new(2, 2, 1 << 20);
         for scid in 0..2 {
             maps.park_update(scid, 0, parked(1, scid), || true);
         }
@@ -242,11 +266,49 @@ mod tests {
 
     #[test]
     fn parking_rechecks_under_the_lock() {
-        let maps = PendingMaps::new(2, 2);
+        let maps = PendingMaps::new(2, 2, 1 << 20);
         assert_eq!(
             maps.park_node_announcement([2; 33], parked(1, 1), || false),
             None
         );
         assert_eq!(maps.node_announcements_len(), 0);
+    }
+
+    #[test]
+    fn orphans_are_capped_in_bytes_as_well_as_in_count() {
+        let maps = PendingMaps::new(1_000, 1_000, 10_000);
+        let big = |scid: u64| Parked {
+            timestamp: 1,
+            fingerprint: scid,
+            msg: vec![0; 3_000],
+        };
+        let mut evicted = 0;
+        for scid in 0..10 {
+            match maps.park_update(scid, 0, big(scid), || true) {
+                Some(ParkOutcome::Parked { displaced }) => evicted += displaced.len(),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Three 3,000-byte orphans fit 10,000 bytes; the older seven were evicted, LRU first.
+        assert_eq!(maps.updates_len(), 3);
+        assert_eq!(evicted, 7);
+        assert_eq!(maps.bytes(), (9_000, 0));
+        assert!(maps.take_updates(0).is_empty());
+        assert_eq!(maps.take_updates(9).len(), 1);
+        assert_eq!(maps.bytes(), (6_000, 0));
+        // One message larger than the whole cap is counted parked and at once evicted.
+        let huge = Parked {
+            timestamp: 1,
+            fingerprint: 99,
+            msg: vec![0; 20_000],
+        };
+        let outcome = maps.park_node_announcement([2; 33], huge, || true);
+        assert_eq!(
+            outcome,
+            Some(ParkOutcome::Parked {
+                displaced: vec![DropReason::OrphanEvicted]
+            })
+        );
+        assert_eq!(maps.bytes(), (6_000, 0));
     }
 }

@@ -82,6 +82,7 @@ impl PipelineState {
                 pending: PendingMaps::new(
                     config.pending_updates_cap,
                     config.pending_node_announcements_cap,
+                    config.pending_bytes_cap,
                 ),
                 work: Outstanding::default(),
                 // Everything the pending maps can hold, so a release overflows only if the
