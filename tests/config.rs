@@ -246,6 +246,7 @@ fn env_case(key: &str) -> (String, &'static str) {
         "peers" => (PEER, "[\"02eec7245d6b7d2ccb30380bfbe2a3648cd7a942653f5aa340edcea1f283686619@127.0.0.1:9999\"]"),
         "pipeline.shards" => ("3", "3"),
         "pipeline.mailbox_capacity" => ("123", "123"),
+        "pipeline.mailbox_bytes_cap" => ("765432", "765432"),
         "pipeline.stall_timeout_ms" => ("4321", "4321"),
         "pipeline.pending_updates_cap" => ("2345", "2345"),
         "pipeline.pending_node_announcements_cap" => ("3456", "3456"),

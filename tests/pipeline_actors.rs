@@ -44,6 +44,8 @@ struct Flood {
     peers: usize,
     shards: usize,
     capacity: usize,
+    /// Bytes each shard's mailbox holds.
+    mailbox_bytes: usize,
     stall: Duration,
     /// Feed on tokio's paused clock: a waiting admission's `stall` then elapses the moment
     /// every feed is blocked on a full shard, whatever the machine's speed.
@@ -78,6 +80,7 @@ fn run_flood_scraping(
         let config = PipelineConfig {
             shards: flood.shards,
             shard_mailbox_capacity: flood.capacity,
+            shard_mailbox_bytes: flood.mailbox_bytes,
             stall_timeout: flood.stall,
             ..PipelineConfig::default()
         };
@@ -177,6 +180,7 @@ fn queue_depth_stays_within_capacity_under_a_flood() {
             peers: 8,
             shards: 2,
             capacity,
+            mailbox_bytes: PipelineConfig::default().shard_mailbox_bytes,
             stall: Duration::from_secs(60),
             paused_clock: false,
         },
@@ -214,6 +218,7 @@ fn a_stalled_shard_drops_as_queue_full_and_accounting_still_balances() {
             shards: 1,
             capacity: 1,
             // Virtual time: it elapses only while every feed waits on the one busy slot.
+            mailbox_bytes: PipelineConfig::default().shard_mailbox_bytes,
             stall: Duration::from_secs(60),
             paused_clock: true,
         },
@@ -228,6 +233,70 @@ fn a_stalled_shard_drops_as_queue_full_and_accounting_still_balances() {
         "six feeds blocked on one slot past the stall timeout must drop some messages"
     );
     assert_scrape_balances(&text);
+}
+
+/// Issue 11 item 3: each message may carry 65 KB of excess bytes, so a mailbox capped only in
+/// messages (4096) could hold 268 MB. Capped at 64 KiB, the shard holds one such message at a
+/// time however many peers flood it, and every message is still judged.
+#[test]
+fn a_mailbox_holds_at_most_its_bytes_of_maximum_size_messages() {
+    use gossip_sieve::wire::gossip::ChannelAnnouncement;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("big.gsd");
+    let mut writer = DumpWriter::create(&file).expect("create");
+    let count = 60u64;
+    for i in 0..count {
+        // Distinct scids, never-valid signatures, one full frame each.
+        let mut key = [2u8; 33];
+        key[32] = 1;
+        let mut ann = ChannelAnnouncement {
+            node_signature_1: [1; 64],
+            node_signature_2: [1; 64],
+            bitcoin_signature_1: [1; 64],
+            bitcoin_signature_2: [1; 64],
+            features: Vec::new(),
+            chain_hash: Network::Bitcoin.chain_hash(),
+            short_channel_id: ((700_000 + i) << 40) | (1 << 16),
+            node_id_1: key,
+            node_id_2: [3; 33],
+            bitcoin_key_1: key,
+            bitcoin_key_2: key,
+            excess: Vec::new(),
+        };
+        ann.excess = vec![0; 65_535 - ann.serialize().len()];
+        let msg = ann.serialize();
+        assert_eq!(msg.len(), 65_535);
+        writer.write(&msg).expect("write");
+    }
+    writer.finish().expect("flush");
+    let peers = 16;
+    let (text, max_depth) = run_flood(
+        &file,
+        Flood {
+            peers,
+            shards: 1,
+            capacity: 4096,
+            mailbox_bytes: 64 * 1024,
+            stall: Duration::from_secs(600),
+            paused_clock: false,
+        },
+    );
+    assert!(
+        max_depth <= 1,
+        "{max_depth} maximum-size messages in a 64 KiB mailbox"
+    );
+    // Each copy judged (invalid, a duplicate in flight, or recently rejected), none lost to a
+    // full queue: the byte cap slows the peers, it does not drop.
+    let judged = sum_matching(&text, "gossip_sieve_messages_dropped_total{");
+    assert_eq!(
+        sum_matching(
+            &text,
+            "gossip_sieve_messages_dropped_total{reason=\"queue_full\""
+        ),
+        0.0
+    );
+    assert_eq!(judged, (count * peers as u64) as f64);
+    assert_balanced(&text);
 }
 
 #[test]
@@ -296,6 +365,7 @@ fn counts_balance_at_every_scrape_during_a_flood() {
             peers: 8,
             shards: 2,
             capacity: 64,
+            mailbox_bytes: PipelineConfig::default().shard_mailbox_bytes,
             stall: Duration::from_secs(60),
             paused_clock: false,
         },

@@ -69,6 +69,10 @@ pub struct PipelineArgs {
     /// Admission capacity of each shard's mailbox [env: GOSSIP_SIEVE_MAILBOX_CAPACITY].
     #[arg(long)]
     pub mailbox_capacity: Option<usize>,
+    /// Bytes of admitted messages each shard's mailbox holds
+    /// [env: GOSSIP_SIEVE_MAILBOX_BYTES_CAP].
+    #[arg(long)]
+    pub mailbox_bytes_cap: Option<usize>,
     /// Milliseconds a peer waits for a full shard before the message is dropped as queue_full
     /// [env: GOSSIP_SIEVE_STALL_TIMEOUT_MS].
     #[arg(long)]

@@ -39,6 +39,8 @@ pub struct PipelineSection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mailbox_capacity: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub mailbox_bytes_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub stall_timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_updates_cap: Option<usize>,

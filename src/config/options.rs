@@ -26,6 +26,11 @@ pub(super) const MAILBOX: OptionSpec = opt(
     "--mailbox-capacity",
     "GOSSIP_SIEVE_MAILBOX_CAPACITY",
 );
+pub(super) const MAILBOX_BYTES: OptionSpec = opt(
+    "pipeline.mailbox_bytes_cap",
+    "--mailbox-bytes-cap",
+    "GOSSIP_SIEVE_MAILBOX_BYTES_CAP",
+);
 pub(super) const STALL: OptionSpec = opt(
     "pipeline.stall_timeout_ms",
     "--stall-timeout-ms",
@@ -126,6 +131,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     PEERS,
     SHARDS,
     MAILBOX,
+    MAILBOX_BYTES,
     STALL,
     PENDING_UPDATES,
     PENDING_NODES,

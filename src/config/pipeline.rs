@@ -14,6 +14,9 @@ pub struct PipelineConfig {
     /// Messages admitted into one shard's mailbox and not yet finished. 4096 × ~300 bytes keeps
     /// a full pipeline near 1 MiB per shard while covering well over a second of verify work.
     pub shard_mailbox_capacity: usize,
+    /// Bytes of admitted messages each shard's mailbox holds at most (at least one 64 KiB
+    /// message): at 4096 messages of up to 65 KB each, the count alone allows 268 MB a shard.
+    pub shard_mailbox_bytes: usize,
     /// How long a peer waits for a slot in a full shard before the message is dropped as
     /// `queue_full`. While it waits it reads nothing more from its socket, so TCP pushes back.
     pub stall_timeout: Duration,
@@ -55,6 +58,7 @@ impl Default for PipelineConfig {
             network: Network::Bitcoin,
             shards: default_shards(),
             shard_mailbox_capacity: 4096,
+            shard_mailbox_bytes: 16 << 20,
             stall_timeout: Duration::from_secs(10),
             pending_updates_cap: 10_000,
             pending_node_announcements_cap: 10_000,

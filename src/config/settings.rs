@@ -188,6 +188,14 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         MAX_MAILBOX
     ),
     plain!(
+        MAILBOX_BYTES,
+        pipeline.shard_mailbox_bytes,
+        pipeline.mailbox_bytes_cap,
+        pipeline.mailbox_bytes_cap,
+        65_536,
+        MAX_PENDING_BYTES
+    ),
+    plain!(
         PENDING_UPDATES,
         pipeline.pending_updates_cap,
         pipeline.pending_updates_cap,
@@ -457,6 +465,7 @@ impl Settings {
             pipeline: PipelineSection {
                 shards: Some(p.shards),
                 mailbox_capacity: Some(p.shard_mailbox_capacity),
+                mailbox_bytes_cap: Some(p.shard_mailbox_bytes),
                 stall_timeout_ms: Some(u64::try_from(p.stall_timeout.as_millis()).unwrap_or(0)),
                 pending_updates_cap: Some(p.pending_updates_cap),
                 pending_node_announcements_cap: Some(p.pending_node_announcements_cap),

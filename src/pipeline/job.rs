@@ -64,15 +64,19 @@ impl PeerVerdicts {
 /// the shard has finished the message, or when an admission fails.
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
+    /// The message's bytes against the shard's byte capacity.
+    _bytes: OwnedSemaphorePermit,
     depth: IntGauge,
 }
 
 impl Slot {
-    /// Takes `permit` as this job's slot and shows it in the shard's depth gauge.
-    pub fn new(permit: OwnedSemaphorePermit, depth: IntGauge) -> Self {
+    /// Takes `permit` (one message) and `bytes` (its size) as this job's slot and shows it in
+    /// the shard's depth gauge.
+    pub fn new(permit: OwnedSemaphorePermit, bytes: OwnedSemaphorePermit, depth: IntGauge) -> Self {
         depth.inc();
         Slot {
             _permit: permit,
+            _bytes: bytes,
             depth,
         }
     }

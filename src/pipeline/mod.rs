@@ -64,8 +64,10 @@ impl Pipeline {
     ) -> Self {
         let shards = config.shards.max(1);
         let capacity = config.shard_mailbox_capacity.max(1);
+        let bytes_capacity = config.shard_mailbox_bytes;
         let key_cache_per_shard = (config.pubkey_cache_cap / shards).max(1);
         metrics.set_limit("shard_mailbox_capacity", capacity);
+        metrics.set_limit("shard_mailbox_bytes", bytes_capacity);
         metrics.set_limit("pending_updates", config.pending_updates_cap);
         metrics.set_limit(
             "pending_node_announcements",
@@ -107,6 +109,7 @@ impl Pipeline {
             handles.push(ShardHandle::new(
                 addr.recipient(),
                 capacity,
+                bytes_capacity,
                 metrics.queue_depth(index),
             ));
             arbiters.push(arbiter);

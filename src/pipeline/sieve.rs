@@ -43,6 +43,8 @@ pub enum Outcome {
 pub(super) struct ShardHandle {
     mailbox: Recipient<VerifyJob>,
     permits: Arc<Semaphore>,
+    /// The bytes of the admitted messages, in KiB.
+    kib_permits: Arc<Semaphore>,
     /// Slots a blocked peer waits for before it is woken (see [`ShardHandle::acquire`]).
     wake_batch: u32,
     depth: IntGauge,
@@ -54,10 +56,19 @@ pub(super) struct ShardHandle {
 const ADMISSION_WAKE_BATCH: usize = 64;
 
 impl ShardHandle {
-    pub(super) fn new(mailbox: Recipient<VerifyJob>, capacity: usize, depth: IntGauge) -> Self {
+    /// A shard taking at most `capacity` messages and `bytes_capacity` bytes of them.
+    pub(super) fn new(
+        mailbox: Recipient<VerifyJob>,
+        capacity: usize,
+        bytes_capacity: usize,
+        depth: IntGauge,
+    ) -> Self {
         ShardHandle {
             mailbox,
             permits: Arc::new(Semaphore::new(capacity)),
+            kib_permits: Arc::new(Semaphore::new(
+                (bytes_capacity / 1024).clamp(MAX_MESSAGE_KIB, Semaphore::MAX_PERMITS),
+            )),
             wake_batch: u32::try_from(ADMISSION_WAKE_BATCH.min(capacity).max(1)).unwrap_or(1),
             depth,
         }
@@ -79,7 +90,27 @@ impl ShardHandle {
         // Dropping the remainder returns it to the semaphore.
         batch.split(1)
     }
+
+    /// The bytes of a `len`-byte message, in KiB (rounded up, at least one), waiting until
+    /// `deadline`: a count cap alone would let 65 KB messages fill a mailbox with 268 MB.
+    async fn acquire_bytes(
+        &self,
+        len: usize,
+        deadline: tokio::time::Instant,
+    ) -> Option<OwnedSemaphorePermit> {
+        let kib = u32::try_from(len.div_ceil(1024).clamp(1, MAX_MESSAGE_KIB)).unwrap_or(1);
+        if let Ok(permit) = self.kib_permits.clone().try_acquire_many_owned(kib) {
+            return Some(permit);
+        }
+        tokio::time::timeout_at(deadline, self.kib_permits.clone().acquire_many_owned(kib))
+            .await
+            .ok()?
+            .ok()
+    }
 }
+
+/// The largest message (a 65,535-byte frame) in KiB: every mailbox admits at least one.
+const MAX_MESSAGE_KIB: usize = 64;
 
 /// A message that passed the cheap checks and dedup and may go to a shard.
 struct Admission {
@@ -417,8 +448,15 @@ impl Sieve {
         let Some(handle) = self.shards.get().and_then(|s| s.get(admission.shard)) else {
             return self.abandon(&admission, DropReason::QueueFull);
         };
+        let deadline = tokio::time::Instant::now() + self.config.stall_timeout;
         let Some(permit) = handle.acquire(self.config.stall_timeout).await else {
             // Timed out, or the semaphore was closed at shutdown.
+            return self.abandon(&admission, DropReason::QueueFull);
+        };
+        let Some(bytes) = handle
+            .acquire_bytes(admission.claim.msg.len(), deadline)
+            .await
+        else {
             return self.abandon(&admission, DropReason::QueueFull);
         };
         let job = VerifyJob {
@@ -427,7 +465,7 @@ impl Sieve {
             key: admission.key,
             claim: admission.claim.clone(),
             admitted_at: Instant::now(),
-            slot: Slot::new(permit, handle.depth.clone()),
+            slot: Slot::new(permit, bytes, handle.depth.clone()),
         };
         match handle.mailbox.try_send(job) {
             Ok(()) => Outcome::Admitted,
