@@ -10,12 +10,12 @@
 mod common;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::http::{free_port, request};
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 
@@ -54,33 +54,6 @@ fn prometheus_bin() -> PathBuf {
     candidate
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-/// Minimal HTTP/1.0 GET (HTTP/1.0 so the reply is never chunked), returning status and body.
-fn http_get(addr: SocketAddr, path_and_query: &str) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        stream,
-        "GET {path_and_query} HTTP/1.0\r\nHost: {addr}\r\nAccept: application/json\r\n\r\n"
-    )?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    Ok((status, body.to_string()))
-}
-
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -99,7 +72,7 @@ struct Prometheus {
 
 impl Prometheus {
     fn api(&self, path_and_query: &str) -> Json {
-        let (status, body) = http_get(self.addr, path_and_query)
+        let (status, body) = request(self.addr, "GET", path_and_query)
             .unwrap_or_else(|e| panic!("GET {path_and_query}: {e}"));
         let json: Json = serde_json::from_str(&body).unwrap_or_else(|e| {
             panic!("GET {path_and_query}: HTTP {status}, bad JSON {e}: {body}")
@@ -186,7 +159,7 @@ fn start_prometheus(dir: &Path, target: SocketAddr) -> Prometheus {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         child.assert_running();
-        if matches!(http_get(addr, "/-/ready"), Ok((200, _))) {
+        if matches!(request(addr, "GET", "/-/ready"), Ok((200, _))) {
             break;
         }
         assert!(
