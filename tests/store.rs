@@ -199,6 +199,35 @@ fn torn_tail_is_cut_and_refeeding_restores_the_graph() {
     check_store(&data);
 }
 
+/// Starts `replay` of `dump` into `data`, kills it (SIGKILL) after a random number of
+/// milliseconds in `kill_after_ms` and returns its exit status and stderr (kept in
+/// `stderr_path`). A replay that finished first exits successfully.
+fn replay_killed_at_random(
+    stderr_path: &Path,
+    data: &Path,
+    dump: &Path,
+    kill_after_ms: std::ops::Range<u64>,
+    rng: &mut impl Rng,
+) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(binary())
+        .args([
+            "replay",
+            "--data-dir",
+            data.to_str().expect("utf-8"),
+            dump.to_str().expect("utf-8"),
+        ])
+        .env_remove("GOSSIP_SIEVE_LOG")
+        .stdout(Stdio::null())
+        .stderr(File::create(stderr_path).expect("stderr file"))
+        .spawn()
+        .expect("spawn");
+    std::thread::sleep(Duration::from_millis(rng.gen_range(kill_after_ms)));
+    let _ = child.kill();
+    let status = child.wait().expect("wait");
+    let stderr = std::fs::read_to_string(stderr_path).unwrap_or_default();
+    (status, stderr)
+}
+
 #[test]
 fn kill_9_at_random_points_never_loses_the_store() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -213,24 +242,14 @@ fn kill_9_at_random_points_never_loses_the_store() {
     // never a record an earlier round completed.
     let mut live_before = 0;
     for round in 0..5 {
-        let stderr_path = dir.path().join(format!("stderr-{round}"));
-        let mut child = Command::new(binary())
-            .args([
-                "replay",
-                "--data-dir",
-                data.to_str().expect("utf-8"),
-                corpus.to_str().expect("utf-8"),
-            ])
-            .env_remove("GOSSIP_SIEVE_LOG")
-            .stdout(Stdio::null())
-            .stderr(File::create(&stderr_path).expect("stderr file"))
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(Duration::from_millis(rng.gen_range(50..1_000)));
-        let _ = child.kill();
-        let status = child.wait().expect("wait");
+        let (status, stderr) = replay_killed_at_random(
+            &dir.path().join(format!("stderr-{round}")),
+            &data,
+            &corpus,
+            50..1_000,
+            &mut rng,
+        );
         killed += usize::from(!status.success());
-        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
         if let Some(report) = load_report(&stderr) {
             // The previous round's check already recovered the file.
             assert_eq!(get(&report, &["bytes_truncated"]), 0, "{report:#}");
@@ -304,24 +323,14 @@ fn kill_9_while_superseding_and_compacting_never_loses_a_record() {
     let mut rng = rand::thread_rng();
     let mut killed = 0;
     for round in 0..5 {
-        let stderr_path = dir.path().join(format!("stderr-{round}"));
-        let mut child = Command::new(binary())
-            .args([
-                "replay",
-                "--data-dir",
-                data.to_str().expect("utf-8"),
-                newer.to_str().expect("utf-8"),
-            ])
-            .env_remove("GOSSIP_SIEVE_LOG")
-            .stdout(Stdio::null())
-            .stderr(File::create(&stderr_path).expect("stderr file"))
-            .spawn()
-            .expect("spawn");
-        std::thread::sleep(Duration::from_millis(rng.gen_range(50..1_500)));
-        let _ = child.kill();
-        let status = child.wait().expect("wait");
+        let (status, stderr) = replay_killed_at_random(
+            &dir.path().join(format!("stderr-{round}")),
+            &data,
+            &newer,
+            50..1_500,
+            &mut rng,
+        );
         killed += usize::from(!status.success());
-        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
         assert!(
             !stderr.contains("error:"),
             "round {round} ({status}) failed:\n{stderr}"
