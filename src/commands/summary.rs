@@ -51,17 +51,17 @@ impl RunSummary {
             peak_rss_bytes: peak_rss_bytes(),
         };
         let mut total_received = 0;
-        for kind in GossipKind::ALL {
-            let counters = metrics.kind(kind);
+        for (kind, flow) in metrics.flow() {
             let name = kind.as_str();
-            total_received += counters.received.get();
-            summary.received.insert(name, counters.received.get());
-            summary.accepted.insert(name, counters.accepted.get());
-            summary.pending.insert(name, counters.pending.get());
-            summary.in_flight.insert(name, counters.in_flight.get());
+            total_received += flow.received;
+            summary.received.insert(name, flow.received);
+            summary.accepted.insert(name, flow.accepted);
+            summary.pending.insert(name, flow.pending);
+            summary.in_flight.insert(name, flow.in_flight());
             let reasons = DropReason::ALL
                 .iter()
-                .map(|reason| (reason.as_str(), metrics.dropped(kind, *reason).get()))
+                .zip(&flow.dropped)
+                .map(|(reason, count)| (reason.as_str(), *count))
                 .filter(|(_, count)| *count > 0)
                 .collect();
             summary.dropped.insert(name, reasons);

@@ -5,6 +5,7 @@ use prometheus::{
     Registry,
 };
 
+use super::flow::{FlowCounts, FlowFamilies};
 use crate::vocab::{DropReason, Offense};
 use crate::wire::GossipKind;
 
@@ -64,13 +65,13 @@ pub struct KindCounters {
     pub accepted: IntCounter,
     pub dropped: Vec<IntCounter>,
     pub verify_duration: Histogram,
-    pub in_flight: IntGauge,
     pub pending: IntGauge,
 }
 
 pub struct Metrics {
     pub registry: Registry,
     kinds: Vec<KindCounters>,
+    flow: FlowFamilies,
     pub signature_valid: IntCounter,
     pub signature_invalid: IntCounter,
     pub queue_wait: Histogram,
@@ -97,27 +98,7 @@ impl Metrics {
     /// Registers everything and zero-initialises every known label set for `shards` shards.
     pub fn new(shards: usize) -> prometheus::Result<Self> {
         let registry = Registry::new();
-        let received = IntCounterVec::new(
-            Opts::new(
-                name("messages_received_total"),
-                "Gossip messages received, by type",
-            ),
-            &["type"],
-        )?;
-        let accepted = IntCounterVec::new(
-            Opts::new(
-                name("messages_accepted_total"),
-                "Gossip messages verified and applied to the graph, by type",
-            ),
-            &["type"],
-        )?;
-        let dropped = IntCounterVec::new(
-            Opts::new(
-                name("messages_dropped_total"),
-                "Gossip messages not accepted, by type and reason",
-            ),
-            &["type", "reason"],
-        )?;
+        let flow = FlowFamilies::new(PREFIX)?;
         let signature_checks = IntCounterVec::new(
             Opts::new(
                 name("signature_checks_total"),
@@ -155,20 +136,6 @@ impl Metrics {
                 "Admission capacity of a shard's mailbox",
             ),
             &["shard"],
-        )?;
-        let pending = IntGaugeVec::new(
-            Opts::new(
-                name("pending_messages"),
-                "Messages parked until their channel or node is known",
-            ),
-            &["kind"],
-        )?;
-        let in_flight = IntGaugeVec::new(
-            Opts::new(
-                name("in_flight_messages"),
-                "Messages admitted past dedup and not yet accepted or dropped, by type",
-            ),
-            &["type"],
         )?;
         let peers_connected =
             IntGauge::with_opts(Opts::new(name("peers_connected"), "Connected peers"))?;
@@ -242,16 +209,12 @@ impl Metrics {
             &["name"],
         )?;
 
-        registry.register(Box::new(received.clone()))?;
-        registry.register(Box::new(accepted.clone()))?;
-        registry.register(Box::new(dropped.clone()))?;
+        registry.register(Box::new(flow.clone()))?;
         registry.register(Box::new(signature_checks.clone()))?;
         registry.register(Box::new(verify_duration.clone()))?;
         registry.register(Box::new(queue_wait.clone()))?;
         registry.register(Box::new(queue_depth.clone()))?;
         registry.register(Box::new(queue_capacity.clone()))?;
-        registry.register(Box::new(pending.clone()))?;
-        registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(peers_connected.clone()))?;
         registry.register(Box::new(peer_disconnects.clone()))?;
         registry.register(Box::new(peer_bans.clone()))?;
@@ -281,15 +244,14 @@ impl Metrics {
             .map(|kind| {
                 let label = kind.as_str();
                 KindCounters {
-                    received: received.with_label_values(&[label]),
-                    accepted: accepted.with_label_values(&[label]),
+                    received: flow.received(*kind),
+                    accepted: flow.accepted(*kind),
                     dropped: DropReason::ALL
                         .iter()
-                        .map(|reason| dropped.with_label_values(&[label, reason.as_str()]))
+                        .map(|reason| flow.dropped(*kind, *reason))
                         .collect(),
                     verify_duration: verify_duration.with_label_values(&[label]),
-                    in_flight: in_flight.with_label_values(&[label]),
-                    pending: pending.with_label_values(&[label]),
+                    pending: flow.pending(*kind),
                 }
             })
             .collect();
@@ -323,6 +285,7 @@ impl Metrics {
         Ok(Metrics {
             registry,
             kinds,
+            flow,
             signature_valid: signature_checks.with_label_values(&["valid"]),
             signature_invalid: signature_checks.with_label_values(&["invalid"]),
             queue_wait,
@@ -342,6 +305,12 @@ impl Metrics {
 
     pub fn kind(&self, kind: GossipKind) -> &KindCounters {
         &self.kinds[kind.index()]
+    }
+
+    /// Every type's received, accepted, dropped and pending counts read so that they balance
+    /// with the derived in-flight count (see [`super::flow`]).
+    pub fn flow(&self) -> Vec<(GossipKind, FlowCounts)> {
+        self.flow.snapshot()
     }
 
     pub fn dropped(&self, kind: GossipKind, reason: DropReason) -> &IntCounter {

@@ -265,7 +265,7 @@ impl VerifierShard {
         // Release the in-flight claim only after the graph or the rejected cache knows the
         // outcome, so a copy arriving now is caught by one of them.
         self.state.release_claim(&job.key, &job.claim);
-        self.state.work_finished(job.kind);
+        self.state.work_finished();
     }
 }
 

@@ -444,7 +444,7 @@ impl Sieve {
     }
 
     async fn admit(self: &Arc<Self>, admission: Admission) -> Outcome {
-        self.state.work_started(admission.kind);
+        self.state.work_started();
         let Some(handle) = self.shards.get().and_then(|s| s.get(admission.shard)) else {
             return self.abandon(&admission, DropReason::QueueFull);
         };
@@ -477,7 +477,7 @@ impl Sieve {
 
     fn abandon(&self, admission: &Admission, reason: DropReason) -> Outcome {
         self.state.release_claim(&admission.key, &admission.claim);
-        self.state.work_finished(admission.kind);
+        self.state.work_finished();
         self.state.count_drop(admission.kind, reason);
         Outcome::Dropped(reason)
     }
@@ -502,7 +502,7 @@ async fn released_feed(
     while let Some((kind, msg)) = messages.recv().await {
         let Some(sieve) = sieve.upgrade() else { break };
         let _outcome = sieve.sift(kind, msg, None).await;
-        sieve.state.work_finished(kind);
+        sieve.state.work_finished();
     }
 }
 

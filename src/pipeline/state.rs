@@ -111,14 +111,12 @@ impl PipelineState {
     // --- work in flight -------------------------------------------------------------------
 
     /// A message enters the pipeline's care (admitted, or released from a pending map).
-    pub fn work_started(&self, kind: GossipKind) {
-        self.shared.metrics.kind(kind).in_flight.inc();
+    pub fn work_started(&self) {
         self.shared.work.start();
     }
 
     /// A message leaves it (accepted, dropped or parked).
-    pub fn work_finished(&self, kind: GossipKind) {
-        self.shared.metrics.kind(kind).in_flight.dec();
+    pub fn work_finished(&self) {
         self.shared.work.finish();
     }
 
@@ -271,7 +269,7 @@ impl PipelineState {
     /// instant.
     fn release(&self, kind: GossipKind, parked: Parked) {
         self.shared.metrics.kind(kind).pending.dec();
-        self.work_started(kind);
+        self.work_started();
         // A shard must never wait, so a full queue drops (counted) rather than blocks.
         let queued = self
             .shared
@@ -281,7 +279,7 @@ impl PipelineState {
         if !queued {
             // Full, or no releaser (the pipeline is stopping): the message is lost like any
             // other message over a cap, but still counted.
-            self.work_finished(kind);
+            self.work_finished();
             self.count_drop(kind, DropReason::QueueFull);
         }
     }

@@ -87,8 +87,8 @@ pub fn assert_scrape_balances(text: &str) {
     assert_balanced(text);
 }
 
-/// received = accepted + dropped + pending + in flight for every type (also mid-flood, when a
-/// type may not have arrived yet).
+/// received = accepted + dropped + pending + in flight for every type, with in flight never
+/// negative (also mid-flood, when a type may not have arrived yet).
 pub fn assert_balanced(text: &str) {
     for ty in super::TYPES {
         let received = metric(
@@ -106,6 +106,10 @@ pub fn assert_balanced(text: &str) {
             .sum();
         let pending = metric(text, &pending(ty));
         let in_flight = metric(text, &in_flight(ty));
+        assert!(
+            in_flight >= 0.0,
+            "{ty}: in flight {in_flight} < 0: a message was counted twice"
+        );
         assert_eq!(
             received,
             accepted + dropped + pending + in_flight,
