@@ -183,3 +183,60 @@ fn maximum_size_orphans_are_capped_in_bytes_not_only_in_count() {
     );
     h.finish();
 }
+
+/// Issue 11 item 3: a per-peer quota on parked orphans. One peer floods updates for channels
+/// nobody announced; another peer's orphans (updates sent ahead of their announcements, as
+/// peers may during a sync) must still be parked when their channels arrive. Without the quota
+/// the flood evicts them (least recently used first) and the honest updates are lost.
+#[test]
+fn one_peer_flooding_orphans_cannot_evict_another_peers_orphans() {
+    const HONEST: usize = 20;
+    const FLOOD: usize = 300;
+    const QUOTA: usize = 50;
+    let mut h = Harness::start(&[
+        "--pending-updates-cap",
+        "100",
+        "--pending-per-peer-cap",
+        &QUOTA.to_string(),
+    ]);
+    let honest_channels: Vec<_> = (0..HONEST).map(|_| h.new_channel()).collect();
+    let mut early = h.connect();
+    h.rt.block_on(async {
+        for c in &honest_channels {
+            early.send(&c.update(0, recent())).await;
+        }
+        early.barrier().await;
+    });
+    let flood: Vec<Vec<u8>> = (0..FLOOD)
+        .map(|_| h.new_channel().update(0, recent()))
+        .collect();
+    let mut flooder = h.connect();
+    h.rt.block_on(async {
+        flooder.send_all(&flood).await;
+        flooder.barrier().await;
+    });
+    let text = h.settle();
+    let quota_drops = (FLOOD - QUOTA) as f64;
+    assert_eq!(
+        metric(&text, &common::metrics::pending(CU)),
+        (HONEST + QUOTA) as f64
+    );
+    assert_drops(&text, &[(CU, "orphan_quota", quota_drops)]);
+    // Now the honest channels arrive: every parked update is released and accepted.
+    h.rt.block_on(async {
+        for c in &honest_channels {
+            early.send(&c.announcement()).await;
+        }
+        early.barrier().await;
+    });
+    h.expect_accepted(harness::CA, HONEST);
+    h.expect_accepted(CU, HONEST);
+    let text = h.settle();
+    assert_drops(&text, &[(CU, "orphan_quota", quota_drops)]);
+    assert_eq!(metric(&text, &common::metrics::pending(CU)), QUOTA as f64);
+    assert_eq!(
+        metric(&text, "gossip_sieve_limit{name=\"pending_per_peer\"}"),
+        QUOTA as f64
+    );
+    h.finish();
+}

@@ -88,6 +88,14 @@ pub struct PipelineArgs {
     /// [env: GOSSIP_SIEVE_PENDING_BYTES_CAP].
     #[arg(long)]
     pub pending_bytes_cap: Option<usize>,
+    /// Parked orphans one peer may have in the pending maps at once
+    /// [env: GOSSIP_SIEVE_PENDING_PER_PEER_CAP].
+    #[arg(long)]
+    pub pending_per_peer_cap: Option<usize>,
+    /// Bytes of parked orphans one peer may have in the pending maps at once
+    /// [env: GOSSIP_SIEVE_PENDING_PER_PEER_BYTES_CAP].
+    #[arg(long)]
+    pub pending_per_peer_bytes_cap: Option<usize>,
     /// Hashes of recently rejected messages [env: GOSSIP_SIEVE_REJECTED_CACHE_CAP].
     #[arg(long)]
     pub rejected_cache_cap: Option<usize>,

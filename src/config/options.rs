@@ -51,6 +51,16 @@ pub(super) const PENDING_BYTES: OptionSpec = opt(
     "--pending-bytes-cap",
     "GOSSIP_SIEVE_PENDING_BYTES_CAP",
 );
+pub(super) const PENDING_PER_PEER: OptionSpec = opt(
+    "pipeline.pending_per_peer_cap",
+    "--pending-per-peer-cap",
+    "GOSSIP_SIEVE_PENDING_PER_PEER_CAP",
+);
+pub(super) const PENDING_PER_PEER_BYTES: OptionSpec = opt(
+    "pipeline.pending_per_peer_bytes_cap",
+    "--pending-per-peer-bytes-cap",
+    "GOSSIP_SIEVE_PENDING_PER_PEER_BYTES_CAP",
+);
 pub(super) const REJECTED: OptionSpec = opt(
     "pipeline.rejected_cache_cap",
     "--rejected-cache-cap",
@@ -136,6 +146,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     PENDING_UPDATES,
     PENDING_NODES,
     PENDING_BYTES,
+    PENDING_PER_PEER,
+    PENDING_PER_PEER_BYTES,
     REJECTED,
     PUBKEYS,
     UPDATE_RATE,

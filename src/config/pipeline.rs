@@ -29,6 +29,11 @@ pub struct PipelineConfig {
     /// hold 650 MB of never-verified bytes. The default keeps 10,000 ordinary orphans (~300
     /// bytes each) and bounds the worst case to a few MB per map.
     pub pending_bytes_cap: usize,
+    /// Parked orphans one peer may have in the pending maps at once, and their bytes: half of
+    /// one map by default, so a peer flooding orphans pushes out its own, and the other peers'
+    /// orphans keep at least the other half (issue 11). Over it, `orphan_quota`.
+    pub pending_per_peer_cap: usize,
+    pub pending_per_peer_bytes_cap: usize,
     /// Keyed hashes of messages that failed verification, so a replayed bad message costs a
     /// hash, not another signature check.
     pub rejected_cache_cap: usize,
@@ -63,6 +68,8 @@ impl Default for PipelineConfig {
             pending_updates_cap: 10_000,
             pending_node_announcements_cap: 10_000,
             pending_bytes_cap: 8 << 20,
+            pending_per_peer_cap: 5_000,
+            pending_per_peer_bytes_cap: 4 << 20,
             rejected_cache_cap: 100_000,
             pubkey_cache_cap: 50_000,
             max_future_skew: Duration::from_secs(24 * 3600),

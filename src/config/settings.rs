@@ -220,6 +220,22 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         MAX_PENDING_BYTES
     ),
     plain!(
+        PENDING_PER_PEER,
+        pipeline.pending_per_peer_cap,
+        pipeline.pending_per_peer_cap,
+        pipeline.pending_per_peer_cap,
+        1,
+        MAX_CACHE
+    ),
+    plain!(
+        PENDING_PER_PEER_BYTES,
+        pipeline.pending_per_peer_bytes_cap,
+        pipeline.pending_per_peer_bytes_cap,
+        pipeline.pending_per_peer_bytes_cap,
+        1,
+        MAX_PENDING_BYTES
+    ),
+    plain!(
         REJECTED,
         pipeline.rejected_cache_cap,
         pipeline.rejected_cache_cap,
@@ -470,6 +486,8 @@ impl Settings {
                 pending_updates_cap: Some(p.pending_updates_cap),
                 pending_node_announcements_cap: Some(p.pending_node_announcements_cap),
                 pending_bytes_cap: Some(p.pending_bytes_cap),
+                pending_per_peer_cap: Some(p.pending_per_peer_cap),
+                pending_per_peer_bytes_cap: Some(p.pending_per_peer_bytes_cap),
                 rejected_cache_cap: Some(p.rejected_cache_cap),
                 pubkey_cache_cap: Some(p.pubkey_cache_cap),
                 max_future_skew_secs: Some(to_u64(p.max_future_skew)),

@@ -2,7 +2,7 @@
 //! admission [`Slot`], and the [`PenaltyCounter`] through which a shard's later verdicts reach
 //! the peer that sent it. Both stages import these; neither imports the other.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,12 +20,41 @@ use crate::wire::kind::GossipKind;
 pub type PenaltyCounter = Arc<PeerVerdicts>;
 
 /// Running counts of the drops a peer answers for, by what they call for (see
-/// [`PeerAction`]). Only ever incremented; the session remembers what it has already acted on.
+/// [`PeerAction`]), only ever incremented (the session remembers what it has already acted on);
+/// and the orphans of this peer now parked, against its [`OrphanQuota`].
 #[derive(Debug, Default)]
 pub struct PeerVerdicts {
     invalid_signatures: AtomicU32,
     malformed: AtomicU32,
     warnings: AtomicU32,
+    parked_messages: AtomicUsize,
+    parked_bytes: AtomicUsize,
+}
+
+/// How many parked orphans, and how many bytes of them, one peer may have in the pending maps
+/// at once, so that one peer flooding orphans pushes out only its own, never every other
+/// peer's (issue 11: a per-peer quota on parked orphans).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrphanQuota {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+/// One parked message's share of its peer's [`OrphanQuota`], given back when the message
+/// leaves the pending map (released, displaced or evicted: whenever it is dropped).
+#[derive(Debug)]
+pub struct ParkedHold {
+    peer: PenaltyCounter,
+    bytes: usize,
+}
+
+impl Drop for ParkedHold {
+    fn drop(&mut self) {
+        self.peer.parked_messages.fetch_sub(1, Ordering::Relaxed);
+        self.peer
+            .parked_bytes
+            .fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 /// A snapshot of [`PeerVerdicts`].
@@ -49,6 +78,35 @@ impl PeerVerdicts {
             (PeerAction::Penalize, _) => &self.malformed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes `bytes` of `peer`'s orphan quota for one parked message, or `None` when that would
+    /// take the peer over `quota`. A peer's messages are offered one at a time, so the check and
+    /// the take do not race.
+    pub fn hold_parked(
+        peer: &PenaltyCounter,
+        bytes: usize,
+        quota: OrphanQuota,
+    ) -> Option<ParkedHold> {
+        let messages = peer.parked_messages.load(Ordering::Relaxed);
+        let held_bytes = peer.parked_bytes.load(Ordering::Relaxed);
+        if messages >= quota.messages || held_bytes.saturating_add(bytes) > quota.bytes {
+            return None;
+        }
+        peer.parked_messages.fetch_add(1, Ordering::Relaxed);
+        peer.parked_bytes.fetch_add(bytes, Ordering::Relaxed);
+        Some(ParkedHold {
+            peer: peer.clone(),
+            bytes,
+        })
+    }
+
+    /// This peer's orphans now parked, and their bytes.
+    pub fn parked(&self) -> (usize, usize) {
+        (
+            self.parked_messages.load(Ordering::Relaxed),
+            self.parked_bytes.load(Ordering::Relaxed),
+        )
     }
 
     pub fn counts(&self) -> VerdictCounts {
@@ -101,4 +159,33 @@ pub struct VerifyJob {
     pub claim: Claim,
     pub admitted_at: Instant,
     pub slot: Slot,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_parked_hold_counts_against_the_quota_until_it_is_dropped() {
+        let peer: PenaltyCounter = Arc::default();
+        let quota = OrphanQuota {
+            messages: 2,
+            bytes: 1_000,
+        };
+        let first = PeerVerdicts::hold_parked(&peer, 300, quota).expect("under quota");
+        let second = PeerVerdicts::hold_parked(&peer, 300, quota).expect("under quota");
+        assert!(
+            PeerVerdicts::hold_parked(&peer, 1, quota).is_none(),
+            "two messages held"
+        );
+        drop(first);
+        assert!(
+            PeerVerdicts::hold_parked(&peer, 701, quota).is_none(),
+            "300 + 701 bytes is over 1,000"
+        );
+        let third = PeerVerdicts::hold_parked(&peer, 700, quota).expect("300 + 700 fits");
+        assert_eq!(peer.parked(), (2, 1_000));
+        drop((second, third));
+        assert_eq!(peer.parked(), (0, 0));
+    }
 }

@@ -74,6 +74,8 @@ impl Pipeline {
             config.pending_node_announcements_cap,
         );
         metrics.set_limit("pending_bytes_per_map", config.pending_bytes_cap);
+        metrics.set_limit("pending_per_peer", config.pending_per_peer_cap);
+        metrics.set_limit("pending_bytes_per_peer", config.pending_per_peer_bytes_cap);
         metrics.set_limit("rejected_cache", config.rejected_cache_cap);
         metrics.set_limit("pubkey_cache", config.pubkey_cache_cap);
         let state = PipelineState::new(&config, graph, metrics.clone());

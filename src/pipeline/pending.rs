@@ -16,6 +16,7 @@ use std::hash::Hash;
 use lru::LruCache;
 use parking_lot::Mutex;
 
+use super::job::ParkedHold;
 use crate::graph::NodeId;
 use crate::vocab::DropReason;
 use crate::wire::GossipKind;
@@ -24,12 +25,14 @@ use crate::wire::GossipKind;
 /// genuine message, small enough that a slot stays a few hundred bytes.
 pub const CANDIDATES_PER_SLOT: usize = 4;
 
-/// One parked message with what orders and identifies it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One parked message with what orders and identifies it, and the share of its sender's
+/// orphan quota it holds while parked (none for messages re-parked by a shard).
+#[derive(Debug)]
 pub struct Parked {
     pub timestamp: u32,
     pub fingerprint: u64,
     pub msg: Vec<u8>,
+    pub hold: Option<ParkedHold>,
 }
 
 /// What happened when a message was offered to a pending map.
@@ -207,6 +210,7 @@ mod tests {
             timestamp,
             fingerprint,
             msg: vec![1, 2, timestamp as u8],
+            hold: None,
         }
     }
 
@@ -281,6 +285,7 @@ mod tests {
             timestamp: 1,
             fingerprint: scid,
             msg: vec![0; 3_000],
+            hold: None,
         };
         let mut evicted = 0;
         for scid in 0..10 {
@@ -301,6 +306,7 @@ mod tests {
             timestamp: 1,
             fingerprint: 99,
             msg: vec![0; 20_000],
+            hold: None,
         };
         let outcome = maps.park_node_announcement([2; 33], huge, || true);
         assert_eq!(

@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::checks::CheckPolicy;
 use super::flight::{Claim, FlightKey};
-use super::job::{PenaltyCounter, Slot, VerifyJob};
+use super::job::{OrphanQuota, PeerVerdicts, PenaltyCounter, Slot, VerifyJob};
 use super::pending::{ParkOutcome, Parked};
 use super::rate_limit::UpdateRateLimiter;
 use super::state::{PipelineState, Released};
@@ -217,7 +217,7 @@ impl Sieve {
         msg: Vec<u8>,
         penalties: Option<PenaltyCounter>,
     ) -> Outcome {
-        match self.classify(kind, &msg) {
+        match self.classify(kind, &msg, penalties.as_ref()) {
             Classified::Drop(reason) => {
                 self.state.count_drop(kind, reason);
                 Outcome::Dropped(reason)
@@ -230,7 +230,8 @@ impl Sieve {
         }
     }
 
-    fn classify(&self, kind: GossipKind, msg: &[u8]) -> Classified {
+    /// `from` is the offering peer, whose orphan quota a parked message takes.
+    fn classify(&self, kind: GossipKind, msg: &[u8], from: Option<&PenaltyCounter>) -> Classified {
         let summary = match summarize(msg) {
             Ok(summary) => summary,
             Err(_) => return Classified::Drop(DropReason::Malformed),
@@ -273,7 +274,7 @@ impl Sieve {
                             .state
                             .is_in_flight(&FlightKey::Channel(short_channel_id)) =>
                     {
-                        self.park_update(msg, short_channel_id, direction, timestamp)
+                        self.park_update(msg, short_channel_id, direction, timestamp, from)
                     }
                     // A known channel, or one whose announcement is in flight: that
                     // announcement sits in the same shard (same scid) ahead of this update in
@@ -325,7 +326,7 @@ impl Sieve {
                             shard_of_u64(u64::from_be_bytes(prefix), shards),
                         )
                     }
-                    None => self.park_node_announcement(msg, node_id, timestamp),
+                    None => self.park_node_announcement(msg, node_id, timestamp, from),
                 }
             }
         }
@@ -394,36 +395,63 @@ impl Sieve {
         short_channel_id: u64,
         direction: u8,
         timestamp: u32,
+        from: Option<&PenaltyCounter>,
     ) -> Classified {
-        self.park(GossipKind::ChannelUpdate, msg, timestamp, |parked| {
+        self.park(GossipKind::ChannelUpdate, msg, timestamp, from, |parked| {
             self.state.park_update(short_channel_id, direction, parked)
         })
     }
 
-    fn park_node_announcement(&self, msg: &[u8], node_id: NodeId, timestamp: u32) -> Classified {
-        self.park(GossipKind::NodeAnnouncement, msg, timestamp, |parked| {
-            self.state.park_node_announcement(node_id, parked)
-        })
+    fn park_node_announcement(
+        &self,
+        msg: &[u8],
+        node_id: NodeId,
+        timestamp: u32,
+        from: Option<&PenaltyCounter>,
+    ) -> Classified {
+        self.park(
+            GossipKind::NodeAnnouncement,
+            msg,
+            timestamp,
+            from,
+            |parked| self.state.park_node_announcement(node_id, parked),
+        )
     }
 
-    /// Parks `msg` through `park_in` (one of the pending maps), unless it was recently rejected.
+    /// Parks `msg` through `park_in` (one of the pending maps), unless it was recently rejected
+    /// or its sender `from` has used up its orphan quota.
     fn park(
         &self,
         kind: GossipKind,
         msg: &[u8],
         timestamp: u32,
+        from: Option<&PenaltyCounter>,
         park_in: impl FnOnce(Parked) -> Option<ParkOutcome>,
     ) -> Classified {
         let fingerprint = self.state.fingerprint(msg);
         if self.state.recently_rejected(fingerprint) {
             return Classified::Drop(DropReason::RecentlyRejected);
         }
+        let hold = match from {
+            Some(peer) => {
+                let quota = OrphanQuota {
+                    messages: self.config.pending_per_peer_cap,
+                    bytes: self.config.pending_per_peer_bytes_cap,
+                };
+                match PeerVerdicts::hold_parked(peer, msg.len(), quota) {
+                    Some(hold) => Some(hold),
+                    None => return Classified::Drop(DropReason::OrphanQuota),
+                }
+            }
+            None => None,
+        };
         let outcome = park_in(Parked {
             timestamp,
             fingerprint,
             msg: msg.to_vec(),
+            hold,
         });
-        self.settle_parking(kind, outcome, msg)
+        self.settle_parking(kind, outcome, msg, from)
     }
 
     fn settle_parking(
@@ -431,10 +459,11 @@ impl Sieve {
         kind: GossipKind,
         outcome: Option<ParkOutcome>,
         msg: &[u8],
+        from: Option<&PenaltyCounter>,
     ) -> Classified {
         match outcome {
             // The dependency arrived between the graph lookup and the lock: start over.
-            None => self.classify(kind, msg),
+            None => self.classify(kind, msg, from),
             Some(ParkOutcome::Rejected(reason)) => Classified::Drop(reason),
             Some(ParkOutcome::Parked { displaced }) => {
                 self.state.count_parked(kind, displaced);

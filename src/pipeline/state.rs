@@ -232,10 +232,13 @@ impl PipelineState {
                 Err(DropReason::DependencyRejected)
             };
         }
+        // Re-parked after admission: the message already counted against its sender's quota
+        // when it was offered, so it takes none here.
         let parked = Parked {
             timestamp,
             fingerprint: self.fingerprint(msg),
             msg: msg.to_vec(),
+            hold: None,
         };
         match self.park_update(short_channel_id, direction, parked) {
             None => Ok(false),

@@ -55,10 +55,13 @@ pub enum DropReason {
     /// A channel_update with `dont_forward` set: meant for the channel's direct peer only,
     /// never stored as public or relayed.
     DontForward,
+    /// An orphan not parked because its sender already has its quota of parked orphans (in
+    /// messages or bytes) in the pending maps.
+    OrphanQuota,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::Duplicate,
         DropReason::Stale,
         DropReason::QueueFull,
@@ -72,6 +75,7 @@ impl DropReason {
         DropReason::RecentlyRejected,
         DropReason::DependencyRejected,
         DropReason::DontForward,
+        DropReason::OrphanQuota,
     ];
 
     pub fn index(self) -> usize {
@@ -93,6 +97,7 @@ impl DropReason {
             DropReason::RecentlyRejected => "recently_rejected",
             DropReason::DependencyRejected => "dependency_rejected",
             DropReason::DontForward => "dont_forward",
+            DropReason::OrphanQuota => "orphan_quota",
         }
     }
 
@@ -103,6 +108,9 @@ impl DropReason {
             | DropReason::Stale
             | DropReason::QueueFull
             | DropReason::OrphanEvicted
+            // Orphans are normal in a sync (a node_announcement ahead of its channels), so a
+            // peer over its quota is only stopped from parking more.
+            | DropReason::OrphanQuota
             // LND rate-limits only after validation, and a relayer cannot know how often the
             // origin re-signed its channel: over the limit is dropped, never charged.
             | DropReason::RateLimited
