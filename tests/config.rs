@@ -253,6 +253,8 @@ fn env_case(key: &str) -> (String, &'static str) {
         "pipeline.pending_bytes_cap" => ("654321", "654321"),
         "pipeline.pending_per_peer_cap" => ("1234", "1234"),
         "pipeline.pending_per_peer_bytes_cap" => ("765432", "765432"),
+        "pipeline.store_mailbox_capacity" => ("3210", "3210"),
+        "pipeline.store_mailbox_bytes_cap" => ("876543", "876543"),
         "pipeline.rejected_cache_cap" => ("4567", "4567"),
         "pipeline.pubkey_cache_cap" => ("5678", "5678"),
         "pipeline.update_rate_per_minute" => ("7", "7"),

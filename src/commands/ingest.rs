@@ -65,8 +65,12 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
     let graph = Arc::new(Graph::new());
     let store = match &options.data_dir {
         Some(dir) => {
-            let (store, report) =
-                StoreHandle::open(dir, graph.clone(), metrics.clone(), StoreConfig::default())?;
+            let (store, report) = StoreHandle::open(
+                dir,
+                graph.clone(),
+                metrics.clone(),
+                StoreConfig::for_pipeline(&options.config),
+            )?;
             // One JSON line on stderr, so scripts and tests can read what the restart found.
             eprintln!("store: {}", serde_json::to_string(&report)?);
             Some(store)

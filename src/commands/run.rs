@@ -80,7 +80,7 @@ async fn run_inside(
         &options.data_dir,
         graph.clone(),
         metrics.clone(),
-        StoreConfig::default(),
+        StoreConfig::for_pipeline(&options.pipeline),
         health.clone(),
     )?;
     eprintln!("store: {}", serde_json::to_string(&report)?);

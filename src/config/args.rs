@@ -96,6 +96,14 @@ pub struct PipelineArgs {
     /// [env: GOSSIP_SIEVE_PENDING_PER_PEER_BYTES_CAP].
     #[arg(long)]
     pub pending_per_peer_bytes_cap: Option<usize>,
+    /// Accepted messages waiting for the store actor, at most
+    /// [env: GOSSIP_SIEVE_STORE_MAILBOX_CAPACITY].
+    #[arg(long)]
+    pub store_mailbox_capacity: Option<usize>,
+    /// Bytes of accepted messages waiting for the store actor, at most
+    /// [env: GOSSIP_SIEVE_STORE_MAILBOX_BYTES_CAP].
+    #[arg(long)]
+    pub store_mailbox_bytes_cap: Option<usize>,
     /// Hashes of recently rejected messages [env: GOSSIP_SIEVE_REJECTED_CACHE_CAP].
     #[arg(long)]
     pub rejected_cache_cap: Option<usize>,

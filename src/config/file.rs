@@ -53,6 +53,10 @@ pub struct PipelineSection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_per_peer_bytes_cap: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_mailbox_capacity: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_mailbox_bytes_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rejected_cache_cap: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pubkey_cache_cap: Option<usize>,

@@ -61,6 +61,16 @@ pub(super) const PENDING_PER_PEER_BYTES: OptionSpec = opt(
     "--pending-per-peer-bytes-cap",
     "GOSSIP_SIEVE_PENDING_PER_PEER_BYTES_CAP",
 );
+pub(super) const STORE_MAILBOX: OptionSpec = opt(
+    "pipeline.store_mailbox_capacity",
+    "--store-mailbox-capacity",
+    "GOSSIP_SIEVE_STORE_MAILBOX_CAPACITY",
+);
+pub(super) const STORE_MAILBOX_BYTES: OptionSpec = opt(
+    "pipeline.store_mailbox_bytes_cap",
+    "--store-mailbox-bytes-cap",
+    "GOSSIP_SIEVE_STORE_MAILBOX_BYTES_CAP",
+);
 pub(super) const REJECTED: OptionSpec = opt(
     "pipeline.rejected_cache_cap",
     "--rejected-cache-cap",
@@ -148,6 +158,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     PENDING_BYTES,
     PENDING_PER_PEER,
     PENDING_PER_PEER_BYTES,
+    STORE_MAILBOX,
+    STORE_MAILBOX_BYTES,
     REJECTED,
     PUBKEYS,
     UPDATE_RATE,

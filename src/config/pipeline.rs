@@ -34,6 +34,13 @@ pub struct PipelineConfig {
     /// orphans keep at least the other half (issue 11). Over it, `orphan_quota`.
     pub pending_per_peer_cap: usize,
     pub pending_per_peer_bytes_cap: usize,
+    /// Accepted messages handed to the store actor and not yet written, at most: 4096 records
+    /// of ~300 bytes cover far more than one fsync interval of buffered writing. Over it the
+    /// shards pause, and peers with them.
+    pub store_mailbox_capacity: usize,
+    /// Bytes of those hand-offs, at most (at least one 64 KiB message): with the count alone,
+    /// 4096 messages of 65 KB would hold 268 MB.
+    pub store_mailbox_bytes_cap: usize,
     /// Keyed hashes of messages that failed verification, so a replayed bad message costs a
     /// hash, not another signature check.
     pub rejected_cache_cap: usize,
@@ -70,6 +77,8 @@ impl Default for PipelineConfig {
             pending_bytes_cap: 8 << 20,
             pending_per_peer_cap: 5_000,
             pending_per_peer_bytes_cap: 4 << 20,
+            store_mailbox_capacity: 4096,
+            store_mailbox_bytes_cap: 16 << 20,
             rejected_cache_cap: 100_000,
             pubkey_cache_cap: 50_000,
             max_future_skew: Duration::from_secs(24 * 3600),

@@ -236,6 +236,22 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         MAX_PENDING_BYTES
     ),
     plain!(
+        STORE_MAILBOX,
+        pipeline.store_mailbox_capacity,
+        pipeline.store_mailbox_capacity,
+        pipeline.store_mailbox_capacity,
+        1,
+        MAX_MAILBOX
+    ),
+    plain!(
+        STORE_MAILBOX_BYTES,
+        pipeline.store_mailbox_bytes_cap,
+        pipeline.store_mailbox_bytes_cap,
+        pipeline.store_mailbox_bytes_cap,
+        1,
+        MAX_PENDING_BYTES
+    ),
+    plain!(
         REJECTED,
         pipeline.rejected_cache_cap,
         pipeline.rejected_cache_cap,
@@ -488,6 +504,8 @@ impl Settings {
                 pending_bytes_cap: Some(p.pending_bytes_cap),
                 pending_per_peer_cap: Some(p.pending_per_peer_cap),
                 pending_per_peer_bytes_cap: Some(p.pending_per_peer_bytes_cap),
+                store_mailbox_capacity: Some(p.store_mailbox_capacity),
+                store_mailbox_bytes_cap: Some(p.store_mailbox_bytes_cap),
                 rejected_cache_cap: Some(p.rejected_cache_cap),
                 pubkey_cache_cap: Some(p.pubkey_cache_cap),
                 max_future_skew_secs: Some(to_u64(p.max_future_skew)),

@@ -118,6 +118,7 @@ impl Pipeline {
         }
         sieve.set_shards(handles);
         metrics.set_limit("release_queue", state.release_queue_cap());
+        metrics.set_limit("release_queue_bytes", state.release_queue_bytes_cap());
         sieve.start_releaser();
         Pipeline {
             sieve,

@@ -530,6 +530,7 @@ async fn released_feed(
 ) {
     while let Some((kind, msg)) = messages.recv().await {
         let Some(sieve) = sieve.upgrade() else { break };
+        sieve.state.released_taken(msg.len());
         let _outcome = sieve.sift(kind, msg, None).await;
         sieve.state.work_finished();
     }

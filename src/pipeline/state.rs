@@ -9,6 +9,7 @@
 //!
 //! [`Pipeline::drained`]: super::Pipeline::drained
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -44,6 +45,11 @@ struct Shared {
     work: Outstanding,
     /// Capacity of the release queue (see [`PipelineState::open_release_queue`]).
     release_queue_cap: usize,
+    /// Bytes of released messages the queue holds at most: what both pending maps can hold,
+    /// since a release moves a message out of a map (which may then fill again meanwhile).
+    release_queue_bytes_cap: usize,
+    /// Bytes of released messages now in the queue.
+    release_queue_bytes: AtomicUsize,
     /// Parked messages whose dependency was accepted, waiting to be re-offered. Each counts as
     /// in flight; only pending-map releases feed it. Set once, when the releaser starts.
     released: OnceLock<mpsc::Sender<Released>>,
@@ -91,6 +97,8 @@ impl PipelineState {
                     .pending_updates_cap
                     .saturating_add(config.pending_node_announcements_cap)
                     .max(1),
+                release_queue_bytes_cap: config.pending_bytes_cap.saturating_mul(2),
+                release_queue_bytes: AtomicUsize::new(0),
                 released: OnceLock::new(),
                 drop_log: ThrottledLog::new(Vec::new(), DROP_LOG_INTERVAL),
                 drops_logged: parking_lot::Mutex::new(vec![0; DropReason::ALL.len()]),
@@ -273,12 +281,25 @@ impl PipelineState {
     fn release(&self, kind: GossipKind, parked: Parked) {
         self.shared.metrics.kind(kind).pending.dec();
         self.work_started();
-        // A shard must never wait, so a full queue drops (counted) rather than blocks.
-        let queued = self
-            .shared
-            .released
-            .get()
-            .is_some_and(|queue| queue.try_send((kind, parked.msg)).is_ok());
+        // A shard must never wait, so a full queue (in messages or in bytes) drops (counted)
+        // rather than blocks.
+        let len = parked.msg.len();
+        let bytes = &self.shared.release_queue_bytes;
+        let has_room = bytes
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+                let after = held.saturating_add(len);
+                (after <= self.shared.release_queue_bytes_cap).then_some(after)
+            })
+            .is_ok();
+        let queued = has_room
+            && self
+                .shared
+                .released
+                .get()
+                .is_some_and(|queue| queue.try_send((kind, parked.msg)).is_ok());
+        if has_room && !queued {
+            bytes.fetch_sub(len, Ordering::Relaxed);
+        }
         if !queued {
             // Full, or no releaser (the pipeline is stopping): the message is lost like any
             // other message over a cap, but still counted.
@@ -290,6 +311,18 @@ impl PipelineState {
     /// Released messages waiting to be re-offered, at most.
     pub fn release_queue_cap(&self) -> usize {
         self.shared.release_queue_cap
+    }
+
+    /// Bytes of released messages waiting to be re-offered, at most.
+    pub fn release_queue_bytes_cap(&self) -> usize {
+        self.shared.release_queue_bytes_cap
+    }
+
+    /// The releaser took a `len`-byte message off the release queue.
+    pub fn released_taken(&self, len: usize) {
+        self.shared
+            .release_queue_bytes
+            .fetch_sub(len, Ordering::Relaxed);
     }
 
     /// Opens the release queue; its receiver goes to the one task that re-offers released

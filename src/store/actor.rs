@@ -37,9 +37,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::{Actor, AsyncContext, Context, Handler, Message};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::error::StoreError;
 use super::writer::{StoreWriter, WriterStats};
+use crate::config::PipelineConfig;
 use crate::graph::{Graph, NodeId, Settled, UpdateStanding};
 use crate::metrics::{Health, Metrics};
 use crate::wire::kind::GossipKind;
@@ -59,6 +61,9 @@ pub struct StoreConfig {
     /// Hand-offs the mailbox holds before shards pause. 4096 records of ~300 bytes cover far
     /// more than one fsync interval of buffered writing.
     pub mailbox_capacity: usize,
+    /// Bytes of hand-offs the mailbox holds before shards pause (at least one 64 KiB message):
+    /// with the count alone, 4096 messages of 65 KB would hold 268 MB.
+    pub mailbox_bytes: usize,
     /// First wait before a failed compaction is tried again; doubles per failure.
     pub compact_retry_min: Duration,
     /// Longest wait between compaction attempts.
@@ -75,11 +80,23 @@ impl Default for StoreConfig {
             compact_share: 0.5,
             compact_min_bytes: 1 << 20,
             mailbox_capacity: 4096,
+            mailbox_bytes: 16 << 20,
             // A rewrite of a mainnet store takes seconds of disk time: after a failure, wait
             // before trying again (Core Lightning compacts at most once per start, LND never).
             compact_retry_min: Duration::from_secs(30),
             compact_retry_max: Duration::from_secs(3600),
             out_of_space_retry_max: Duration::from_secs(1),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The defaults, with the mailbox caps the pipeline's options set.
+    pub fn for_pipeline(pipeline: &PipelineConfig) -> Self {
+        StoreConfig {
+            mailbox_capacity: pipeline.store_mailbox_capacity,
+            mailbox_bytes: pipeline.store_mailbox_bytes_cap,
+            ..StoreConfig::default()
         }
     }
 }
@@ -117,13 +134,21 @@ impl StoreKey {
 /// [`StoreSender`](super::StoreSender), which counts it (and raises
 /// `gossip_sieve_store_queue_depth`); the actor counts it off on receipt, and
 /// [`StoreHandle::shutdown`](super::StoreHandle::shutdown) waits for that count to reach zero.
-#[derive(Message, Debug)]
-#[rtype(result = "()")]
+#[derive(Debug)]
 pub struct Persist {
     pub key: StoreKey,
     pub timestamp: u32,
     /// Shared with the shard's in-flight claim: handing it over copies no bytes.
     pub msg: std::sync::Arc<[u8]>,
+}
+
+/// A [`Persist`] in the actor's mailbox with the room it takes there: the KiB it holds of the
+/// mailbox's byte cap (see [`StoreSender`](super::StoreSender)), given back once it is written.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Queued {
+    pub persist: Persist,
+    pub room: Option<OwnedSemaphorePermit>,
 }
 
 impl Persist {
@@ -493,13 +518,14 @@ impl Actor for StoreActor {
     }
 }
 
-impl Handler<Persist> for StoreActor {
+impl Handler<Queued> for StoreActor {
     type Result = ();
 
-    fn handle(&mut self, p: Persist, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, queued: Queued, _ctx: &mut Context<Self>) {
         self.metrics.store.queue_depth.dec();
         self.outstanding.finish();
-        self.persist(p);
+        self.persist(queued.persist);
+        // Dropping `queued.room` here gives its KiB back only after the record was written.
     }
 }
 
@@ -537,10 +563,13 @@ mod tests {
         metrics.store.queue_depth.inc();
         handle
             .addr()
-            .try_send(Persist {
-                key,
-                timestamp,
-                msg: msg.into(),
+            .try_send(Queued {
+                persist: Persist {
+                    key,
+                    timestamp,
+                    msg: msg.into(),
+                },
+                room: None,
             })
             .expect("mailbox has room");
     }

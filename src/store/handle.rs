@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use actix::{Addr, Arbiter, Context};
+use tokio::sync::Semaphore;
 
 use super::actor::{Flush, Shutdown, StoreActor, StoreConfig};
 use super::error::StoreError;
@@ -25,6 +26,8 @@ pub struct StoreHandle {
     stopping: Arc<AtomicBool>,
     /// Hand-offs sent by shards and not yet received by the actor.
     outstanding: Arc<Outstanding>,
+    /// The mailbox's byte cap in KiB, shared by every [`StoreSender`].
+    room_kib: Arc<Semaphore>,
 }
 
 impl StoreHandle {
@@ -59,6 +62,8 @@ impl StoreHandle {
         let stopping = Arc::new(AtomicBool::new(false));
         let capacity = config.mailbox_capacity.max(1);
         metrics.set_limit("store_mailbox_capacity", capacity);
+        metrics.set_limit("store_mailbox_bytes", config.mailbox_bytes);
+        let room_kib = StoreSender::room_for(config.mailbox_bytes);
         // Created with its capacity before the actor starts, like the shards' mailboxes.
         let (sender, receiver) = actix::dev::channel::channel(capacity);
         let addr = Addr::new(sender);
@@ -76,6 +81,7 @@ impl StoreHandle {
                 metrics,
                 stopping,
                 outstanding,
+                room_kib,
             },
             report,
         ))
@@ -89,7 +95,12 @@ impl StoreHandle {
     /// What the shards hand off through, for
     /// [`Pipeline::start_with_store`](crate::pipeline::Pipeline::start_with_store).
     pub fn sender(&self) -> StoreSender {
-        StoreSender::new(self.addr(), self.outstanding.clone(), self.metrics.clone())
+        StoreSender::new(
+            self.addr(),
+            self.room_kib.clone(),
+            self.outstanding.clone(),
+            self.metrics.clone(),
+        )
     }
 
     /// Flush and fsync what the actor has received so far.
