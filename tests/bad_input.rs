@@ -437,21 +437,10 @@ fn a_frame_of_the_maximum_size_is_read_and_an_empty_frame_ends_the_session() {
     h.finish();
 }
 
-/// Peak resident memory of process `pid` (VmHWM), in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM");
-    kb * 1024
-}
-
 #[test]
 fn a_peer_that_never_reads_is_dropped_as_slow_reader_without_growing_memory() {
     let h = Harness::start(&[]);
-    let before = peak_rss(h.node.pid());
+    let before = h.node.peak_rss();
     let (reader_stays_unread, pings_sent) = h.rt.block_on(async {
         let TestPeer {
             reader, mut writer, ..
@@ -470,7 +459,7 @@ fn a_peer_that_never_reads_is_dropped_as_slow_reader_without_growing_memory() {
         (reader, sent)
     });
     let text = h.node.wait_for(&disconnects("slow_reader"), 1.0);
-    let grown = peak_rss(h.node.pid()).saturating_sub(before);
+    let grown = h.node.peak_rss().saturating_sub(before);
     eprintln!("slow reader: {pings_sent} pings, peak memory grew by {grown} bytes");
     assert_eq!(metric(&text, &disconnects("slow_reader")), 1.0);
     assert!(

@@ -150,6 +150,18 @@ impl Node {
         self.child.id()
     }
 
+    /// The node's peak resident memory so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM");
+        kb * 1024
+    }
+
     pub fn scrape(&self) -> String {
         let mut stream = TcpStream::connect(self.metrics).expect("connect to /metrics");
         stream
