@@ -155,6 +155,8 @@ async fn run_inside(
             tracing::warn!("a peer task did not stop in time");
         }
     }
+    // Bans are written on a thread of their own; the last one must reach the disk too.
+    ctx.scores.lock().flush();
     store.stop_waiting_for_space();
     pipeline.drained().await;
     store.shutdown().await?;

@@ -4,7 +4,6 @@
 //! can read is refused: whoever reads it can impersonate the node.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use secp256k1::{PublicKey, Secp256k1, SecretKey};
@@ -137,14 +136,10 @@ fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         // Created 0600 rather than chmod-ed afterwards, so the key is never readable by others.
         options.mode(0o600);
     }
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)?;
-    // Without this a crash can lose the name: the node would come back with a new identity,
-    // and every peer that knew the old node id would be talking to a stranger.
-    crate::durable::sync_parent_dir(path)
+    // The directory fsync matters: without it a crash can lose the name, the node would come
+    // back with a new identity, and every peer that knew the old node id would be talking to
+    // a stranger.
+    crate::durable::replace_file(path, &tmp, &options, bytes)
 }
 
 #[cfg(test)]

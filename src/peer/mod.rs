@@ -4,6 +4,7 @@
 //! session over BOLT 8, the dialer (outbound, with reconnect) and the listener (inbound, capped).
 
 pub mod admission;
+pub mod ban_writer;
 pub mod dialer;
 pub mod feed;
 pub mod identity;

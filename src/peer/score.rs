@@ -7,20 +7,23 @@
 //!
 //! Both maps are bounded: scores are an LRU (a peer pushed out merely starts from zero again),
 //! when the ban list is full, the ban with the lowest score goes, and among equal scores the
-//! most recent one (see [`ScoreBoard::insert_ban`] for why not the oldest). The board does no I/O except [`save`]
-//! (called by [`ScoreBoard::record`] when it bans) and [`ScoreBoard::open`].
+//! most recent one (see [`ScoreBoard::insert_ban`] for why not the oldest). The board does no I/O but
+//! [`ScoreBoard::open`]: [`save`] (called by [`ScoreBoard::record`] when it bans) hands the list
+//! to a writer thread.
 //!
 //! [`save`]: ScoreBoard::save
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
+
+use super::ban_writer::BanWriter;
 
 pub use crate::vocab::Offense;
 
@@ -154,8 +157,8 @@ pub struct ScoreBoard {
     /// attacker who could make a configured peer look bad would cut us off from the very
     /// peers the operator chose.
     protected: HashSet<PeerId>,
-    /// `<data-dir>/bans.json`, or `None` for a board that is not persisted.
-    path: Option<PathBuf>,
+    /// Writes `<data-dir>/bans.json`; `None` for a board that is not persisted.
+    writer: Option<BanWriter>,
 }
 
 impl ScoreBoard {
@@ -166,7 +169,7 @@ impl ScoreBoard {
             scores: LruCache::new(cap),
             bans: HashMap::new(),
             protected: HashSet::new(),
-            path: None,
+            writer: None,
             config,
         }
     }
@@ -200,7 +203,7 @@ impl ScoreBoard {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e.into()),
         }
-        board.path = Some(path);
+        board.writer = Some(BanWriter::start(path)?);
         Ok(board)
     }
 
@@ -293,10 +296,11 @@ impl ScoreBoard {
         self.bans.len()
     }
 
-    /// Writes the ban list atomically: a temporary file in the same directory, fsync, rename
-    /// over `bans.json`, fsync of the directory. No-op for an in-memory board.
+    /// Hands the ban list to the writer thread, which writes it atomically (see
+    /// [`BanWriter`]): serializing it is the only work done under the board's lock. No-op for
+    /// an in-memory board.
     pub fn save(&self) -> Result<(), ScoreError> {
-        let Some(path) = &self.path else {
+        let Some(writer) = &self.writer else {
             return Ok(());
         };
         let mut bans: Vec<BanEntry> = self
@@ -311,19 +315,15 @@ impl ScoreBoard {
             })
             .collect();
         bans.sort_by(|a, b| a.peer.cmp(&b.peer));
-        let bytes = serde_json::to_vec_pretty(&BanFile { bans })?;
-        let dir = path.parent().unwrap_or(Path::new("."));
-        fs::create_dir_all(dir)?;
-        let tmp = path.with_extension("json.tmp");
-        {
-            let mut file = File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-        }
-        fs::rename(&tmp, path)?;
-        // The rename is durable only once the directory entry is.
-        crate::durable::sync_parent_dir(path)?;
+        writer.submit(serde_json::to_vec_pretty(&BanFile { bans })?);
         Ok(())
+    }
+
+    /// Waits until every ban list handed to the writer is on disk (or its write failed).
+    pub fn flush(&self) {
+        if let Some(writer) = &self.writer {
+            writer.flush();
+        }
     }
 
     /// Adds (or lengthens) a ban. When the list is full, the ban ranked lowest by
@@ -491,6 +491,7 @@ mod tests {
             board.record(&late, Offense::Malformed, NOW + 50);
         }
         assert!(board.is_banned(&early, NOW + 1));
+        board.flush();
         assert!(dir.path().join(BANS_FILE).exists());
         assert!(!dir.path().join("bans.json.tmp").exists());
         drop(board);
