@@ -11,7 +11,7 @@ use actix::dev::SendError;
 use actix::fut::ActorFutureExt;
 use actix::{Actor, Addr, AsyncContext, Context};
 
-use super::actor::{Persist, StoreActor};
+use super::actor::{Forget, Persist, StoreActor};
 use crate::metrics::Metrics;
 use crate::work::Outstanding;
 
@@ -60,6 +60,17 @@ impl StoreSender {
                 ctx.wait(wait);
             }
             Err(SendError::Closed(_)) => self.lost(),
+        }
+    }
+
+    /// Marks the records at `offsets` deleted (a forgotten channel's), waiting for room in
+    /// the store's mailbox rather than dropping the request.
+    pub async fn forget(&self, offsets: Vec<u64>) {
+        if offsets.is_empty() {
+            return;
+        }
+        if self.addr.send(Forget { offsets }).await.is_err() {
+            self.metrics.store.failed("mailbox_closed");
         }
     }
 
