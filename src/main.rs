@@ -43,6 +43,11 @@ enum Command {
     GenCorpus {
         #[arg(long)]
         out: PathBuf,
+        /// Also write the chain that backs the corpus here (every channel's funding output at
+        /// its short_channel_id, six deep), and append fabricated announcements (validly
+        /// signed; funding missing, wrong script or spent) to the corpus.
+        #[arg(long, value_name = "FILE")]
+        chain_out: Option<PathBuf>,
         #[command(flatten)]
         corpus: CorpusArgs,
     },
@@ -83,6 +88,9 @@ enum Command {
         /// Where the generated corpus is cached between runs.
         #[arg(long, default_value_os_t = default_cache_dir())]
         cache_dir: PathBuf,
+        /// Skip funding validation (no in-process chain): for comparing throughput.
+        #[arg(long)]
+        no_chain: bool,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -284,10 +292,29 @@ fn print_summary(summary: &RunSummary, json: bool) -> anyhow::Result<()> {
 
 fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
     match cli.command {
-        Command::GenCorpus { out, corpus } => {
-            let (stats, messages) = gen_corpus::write_corpus(&corpus.spec(), &out)?;
-            println!("wrote {messages} messages to {}: {stats:?}", out.display());
-        }
+        Command::GenCorpus {
+            out,
+            chain_out,
+            corpus,
+        } => match chain_out {
+            None => {
+                let (stats, messages) = gen_corpus::write_corpus(&corpus.spec(), &out)?;
+                println!("wrote {messages} messages to {}: {stats:?}", out.display());
+            }
+            Some(chain_out) => {
+                let written =
+                    gen_corpus::write_corpus_with_chain(&corpus.spec(), &out, &chain_out)?;
+                println!(
+                    "wrote {} messages ({} fabricated) to {} and the chain (tip {}) to {}: {:?}",
+                    written.messages,
+                    written.fabricated,
+                    out.display(),
+                    written.tip_height,
+                    chain_out.display(),
+                    written.stats
+                );
+            }
+        },
         Command::Replay {
             files,
             copies,
@@ -316,6 +343,7 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             peers,
             metrics,
             cache_dir,
+            no_chain,
             json,
             hold,
             corpus,
@@ -338,6 +366,7 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 },
                 peers,
                 cache_dir,
+                chain: (!no_chain).then(|| settings.chain.clone()),
                 ingest: IngestOptions {
                     config: options::pipeline_config(&settings, false, Input::LivePeers),
                     metrics_addr: Some(settings.metrics),
