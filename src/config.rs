@@ -14,6 +14,7 @@
 //! resolves every option through its table.
 
 mod args;
+mod chain;
 mod error;
 mod file;
 mod layers;
@@ -22,9 +23,10 @@ mod pipeline;
 mod settings;
 mod values;
 
-pub use args::{LogArgs, NodeArgs, PipelineArgs, SettingsArgs};
+pub use args::{ChainArgs, LogArgs, NodeArgs, PipelineArgs, SettingsArgs};
+pub use chain::{ChainSettings, ChainSourceKind};
 pub use error::{ConfigError, Source};
-pub use file::{FileConfig, LimitsSection, LogSection, PipelineSection};
+pub use file::{ChainSection, FileConfig, LimitsSection, LogSection, PipelineSection};
 pub use options::{OptionSpec, OPTIONS};
 pub use pipeline::{default_shards, PipelineConfig};
 pub use settings::{LogSettings, PeerLimits, Settings};

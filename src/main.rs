@@ -12,7 +12,9 @@ use gossip_sieve::commands::ingest::IngestOptions;
 use gossip_sieve::commands::options::Input;
 use gossip_sieve::commands::run as run_node;
 use gossip_sieve::commands::summary::RunSummary;
-use gossip_sieve::commands::{bench, config_check, demo, gen_corpus, healthcheck, options, replay};
+use gossip_sieve::commands::{
+    bench, bench_chain, config_check, demo, gen_corpus, healthcheck, options, replay,
+};
 use gossip_sieve::config::{
     FileConfig, LogArgs, LogSettings, Network, NodeArgs, PipelineArgs, PipelineConfig, Settings,
     SettingsArgs,
@@ -43,6 +45,11 @@ enum Command {
     GenCorpus {
         #[arg(long)]
         out: PathBuf,
+        /// Also write the chain that backs the corpus here (every channel's funding output at
+        /// its short_channel_id, six deep), and append fabricated announcements (validly
+        /// signed; funding missing, wrong script or spent) to the corpus.
+        #[arg(long, value_name = "FILE")]
+        chain_out: Option<PathBuf>,
         #[command(flatten)]
         corpus: CorpusArgs,
     },
@@ -83,6 +90,9 @@ enum Command {
         /// Where the generated corpus is cached between runs.
         #[arg(long, default_value_os_t = default_cache_dir())]
         cache_dir: PathBuf,
+        /// Skip funding validation (no in-process chain): for comparing throughput.
+        #[arg(long)]
+        no_chain: bool,
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -117,6 +127,25 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Measure chain validation: demo throughput with ÷ without the in-process chain source,
+    /// and a flood of fabricated validly signed announcements (channels added, RSS).
+    BenchChain {
+        /// Synthetic peers, each sending the whole corpus.
+        #[arg(long, default_value_t = 8)]
+        peers: usize,
+        /// Runs of each kind (the best of each is compared).
+        #[arg(long, default_value_t = 2)]
+        runs: usize,
+        /// Fabricated announcements in the flood.
+        #[arg(long, default_value_t = 100_000)]
+        fabricated: usize,
+        #[arg(long, default_value_os_t = default_cache_dir())]
+        cache_dir: PathBuf,
+        #[command(flatten)]
+        corpus: CorpusArgs,
+        #[command(flatten)]
+        pipeline: PipelineArgs,
     },
     /// Measure the pipeline against raw libsecp256k1 and time duplicate discards.
     Bench {
@@ -265,6 +294,19 @@ fn resolve(node: NodeArgs, pipeline: &PipelineArgs, file: &FileConfig) -> anyhow
     Ok(Settings::resolve(&args, file)?)
 }
 
+/// The corpus the demo (and `bench-chain`) floods with: 1% invalid copies unless told otherwise,
+/// so that every drop reason is at work.
+fn demo_spec(corpus: &CorpusArgs) -> CorpusSpec {
+    CorpusSpec {
+        invalid_rate: if corpus.invalid_rate > 0.0 {
+            corpus.invalid_rate
+        } else {
+            0.01
+        },
+        ..corpus.spec()
+    }
+}
+
 fn default_cache_dir() -> PathBuf {
     std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
@@ -284,10 +326,29 @@ fn print_summary(summary: &RunSummary, json: bool) -> anyhow::Result<()> {
 
 fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
     match cli.command {
-        Command::GenCorpus { out, corpus } => {
-            let (stats, messages) = gen_corpus::write_corpus(&corpus.spec(), &out)?;
-            println!("wrote {messages} messages to {}: {stats:?}", out.display());
-        }
+        Command::GenCorpus {
+            out,
+            chain_out,
+            corpus,
+        } => match chain_out {
+            None => {
+                let (stats, messages) = gen_corpus::write_corpus(&corpus.spec(), &out)?;
+                println!("wrote {messages} messages to {}: {stats:?}", out.display());
+            }
+            Some(chain_out) => {
+                let written =
+                    gen_corpus::write_corpus_with_chain(&corpus.spec(), &out, &chain_out)?;
+                println!(
+                    "wrote {} messages ({} fabricated) to {} and the chain (tip {}) to {}: {:?}",
+                    written.messages,
+                    written.fabricated,
+                    out.display(),
+                    written.tip_height,
+                    chain_out.display(),
+                    written.stats
+                );
+            }
+        },
         Command::Replay {
             files,
             copies,
@@ -316,6 +377,7 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             peers,
             metrics,
             cache_dir,
+            no_chain,
             json,
             hold,
             corpus,
@@ -327,17 +389,10 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             };
             let settings = resolve(node, &pipeline, &file)?;
             let summary = demo::run(demo::DemoOptions {
-                spec: CorpusSpec {
-                    invalid_rate: if corpus.invalid_rate > 0.0 {
-                        corpus.invalid_rate
-                    } else {
-                        // The demo shows every drop reason at work unless told otherwise.
-                        0.01
-                    },
-                    ..corpus.spec()
-                },
+                spec: demo_spec(&corpus),
                 peers,
                 cache_dir,
+                chain: (!no_chain).then(|| settings.chain.clone()),
                 ingest: IngestOptions {
                     config: options::pipeline_config(&settings, false, Input::LivePeers),
                     metrics_addr: Some(settings.metrics),
@@ -383,6 +438,26 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             } else {
                 report.print_text();
             }
+        }
+        Command::BenchChain {
+            peers,
+            runs,
+            fabricated,
+            cache_dir,
+            corpus,
+            pipeline,
+        } => {
+            let settings = resolve(NodeArgs::default(), &pipeline, &file)?;
+            let report = bench_chain::run(bench_chain::BenchChainOptions {
+                spec: demo_spec(&corpus),
+                peers,
+                runs,
+                fabricated,
+                cache_dir,
+                pipeline: options::pipeline_config(&settings, false, Input::LivePeers),
+                chain: settings.chain.clone(),
+            })?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Healthcheck { url, timeout_ms } => {
             healthcheck::run(&url, Duration::from_millis(timeout_ms.max(1)))?;

@@ -16,6 +16,8 @@
 //!   did not clean its stack)": a policy rule, not consensus). The spend is therefore mined by
 //!   building the block here and handing it to `submitblock`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -553,4 +555,286 @@ async fn measure_lookups_per_second_with_and_without_block_cache() {
         rates[0] / rates[1],
         CHANNELS
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real binary against the real node: `gossip-sieve run --chain bitcoind-rpc`, fed over a
+// real BOLT 8 connection.
+// ---------------------------------------------------------------------------------------------
+
+use common::forge::Channel;
+use common::metrics::{accepted, dropped, metric, relevant, sum_matching};
+use common::peer::TestPeer;
+
+const CA: &str = "channel_announcement";
+const GRAPH: &str = "gossip_sieve_graph_channels";
+
+/// `run` following `node` over RPC (cookie), polling every second, forgetting 3 blocks after
+/// a spend.
+fn run_against(node: &Node, data_dir: &Path) -> common::node::Node {
+    let args: Vec<String> = [
+        "--chain",
+        "bitcoind-rpc",
+        "--chain-url",
+        &node.url(),
+        "--chain-cookie-file",
+        node.cookie().to_str().unwrap(),
+        "--chain-poll-interval-secs",
+        "1",
+        "--chain-forget-delay-blocks",
+        "3",
+        "--chain-request-timeout-ms",
+        "2000",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    common::node::Node::start(data_dir, &args)
+}
+
+/// The funding script of `channel`'s two bitcoin keys.
+fn funding_of(channel: &Channel) -> ScriptBuf {
+    let ca = channel.announcement_fields();
+    funding_script_pubkey(&ca.bitcoin_key_1, &ca.bitcoin_key_2).unwrap()
+}
+
+fn announce(channel: &Channel, scid: ShortChannelId) -> Vec<u8> {
+    let mut ca = channel.announcement_fields();
+    ca.short_channel_id = scid.to_u64();
+    channel.sign_announcement(&ca)
+}
+
+/// A spend of `outpoint` (anyone can spend a P2WSH-shaped output on this non-segwit node).
+fn spend_of(outpoint: OutPoint) -> Transaction {
+    Transaction {
+        version: Version::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: outpoint,
+            script_sig: ScriptBuf::new(),
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output: vec![TxOut {
+            value: Amount::from_sat(1_000),
+            script_pubkey: ScriptBuf::new_op_return([7u8; 4]),
+        }],
+    }
+}
+
+/// Waits (store writes are batched) until the live records and the live channel_amount
+/// values of the store in `dir` satisfy `done`.
+fn wait_store(dir: &Path, what: &str, done: impl Fn(&[Vec<u8>], &[u64]) -> bool) {
+    let deadline = Instant::now() + common::node::WAIT;
+    loop {
+        let live = common::live_store_messages(dir);
+        let amounts: Vec<u64> = live
+            .iter()
+            .filter_map(|m| gossip_sieve::store::record::parse_channel_amount(m))
+            .collect();
+        if done(&live, &amounts) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "store never showed {what}: {amounts:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn readyz(node: &common::node::Node) -> (u16, String) {
+    common::http::request(node.metrics, "GET", "/readyz").unwrap_or((0, String::new()))
+}
+
+fn wait_readyz(node: &common::node::Node, status: u16, containing: &str) -> String {
+    let deadline = Instant::now() + common::node::WAIT;
+    loop {
+        let (got, body) = readyz(node);
+        if got == status && body.contains(containing) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz never answered {status} with {containing:?}: {got} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_validates_waits_forgets_and_survives_its_regtest_node_stopping() {
+    let Some(binary) = node_binary() else { return };
+    let mut node = Node::start(binary);
+    node.ready().await;
+    let rpc = node.rpc(0);
+    mine(&rpc, 101).await;
+
+    // good: funded and buried; wrong: its output pays another key pair's script.
+    let (good, wrong, shallow, later) = (
+        Channel::new(0),
+        Channel::new(0),
+        Channel::new(0),
+        Channel::new(0),
+    );
+    let other = Channel::new(0);
+    let txid = pay_to_scripts(
+        &rpc,
+        &[(funding_of(&good), 500_000), (funding_of(&other), 600_000)],
+    )
+    .await;
+    mine(&rpc, 6).await;
+    let scid_good = scid_of(&rpc, txid, 0).await;
+    let scid_wrong = scid_of(&rpc, txid, 1).await;
+    // shallow: two confirmations when announced.
+    let shallow_txid = pay_to_scripts(&rpc, &[(funding_of(&shallow), 700_000)]).await;
+    mine(&rpc, 2).await;
+    let scid_shallow = scid_of(&rpc, shallow_txid, 0).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let sieve = run_against(&node, dir.path());
+    wait_readyz(&sieve, 200, "ready");
+    let mut peer = TestPeer::connect(sieve.listen(), &sieve.node_id).await;
+    peer.send_all(&[
+        announce(&good, scid_good),
+        announce(&wrong, scid_wrong),
+        announce(&shallow, scid_shallow),
+    ])
+    .await;
+    peer.barrier().await;
+
+    // accept; wrong script → funding_script_mismatch; shallow → waits.
+    let text = sieve.wait_until("good accepted, wrong dropped, shallow parked", |t| {
+        metric(t, &accepted(CA)) >= 1.0
+            && metric(t, &dropped(CA, "funding_script_mismatch")) >= 1.0
+            && metric(t, "gossip_sieve_chain_parked") >= 1.0
+    });
+    assert_eq!(metric(&text, &accepted(CA)), 1.0, "{}", relevant(&text));
+    // The relayer is not punished for the mismatch.
+    assert_eq!(sum_matching(&text, "gossip_sieve_peer_bans_total"), 0.0);
+
+    // Six deep now: the waiting announcement is accepted.
+    mine(&rpc, 4).await;
+    sieve.wait_until("shallow accepted once six deep", |t| {
+        metric(t, &accepted(CA)) >= 2.0 && metric(t, GRAPH) >= 2.0
+    });
+    // In the store, each followed by a channel_amount with its funding amount.
+    wait_store(
+        dir.path(),
+        "both announcements with their amounts",
+        |live, amounts| {
+            live.contains(&announce(&good, scid_good))
+                && amounts.contains(&500_000)
+                && amounts.contains(&700_000)
+        },
+    );
+
+    // Spent, then the forget delay (3 blocks): forgotten and deleted in the store.
+    submit_block_with(&rpc, spend_of(OutPoint { txid, vout: 0 })).await;
+    mine(&rpc, 3).await;
+    let text = sieve.wait_until("spent channel forgotten", |t| {
+        metric(t, "gossip_sieve_channels_forgotten_total{cause=\"closed\"}") >= 1.0
+    });
+    assert_eq!(metric(&text, GRAPH), 1.0, "{}", relevant(&text));
+    wait_store(
+        dir.path(),
+        "the spent channel deleted in the store",
+        |live, amounts| {
+            !live.contains(&announce(&good, scid_good))
+                && !amounts.contains(&500_000)
+                && live.contains(&announce(&shallow, scid_shallow))
+        },
+    );
+
+    // A channel funded now, announced while the node is stopped: not ready, it waits,
+    // nothing is lost, and it is accepted once the node is back.
+    let later_txid = pay_to_scripts(&rpc, &[(funding_of(&later), 900_000)]).await;
+    mine(&rpc, 6).await;
+    let scid_later = scid_of(&rpc, later_txid, 0).await;
+    node.stop().await;
+    let body = wait_readyz(&sieve, 503, "chain: chain source bitcoind_rpc failing");
+    assert!(
+        !body.contains("cookie") || !body.contains("password"),
+        "{body}"
+    );
+    sieve.wait_until("source down", |t| {
+        metric(t, "gossip_sieve_chain_source_up") == 0.0
+    });
+    peer.send(&announce(&later, scid_later)).await;
+    peer.barrier().await;
+    let text = sieve.wait_until("waits while the node is down", |t| {
+        metric(t, "gossip_sieve_chain_parked") >= 1.0
+    });
+    assert_eq!(metric(&text, GRAPH), 1.0, "nothing lost while down");
+    node.launch();
+    node.ready().await;
+    wait_readyz(&sieve, 200, "ready");
+    let text = sieve.wait_until("accepted after the node came back", |t| {
+        metric(t, GRAPH) >= 2.0
+    });
+    assert_eq!(metric(&text, &accepted(CA)), 3.0, "{}", relevant(&text));
+    wait_store(dir.path(), "the late channel stored", |live, _| {
+        live.contains(&announce(&later, scid_later))
+    });
+    drop(peer);
+    sieve.stop();
+}
+
+/// The attack the chain closes: a peer floods validly signed announcements of channels that
+/// do not exist (fresh keys, scids in real blocks). None is added, the flooding peer is only
+/// ignored (BOLT 7), and an honest peer alongside gets its real channel in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_fabricated_validly_signed_channels_adds_none_and_an_honest_peer_is_unaffected()
+{
+    let Some(binary) = node_binary() else { return };
+    let node = Node::start(binary);
+    node.ready().await;
+    let rpc = node.rpc(0);
+    mine(&rpc, 101).await;
+    let mut honest = Channel::new(0);
+    let txid = pay_to_scripts(&rpc, &[(funding_of(&honest), 500_000)]).await;
+    mine(&rpc, 6).await;
+    let scid = scid_of(&rpc, txid, 0).await;
+    honest.scid = scid.to_u64();
+
+    let dir = tempfile::tempdir().unwrap();
+    let sieve = run_against(&node, dir.path());
+    wait_readyz(&sieve, 200, "ready");
+    let mut attacker = TestPeer::connect(sieve.listen(), &sieve.node_id).await;
+    let mut friend = TestPeer::connect(sieve.listen(), &sieve.node_id).await;
+    const FABRICATED: usize = 600;
+    let fakes: Vec<Vec<u8>> = (0..FABRICATED)
+        .map(|i| {
+            // Real blocks, transactions and outputs that are not there or not this channel's.
+            let block = 1 + (i as u32 % 100);
+            let fake = Channel::new(0);
+            announce(
+                &fake,
+                ShortChannelId::new(block, i as u32 % 3, (i % 2) as u16).unwrap(),
+            )
+        })
+        .collect();
+    attacker.send_all(&fakes).await;
+    friend
+        .send_all(&[
+            announce(&honest, scid),
+            honest.update(0, common::forge::recent()),
+        ])
+        .await;
+    attacker.barrier().await;
+    friend.barrier().await;
+    let text = sieve.wait_until("every fabricated announcement answered", |t| {
+        metric(t, &dropped(CA, "funding_not_found"))
+            + metric(t, &dropped(CA, "funding_script_mismatch"))
+            >= FABRICATED as f64
+            && metric(t, &accepted("channel_update")) >= 1.0
+    });
+    assert_eq!(metric(&text, GRAPH), 1.0, "{}", relevant(&text));
+    assert_eq!(metric(&text, &accepted(CA)), 1.0);
+    assert_eq!(metric(&text, &accepted("channel_update")), 1.0);
+    assert_eq!(sum_matching(&text, "gossip_sieve_peer_bans_total"), 0.0);
+    // Both sessions are still open.
+    assert_eq!(metric(&text, "gossip_sieve_peers_connected"), 2.0);
+    drop((attacker, friend));
+    sieve.stop();
 }

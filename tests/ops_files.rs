@@ -41,6 +41,18 @@ const CONTRACT: &[(&str, bool)] = &[
     ("gossip_sieve_store_bytes", false),
     ("process_resident_memory_bytes", false),
     ("process_cpu_seconds_total", false),
+    // Chain (issue 10).
+    ("gossip_sieve_chain_lookups_total", false),
+    ("gossip_sieve_chain_lookup_duration_seconds", true),
+    ("gossip_sieve_chain_lookup_queue_depth", false),
+    ("gossip_sieve_chain_lookup_queue_capacity", false),
+    ("gossip_sieve_chain_parked", false),
+    ("gossip_sieve_chain_parked_capacity", false),
+    ("gossip_sieve_chain_tip_height", false),
+    ("gossip_sieve_chain_tip_age_seconds", false),
+    ("gossip_sieve_chain_source_up", false),
+    ("gossip_sieve_chain_channels_closed_total", false),
+    ("gossip_sieve_channels_forgotten_total", false),
 ];
 
 /// Series Prometheus itself attaches to every scrape target.

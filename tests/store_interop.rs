@@ -6,9 +6,9 @@ mod common;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
+use common::gossmap::gossmap;
 use common::{get, run_json};
 use gossip_sieve::clock::unix_now;
 use gossip_sieve::graph::Graph;
@@ -18,32 +18,6 @@ use gossip_sieve::store::dump::DumpWriter;
 use gossip_sieve::store::{open_and_load, STORE_FILE};
 use gossip_sieve::wire::address::Address;
 use gossip_sieve::wire::gossip::{ChannelUpdate, NodeAnnouncement};
-
-fn python() -> String {
-    std::env::var("GOSSIP_SIEVE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
-fn gossmap(store: &Path) -> serde_json::Value {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/gossmap_check.py");
-    let output = Command::new(python())
-        .arg(&script)
-        .arg(store)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}); set GOSSIP_SIEVE_TEST_PYTHON",
-                python()
-            )
-        });
-    assert!(
-        output.status.success(),
-        "pyln Gossmap could not read our store ({}); install pyln-client and pyln-proto \
-         (test.sh does) and set GOSSIP_SIEVE_TEST_PYTHON:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("gossmap_check.py JSON")
-}
 
 /// The newest channel_update per (scid, direction) and node_announcement per node of a corpus.
 #[derive(Default)]

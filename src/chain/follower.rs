@@ -420,7 +420,10 @@ impl TipFollower {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "chain tip poll failed");
-                    metrics.count_error(&e);
+                    match &validator {
+                        Some(v) => v.on_source_error(&e),
+                        None => metrics.count_error(&e),
+                    }
                 }
             }
             tokio::select! {

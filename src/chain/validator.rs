@@ -310,6 +310,27 @@ impl ChainValidator {
             .set(state.negative.len() as i64);
     }
 
+    /// The tip follower's request failed: the source is down as far as `/readyz` is concerned,
+    /// even while no lookup is asking.
+    pub fn on_source_error(&self, error: &ChainError) {
+        self.note_error(error);
+        self.inner.metrics.source_up.set(0);
+    }
+
+    /// Answers every parked claim `Unavailable` now (at shutdown: nobody waits for blocks).
+    pub fn abandon_parked(&self) {
+        let parked = std::mem::take(&mut self.inner.state.lock().parked);
+        for claim in parked {
+            self.count_unavailable();
+            let _ = claim
+                .reply
+                .send(LookupOutcome::Unavailable(ChainError::Unreachable(
+                    "shutting down".into(),
+                )));
+        }
+        self.inner.metrics.parked.set(0);
+    }
+
     /// Retries parked claims now (the follower does this on every poll through `on_tip`).
     pub fn retry_parked(&self) {
         if self.inner.retrying.swap(true, Ordering::AcqRel) {

@@ -2,12 +2,15 @@
 //! `--config` file, defaults), fail with the option at fault, or print the effective
 //! configuration as a complete TOML file.
 
-use crate::config::{ConfigError, FileConfig, Settings, SettingsArgs};
+use super::chain::chain_config;
+use crate::config::{FileConfig, Settings, SettingsArgs};
 
-/// Resolves and renders; the text is itself a valid config file that resolves to the same
-/// settings.
-pub fn run(args: &SettingsArgs, file: &FileConfig) -> Result<String, ConfigError> {
+/// Resolves, checks that the chain source settings can work (a URL for a remote backend,
+/// credentials for RPC), and renders; the text is itself a valid config file that resolves to
+/// the same settings.
+pub fn run(args: &SettingsArgs, file: &FileConfig) -> anyhow::Result<String> {
     let settings = Settings::resolve(args, file)?;
+    chain_config(&settings.chain).validate()?;
     Ok(render(&settings))
 }
 

@@ -11,17 +11,21 @@ use std::time::{Duration, Instant, SystemTime};
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
-use super::gen_corpus::write_corpus;
+use super::chain::ChainRuntime;
+use super::gen_corpus::{write_corpus, write_corpus_with_chain};
 use super::ingest::{close_progress, progress_bar, summarize_and_stop, IngestOptions};
 use super::summary::RunSummary;
-use crate::config::PeerAddr;
+use crate::chain::ChainSource;
+use crate::config::{ChainSettings, PeerAddr};
 use crate::graph::Graph;
 use crate::peer::dialer::{dial, DialerConfig};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::open_frames;
 use crate::peer::score::{ScoreBoard, ScoreConfig};
 use crate::peer::session::{PeerContext, SessionConfig};
+use crate::pipeline::forget::Forgetter;
 use crate::pipeline::Pipeline;
+use crate::sim::chain::SimChain;
 use crate::sim::corpus::CorpusSpec;
 use crate::sim::peer::{SyntheticConfig, SyntheticPeers};
 
@@ -33,6 +37,9 @@ pub struct DemoOptions {
     pub spec: CorpusSpec,
     pub peers: usize,
     pub cache_dir: PathBuf,
+    /// Validate funding through the in-process chain source built from the corpus's chain
+    /// (`None`: no validation, for comparison).
+    pub chain: Option<ChainSettings>,
     pub ingest: IngestOptions,
 }
 
@@ -73,8 +80,55 @@ pub fn ensure_corpus(spec: &CorpusSpec, cache_dir: &Path) -> anyhow::Result<(Pat
     Ok((path, count))
 }
 
+/// The corpus for `spec` with its chain (and fabricated announcements), generating both if
+/// there is no fresh cached copy. Returns the corpus path, its message count and the chain.
+pub fn ensure_corpus_with_chain(
+    spec: &CorpusSpec,
+    cache_dir: &Path,
+) -> anyhow::Result<(PathBuf, u64, SimChain)> {
+    std::fs::create_dir_all(cache_dir)?;
+    let path = corpus_path(cache_dir, spec).with_extension("chained.gsd");
+    let chain_path = path.with_extension("chain");
+    if !(is_fresh(&path) && chain_path.exists()) {
+        eprintln!(
+            "generating a signed corpus and its chain: {} nodes, {} channels (cached in {}) ...",
+            spec.nodes,
+            spec.channels,
+            path.display()
+        );
+        write_corpus_with_chain(spec, &path, &chain_path)?;
+    }
+    let count = open_frames(&path)?.count() as u64;
+    let chain = SimChain::read_from(&mut std::io::BufReader::new(std::fs::File::open(
+        &chain_path,
+    )?))?;
+    eprintln!(
+        "corpus {} ({count} messages), chain to height {}",
+        path.display(),
+        chain.tip_height()
+    );
+    Ok((path, count, chain))
+}
+
 pub fn run(mut options: DemoOptions) -> anyhow::Result<RunSummary> {
-    let (path, count) = ensure_corpus(&options.spec, &options.cache_dir)?;
+    let (path, count, chain) = match &options.chain {
+        Some(_) => {
+            let (path, count, chain) = ensure_corpus_with_chain(&options.spec, &options.cache_dir)?;
+            (path, count, Some(chain))
+        }
+        None => {
+            let (path, count) = ensure_corpus(&options.spec, &options.cache_dir)?;
+            (path, count, None)
+        }
+    };
+    // In-process chain source: the memory backend, named as such in metrics and logs.
+    let chain = match (options.chain.take(), chain) {
+        (Some(settings), Some(chain)) => {
+            let source: Arc<dyn ChainSource> = Arc::new(chain.into_memory());
+            Some((settings, source))
+        }
+        _ => None,
+    };
     let peers = options.peers.max(1);
     let chain_hash = options.ingest.config.network.chain_hash();
     let synthetic = SyntheticPeers::start(peers, &path, SyntheticConfig::new(chain_hash))?;
@@ -82,7 +136,7 @@ pub fn run(mut options: DemoOptions) -> anyhow::Result<RunSummary> {
     eprintln!("flooding from {peers} synthetic BOLT 8 peers ({count} messages each) ...");
     let addresses = synthetic.addresses().to_vec();
     let system = actix::System::new();
-    let summary = system.block_on(run_inside(options.ingest, addresses));
+    let summary = system.block_on(run_inside(options.ingest, addresses, chain));
     actix::System::current().stop();
     for result in synthetic.join() {
         if let Err(err) = result {
@@ -92,10 +146,32 @@ pub fn run(mut options: DemoOptions) -> anyhow::Result<RunSummary> {
     summary
 }
 
-async fn run_inside(options: IngestOptions, peers: Vec<PeerAddr>) -> anyhow::Result<RunSummary> {
+async fn run_inside(
+    options: IngestOptions,
+    peers: Vec<PeerAddr>,
+    chain: Option<(ChainSettings, Arc<dyn ChainSource>)>,
+) -> anyhow::Result<RunSummary> {
     let (metrics, health, exporter) = super::ingest::start_metrics(&options).await?;
     let chain_hash = options.config.network.chain_hash();
-    let pipeline = Pipeline::start(options.config, Arc::new(Graph::new()), metrics.clone());
+    let graph = Arc::new(Graph::new());
+    let (chain_stop, chain_shutdown) = watch::channel(false);
+    let chain = match chain {
+        Some((settings, source)) => {
+            eprintln!("validating funding outputs through the in-process chain source (memory)");
+            let mut chain = ChainRuntime::start(&settings, Some(source), &metrics, &health)?;
+            let forgetter = Forgetter::new(graph.clone(), metrics.clone(), None)?;
+            let watchers = chain.spawn_watchers(forgetter, health.clone(), chain_shutdown);
+            Some((chain, watchers))
+        }
+        None => None,
+    };
+    let pipeline = Pipeline::start_with_chain(
+        options.config,
+        graph,
+        metrics.clone(),
+        None,
+        chain.as_ref().map(|(c, _)| c.stage.clone()),
+    );
     let ctx = Arc::new(PeerContext {
         identity: Arc::new(NodeIdentity::random()),
         sieve: pipeline.sieve.clone(),
@@ -138,8 +214,19 @@ async fn run_inside(options: IngestOptions, peers: Vec<PeerAddr>) -> anyhow::Res
             tracing::warn!(?stats, "a synthetic peer's session ended abnormally");
         }
     }
+    if let Some((chain, _)) = &chain {
+        chain.release_waiting();
+    }
     pipeline.drained().await;
     let wall = started.elapsed();
     close_progress(progress);
-    Ok(summarize_and_stop(&metrics, wall, exporter, options.linger, pipeline).await)
+    let summary = summarize_and_stop(&metrics, wall, exporter, options.linger, pipeline).await;
+    let _ = chain_stop.send(true);
+    if let Some((chain, watchers)) = chain {
+        for watcher in watchers {
+            let _ = watcher.await;
+        }
+        chain.stop();
+    }
+    Ok(summary)
 }

@@ -1,6 +1,8 @@
 //! The subcommands behind the CLI: each turns parsed arguments into a run and a report.
 
 pub mod bench;
+pub mod bench_chain;
+pub mod chain;
 pub mod config_check;
 pub mod demo;
 pub mod gen_corpus;

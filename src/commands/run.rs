@@ -12,8 +12,9 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::chain::ChainRuntime;
 use crate::clock::unix_now;
-use crate::config::{PeerAddr, PipelineConfig};
+use crate::config::{ChainSettings, PeerAddr, PipelineConfig};
 use crate::graph::Graph;
 use crate::metrics::{self, ExporterConfig, Health, Metrics};
 use crate::peer::dialer::{dial, DialerConfig};
@@ -21,6 +22,7 @@ use crate::peer::identity::NodeIdentity;
 use crate::peer::listener::{accept_loop, ListenerConfig};
 use crate::peer::score::{ScoreBoard, ScoreConfig};
 use crate::peer::session::{PeerContext, SessionConfig};
+use crate::pipeline::forget::Forgetter;
 use crate::pipeline::Pipeline;
 use crate::store::{StoreConfig, StoreHandle};
 
@@ -35,6 +37,8 @@ pub struct RunOptions {
     pub listener: ListenerConfig,
     pub score: ScoreConfig,
     pub exporter: ExporterConfig,
+    /// The chain source checking channel funding, forgetting and pruning (`[chain]`).
+    pub chain: ChainSettings,
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
@@ -84,11 +88,14 @@ async fn run_inside(
         health.clone(),
     )?;
     eprintln!("store: {}", serde_json::to_string(&report)?);
-    let pipeline = Pipeline::start_with_store(
+    let mut chain = ChainRuntime::start(&options.chain, None, &metrics, &health)?;
+    let forgetter = Forgetter::new(graph.clone(), metrics.clone(), Some(store.sender()))?;
+    let pipeline = Pipeline::start_with_chain(
         options.pipeline,
         graph,
         metrics.clone(),
         Some(store.sender()),
+        Some(chain.stage.clone()),
     );
     metrics.set_limit("max_peers", options.listener.max_peers);
     let admission = &options.listener.admission;
@@ -122,7 +129,7 @@ async fn run_inside(
     // Tests and scripts parse these lines; the bound addresses matter when port 0 was asked.
     println!("node_id {}", identity.node_id_hex());
     println!("metrics {metrics_bound}");
-    let mut tasks = Vec::new();
+    let mut tasks = chain.spawn_watchers(forgetter, health.clone(), shutdown.clone());
     if let Some(listener) = listener {
         println!("listening {}", listener.local_addr()?);
         tasks.push(actix::spawn(accept_loop(
@@ -158,10 +165,12 @@ async fn run_inside(
     // Bans are written on a thread of their own; the last one must reach the disk too.
     ctx.scores.lock().flush();
     store.stop_waiting_for_space();
+    chain.release_waiting();
     pipeline.drained().await;
     store.shutdown().await?;
     exporter.abort();
     pipeline.stop();
+    chain.stop();
     Ok(())
 }
 

@@ -54,6 +54,64 @@ pub struct NodeArgs {
     /// [env: GOSSIP_SIEVE_BAN_DURATION_SECS; default 172800].
     #[arg(long)]
     pub ban_duration_secs: Option<u64>,
+    #[command(flatten)]
+    pub chain: ChainArgs,
+}
+
+/// Chain source options (`[chain]`): which node validates channel funding outputs, and the
+/// bounds of validation, forgetting and pruning. Credentials are never flags: the cookie file,
+/// or GOSSIP_SIEVE_CHAIN_RPC_USER / GOSSIP_SIEVE_CHAIN_RPC_PASSWORD.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ChainArgs {
+    /// Chain source: none, bitcoind-rpc, bitcoind-rest or esplora
+    /// [env: GOSSIP_SIEVE_CHAIN; default none].
+    #[arg(long = "chain", value_name = "BACKEND")]
+    pub backend: Option<String>,
+    /// bitcoind RPC/REST base or Esplora API base, `http://host:port[/path]`
+    /// [env: GOSSIP_SIEVE_CHAIN_URL].
+    #[arg(long = "chain-url", value_name = "URL")]
+    pub url: Option<String>,
+    /// bitcoind's `.cookie` file for RPC [env: GOSSIP_SIEVE_CHAIN_COOKIE_FILE].
+    #[arg(long = "chain-cookie-file", value_name = "PATH")]
+    pub cookie_file: Option<PathBuf>,
+    /// Confirmations a funding output needs [env: GOSSIP_SIEVE_CHAIN_MIN_DEPTH; default 6].
+    #[arg(long = "chain-min-depth")]
+    pub min_depth: Option<u32>,
+    /// Funding lookups in flight at once; more make peers wait
+    /// [env: GOSSIP_SIEVE_CHAIN_LOOKUP_QUEUE; default 4096].
+    #[arg(long = "chain-lookup-queue")]
+    pub lookup_queue: Option<usize>,
+    /// Bytes of channel_announcements waiting for their funding answer
+    /// [env: GOSSIP_SIEVE_CHAIN_STAGE_BYTES_CAP; default 16 MiB].
+    #[arg(long = "chain-stage-bytes-cap")]
+    pub stage_bytes_cap: Option<usize>,
+    /// Announcements that may wait for depth or for an unreachable source
+    /// [env: GOSSIP_SIEVE_CHAIN_PARKED_CAP; default 10000].
+    #[arg(long = "chain-parked-cap")]
+    pub parked_cap: Option<usize>,
+    /// Blocks between a funding spend and forgetting the channel
+    /// [env: GOSSIP_SIEVE_CHAIN_FORGET_DELAY_BLOCKS; default 72].
+    #[arg(long = "chain-forget-delay-blocks")]
+    pub forget_delay_blocks: Option<u32>,
+    /// Seconds between tip polls [env: GOSSIP_SIEVE_CHAIN_POLL_INTERVAL_SECS; default 10].
+    #[arg(long = "chain-poll-interval-secs")]
+    pub poll_interval_secs: Option<u64>,
+    /// Milliseconds one request to the chain source may take
+    /// [env: GOSSIP_SIEVE_CHAIN_REQUEST_TIMEOUT_MS; default 10000].
+    #[arg(long = "chain-request-timeout-ms")]
+    pub request_timeout_ms: Option<u64>,
+    /// With --chain none: channels the graph may hold at most
+    /// [env: GOSSIP_SIEVE_UNVALIDATED_CHANNELS_CAP; default 100000].
+    #[arg(long = "unvalidated-channels-cap")]
+    pub unvalidated_channels_cap: Option<usize>,
+    /// With --chain none: new channels one peer session may add per hour
+    /// [env: GOSSIP_SIEVE_UNVALIDATED_CHANNELS_PER_PEER_PER_HOUR; default 60000].
+    #[arg(long = "unvalidated-channels-per-peer-per-hour")]
+    pub unvalidated_channels_per_peer_per_hour: Option<u32>,
+    /// Forget channels whose newest update in each direction is older than this; 0 = never
+    /// [env: GOSSIP_SIEVE_STALE_CHANNEL_AGE_SECS; default 1209600 (14 days)].
+    #[arg(long = "stale-channel-age-secs")]
+    pub stale_channel_age_secs: Option<u64>,
 }
 
 /// Pipeline bounds (the fields of `PipelineConfig`). The flag names predate the config file

@@ -28,6 +28,40 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub chain: ChainSection,
+}
+
+/// `[chain]`: the chain source and its bounds (see [`super::ChainSettings`]).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cookie_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_depth: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookup_queue: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage_bytes_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parked_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forget_delay_blocks: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poll_interval_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unvalidated_channels_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unvalidated_channels_per_peer_per_hour: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_channel_age_secs: Option<u64>,
 }
 
 /// `[pipeline]`: the fields of [`super::PipelineConfig`].

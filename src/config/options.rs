@@ -138,6 +138,63 @@ pub(super) const BAN_DURATION: OptionSpec = opt(
 pub(super) const LOG_LEVEL: OptionSpec = opt("log.level", "--log-level", "GOSSIP_SIEVE_LOG_LEVEL");
 pub(super) const LOG_FORMAT: OptionSpec =
     opt("log.format", "--log-format", "GOSSIP_SIEVE_LOG_FORMAT");
+pub(super) const CHAIN: OptionSpec = opt("chain.backend", "--chain", "GOSSIP_SIEVE_CHAIN");
+pub(super) const CHAIN_URL: OptionSpec = opt("chain.url", "--chain-url", "GOSSIP_SIEVE_CHAIN_URL");
+pub(super) const CHAIN_COOKIE: OptionSpec = opt(
+    "chain.cookie_file",
+    "--chain-cookie-file",
+    "GOSSIP_SIEVE_CHAIN_COOKIE_FILE",
+);
+pub(super) const CHAIN_MIN_DEPTH: OptionSpec = opt(
+    "chain.min_depth",
+    "--chain-min-depth",
+    "GOSSIP_SIEVE_CHAIN_MIN_DEPTH",
+);
+pub(super) const CHAIN_LOOKUP_QUEUE: OptionSpec = opt(
+    "chain.lookup_queue",
+    "--chain-lookup-queue",
+    "GOSSIP_SIEVE_CHAIN_LOOKUP_QUEUE",
+);
+pub(super) const CHAIN_STAGE_BYTES: OptionSpec = opt(
+    "chain.stage_bytes_cap",
+    "--chain-stage-bytes-cap",
+    "GOSSIP_SIEVE_CHAIN_STAGE_BYTES_CAP",
+);
+pub(super) const CHAIN_PARKED: OptionSpec = opt(
+    "chain.parked_cap",
+    "--chain-parked-cap",
+    "GOSSIP_SIEVE_CHAIN_PARKED_CAP",
+);
+pub(super) const CHAIN_FORGET_DELAY: OptionSpec = opt(
+    "chain.forget_delay_blocks",
+    "--chain-forget-delay-blocks",
+    "GOSSIP_SIEVE_CHAIN_FORGET_DELAY_BLOCKS",
+);
+pub(super) const CHAIN_POLL: OptionSpec = opt(
+    "chain.poll_interval_secs",
+    "--chain-poll-interval-secs",
+    "GOSSIP_SIEVE_CHAIN_POLL_INTERVAL_SECS",
+);
+pub(super) const CHAIN_TIMEOUT: OptionSpec = opt(
+    "chain.request_timeout_ms",
+    "--chain-request-timeout-ms",
+    "GOSSIP_SIEVE_CHAIN_REQUEST_TIMEOUT_MS",
+);
+pub(super) const UNVALIDATED_CAP: OptionSpec = opt(
+    "chain.unvalidated_channels_cap",
+    "--unvalidated-channels-cap",
+    "GOSSIP_SIEVE_UNVALIDATED_CHANNELS_CAP",
+);
+pub(super) const UNVALIDATED_PER_PEER: OptionSpec = opt(
+    "chain.unvalidated_channels_per_peer_per_hour",
+    "--unvalidated-channels-per-peer-per-hour",
+    "GOSSIP_SIEVE_UNVALIDATED_CHANNELS_PER_PEER_PER_HOUR",
+);
+pub(super) const STALE_AGE: OptionSpec = opt(
+    "chain.stale_channel_age_secs",
+    "--stale-channel-age-secs",
+    "GOSSIP_SIEVE_STALE_CHANNEL_AGE_SECS",
+);
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
 pub(super) const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
 
@@ -176,4 +233,17 @@ pub const OPTIONS: &[OptionSpec] = &[
     BAN_DURATION,
     LOG_LEVEL,
     LOG_FORMAT,
+    CHAIN,
+    CHAIN_URL,
+    CHAIN_COOKIE,
+    CHAIN_MIN_DEPTH,
+    CHAIN_LOOKUP_QUEUE,
+    CHAIN_STAGE_BYTES,
+    CHAIN_PARKED,
+    CHAIN_FORGET_DELAY,
+    CHAIN_POLL,
+    CHAIN_TIMEOUT,
+    UNVALIDATED_CAP,
+    UNVALIDATED_PER_PEER,
+    STALE_AGE,
 ];

@@ -153,6 +153,16 @@ pub enum UpdateStanding {
     Known(Option<u32>),
 }
 
+/// What forgetting a channel freed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forgotten {
+    /// Store records to mark deleted: the announcement (its `channel_amount` goes with it),
+    /// its updates, and the node_announcements of nodes left without a channel.
+    pub offsets: Vec<u64>,
+    /// Nodes left without a channel (no longer part of the graph).
+    pub nodes_removed: usize,
+}
+
 /// A write that would not move the graph forward: the target is unknown, or it already holds a
 /// message with an equal or newer timestamp.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -331,6 +341,59 @@ impl Graph {
                 Ok(old)
             }
         }
+    }
+
+    /// Removes a channel with its updates; a node left without a channel leaves the graph with
+    /// its node_announcement (a later channel brings it back, and its announcement must then
+    /// be accepted again). `None` if the channel is unknown.
+    pub fn remove_channel(&self, short_channel_id: u64) -> Option<Forgotten> {
+        // The channel's shard lock is released before any node's is taken (lock order).
+        let (_, entry) = self.channels.remove(&short_channel_id)?;
+        let mut forgotten = Forgotten::default();
+        let stored = unpack_offset(entry.announcement_offset);
+        forgotten.offsets.extend(stored);
+        for direction in entry.directions {
+            forgotten
+                .offsets
+                .extend(direction.stamp().and_then(|s| s.offset));
+        }
+        for node_id in entry.nodes.iter().filter_map(|index| self.node_id(*index)) {
+            let Some(mut node) = self.nodes.get_mut(&node_id) else {
+                continue;
+            };
+            node.channels = node.channels.saturating_sub(1);
+            if stored.is_some() {
+                node.stored_channels = node.stored_channels.saturating_sub(1);
+            }
+            if node.channels == 0 {
+                forgotten.nodes_removed += 1;
+                forgotten
+                    .offsets
+                    .extend(node.announcement().and_then(|s| s.offset));
+                node.announcement_offset = ABSENT;
+                node.announcement_timestamp = 0;
+            }
+        }
+        Some(forgotten)
+    }
+
+    /// Channels with at least one update whose every update is older than `cutoff` (BOLT 7:
+    /// "MAY prune a channel if the timestamp of the latest channel_update in either direction
+    /// is older than two weeks"). A channel with no update at all is left alone: its updates
+    /// may still be on their way, and the graph does not know when it arrived.
+    pub fn stale_channels(&self, cutoff: u32) -> Vec<u64> {
+        self.channels
+            .iter()
+            .filter(|c| {
+                let stamps: Vec<u32> = c
+                    .directions
+                    .iter()
+                    .filter_map(|d| d.stamp().map(|s| s.timestamp))
+                    .collect();
+                !stamps.is_empty() && stamps.iter().all(|t| *t < cutoff)
+            })
+            .map(|c| *c.key())
+            .collect()
     }
 
     /// Records the store offset of a channel_announcement. The first time, the channel's nodes
@@ -541,6 +604,48 @@ mod tests {
         assert_eq!(graph.node_count(), 3);
         assert_eq!(graph.node_standing(&node(1)), Some(None));
         assert_eq!(graph.node_standing(&node(4)), None);
+    }
+
+    #[test]
+    fn removing_a_channel_frees_its_records_and_lonely_nodes() {
+        let graph = Graph::new();
+        graph.insert_channel(7, node(1), node(2), None);
+        graph.insert_channel(8, node(1), node(3), None);
+        graph.settle_channel_offset(7, 100);
+        graph.apply_update(7, 0, stamp(50)).unwrap();
+        graph.settle_update_offset(7, 0, 50, 200);
+        graph.apply_node_announcement(&node(2), stamp(60)).unwrap();
+        graph.settle_node_offset(&node(2), 60, 300);
+        let forgotten = graph.remove_channel(7).expect("known");
+        assert_eq!(forgotten.nodes_removed, 1, "node 1 keeps channel 8");
+        let mut offsets = forgotten.offsets;
+        offsets.sort_unstable();
+        assert_eq!(offsets, vec![100, 200, 300]);
+        assert!(!graph.has_channel(7));
+        assert_eq!(graph.node_standing(&node(2)), None);
+        assert_eq!(graph.node_standing(&node(1)), Some(None));
+        assert_eq!(graph.node_count(), 2);
+        assert_eq!(graph.remove_channel(7), None);
+        // Back with a new channel, node 2 must be able to announce itself again.
+        graph.insert_channel(9, node(2), node(3), None);
+        assert_eq!(graph.node_standing(&node(2)), Some(None));
+    }
+
+    #[test]
+    fn stale_channels_are_those_whose_every_update_is_old() {
+        let graph = Graph::new();
+        for scid in 1..=4 {
+            graph.insert_channel(scid, node(1), node(2), None);
+        }
+        graph.apply_update(1, 0, stamp(10)).unwrap(); // old, other side silent
+        graph.apply_update(2, 0, stamp(10)).unwrap();
+        graph.apply_update(2, 1, stamp(1_000)).unwrap(); // one side fresh
+        graph.apply_update(3, 0, stamp(10)).unwrap();
+        graph.apply_update(3, 1, stamp(20)).unwrap(); // both old
+                                                      // 4: no update at all
+        let mut stale = graph.stale_channels(500);
+        stale.sort_unstable();
+        assert_eq!(stale, vec![1, 3]);
     }
 
     #[test]

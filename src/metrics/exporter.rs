@@ -36,6 +36,9 @@ pub struct Health {
     ready: AtomicBool,
     /// Part name → why it cannot take gossip now.
     blockers: Mutex<BTreeMap<&'static str, String>>,
+    /// Part name → what an operator must know while ready (e.g. `--chain none`): shown in
+    /// `/readyz`'s body, without making the node unready.
+    warnings: Mutex<BTreeMap<&'static str, String>>,
 }
 
 impl Health {
@@ -49,15 +52,21 @@ impl Health {
 
     /// `part` cannot take gossip because of `reason` (`None`: it can again).
     pub fn set_blocker(&self, part: &'static str, reason: Option<String>) {
-        let mut blockers = self.blockers.lock();
-        match reason {
-            Some(reason) => {
-                blockers.insert(part, reason);
-            }
-            None => {
-                blockers.remove(part);
-            }
-        }
+        set_or_clear(&mut self.blockers.lock(), part, reason);
+    }
+
+    /// `part` runs in a mode the operator must be told about (`None`: no longer).
+    pub fn set_warning(&self, part: &'static str, warning: Option<String>) {
+        set_or_clear(&mut self.warnings.lock(), part, warning);
+    }
+
+    /// `warning: part: text` lines of the current warnings.
+    pub fn warnings(&self) -> String {
+        self.warnings
+            .lock()
+            .iter()
+            .map(|(part, text)| format!("warning: {part}: {text}\n"))
+            .collect()
     }
 
     /// `part: reason` lines of the current blockers.
@@ -67,6 +76,21 @@ impl Health {
             .iter()
             .map(|(part, reason)| format!("{part}: {reason}\n"))
             .collect()
+    }
+}
+
+fn set_or_clear(
+    map: &mut BTreeMap<&'static str, String>,
+    part: &'static str,
+    text: Option<String>,
+) {
+    match text {
+        Some(text) => {
+            map.insert(part, text);
+        }
+        None => {
+            map.remove(part);
+        }
     }
 }
 
@@ -119,11 +143,15 @@ fn route(request: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Res
             metrics.render(),
         ),
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
-        "/readyz" if health.is_ready() => respond(StatusCode::OK, "text/plain", "ready\n".into()),
+        "/readyz" if health.is_ready() => respond(
+            StatusCode::OK,
+            "text/plain",
+            format!("ready\n{}", health.warnings()),
+        ),
         "/readyz" => respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
-            format!("not ready\n{}", health.blockers()),
+            format!("not ready\n{}{}", health.blockers(), health.warnings()),
         ),
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }

@@ -10,6 +10,7 @@ use actix::Message;
 use prometheus::IntGauge;
 use tokio::sync::OwnedSemaphorePermit;
 
+use super::chain_stage::{ChainTicket, UnvalidatedBudget};
 use super::flight::{Claim, FlightKey};
 use crate::vocab::{DropReason, PeerAction};
 use crate::wire::kind::GossipKind;
@@ -27,6 +28,8 @@ pub struct PeerVerdicts {
     invalid_signatures: AtomicU32,
     malformed: AtomicU32,
     warnings: AtomicU32,
+    /// With `--chain none`: this peer's hourly budget of new channels.
+    channel_budget: UnvalidatedBudget,
     parked_messages: AtomicUsize,
     parked_bytes: AtomicUsize,
 }
@@ -109,6 +112,11 @@ impl PeerVerdicts {
         )
     }
 
+    /// This peer's budget of unvalidated new channels (see [`super::chain_stage`]).
+    pub fn channel_budget(&self) -> &UnvalidatedBudget {
+        &self.channel_budget
+    }
+
     pub fn counts(&self) -> VerdictCounts {
         VerdictCounts {
             invalid_signatures: self.invalid_signatures.load(Ordering::Relaxed),
@@ -147,7 +155,8 @@ impl Drop for Slot {
 }
 
 /// One admitted message. Holding `slot` keeps the shard's admission count up until the job is
-/// finished and dropped.
+/// finished and dropped, or until the shard hands it to the chain stage (which then holds the
+/// job's place through `chain`).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct VerifyJob {
@@ -158,7 +167,9 @@ pub struct VerifyJob {
     /// Holds the message bytes, shared with the in-flight map.
     pub claim: Claim,
     pub admitted_at: Instant,
-    pub slot: Slot,
+    pub slot: Option<Slot>,
+    /// A channel_announcement's place in the chain stage, when chain validation is on.
+    pub chain: Option<ChainTicket>,
 }
 
 #[cfg(test)]

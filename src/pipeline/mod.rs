@@ -12,8 +12,10 @@
 //! The sieve admits, the shards verify and apply; both share one [`state::PipelineState`] and
 //! hand each other nothing but [`job::VerifyJob`]s, so neither imports the other.
 
+pub mod chain_stage;
 pub mod checks;
 pub mod flight;
+pub mod forget;
 pub mod job;
 pub mod pending;
 pub mod rate_limit;
@@ -35,6 +37,7 @@ use crate::config::PipelineConfig;
 use crate::graph::Graph;
 use crate::metrics::Metrics;
 use crate::store::StoreSender;
+use chain_stage::ChainStage;
 use rate_limit::{RateLimitConfig, UpdateRateLimiter};
 use shard::VerifierShard;
 use sieve::ShardHandle;
@@ -62,6 +65,18 @@ impl Pipeline {
         metrics: Arc<Metrics>,
         store: Option<StoreSender>,
     ) -> Self {
+        Self::start_with_chain(config, graph, metrics, store, None)
+    }
+
+    /// [`Pipeline::start_with_store`], with channel_announcements passing `chain` between
+    /// verification and the graph (see [`chain_stage`]).
+    pub fn start_with_chain(
+        config: PipelineConfig,
+        graph: Arc<Graph>,
+        metrics: Arc<Metrics>,
+        store: Option<StoreSender>,
+        chain: Option<Arc<ChainStage>>,
+    ) -> Self {
         let shards = config.shards.max(1);
         let capacity = config.shard_mailbox_capacity.max(1);
         let bytes_capacity = config.shard_mailbox_bytes;
@@ -84,13 +99,17 @@ impl Pipeline {
             burst: config.update_burst,
             keepalive_after: config.update_keepalive_after,
         });
-        let sieve = Arc::new(Sieve::new(config, state.clone(), rate_limit));
+        if let Some(stage) = &chain {
+            metrics.set_limit("chain_stage_bytes", stage.bytes_cap());
+        }
+        let sieve = Arc::new(Sieve::new(config, state.clone(), rate_limit, chain.clone()));
         let mut arbiters = Vec::with_capacity(shards);
         let mut handles = Vec::with_capacity(shards);
         for index in 0..shards {
             let arbiter = Arbiter::new();
             let shard_state = state.clone();
             let shard_store = store.clone();
+            let shard_chain = chain.clone();
             // The mailbox is created with its capacity before the actor starts: actix's default
             // of 16 would otherwise apply until the arbiter ran the start closure, and a sender
             // that once finds a mailbox full stays parked. The semaphore admits at most
@@ -103,6 +122,7 @@ impl Pipeline {
                     key_cache_per_shard,
                     rate_limit,
                     shard_store,
+                    shard_chain,
                 ));
             });
             metrics

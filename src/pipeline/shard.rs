@@ -13,22 +13,26 @@
 //! 3. [`VerifierShard::finish`]: the accounting every job ends with (accepted or dropped, the
 //!    rejected cache, the peer's penalties, the store hand-off, the in-flight claim).
 //!
-//! The seam for a chain lookup is between 1 and 2: a stage that must confirm a verified
-//! channel_announcement's funding output takes the [`Verified`] value and the job (whose slot
-//! and claim keep admission and dedup exact while it waits), awaits its lookup off this
-//! thread, and calls 2 and 3 when the outcome arrives (or 3 alone with a `funding_*` drop
-//! reason). Updates for that channel admitted meanwhile find it in flight and are re-parked by
-//! step 1, exactly as when they overtake an announcement today. Admission (the sieve) does not
-//! change.
+//! The chain stage sits between 1 and 2 (see [`super::chain_stage`]): a verified
+//! channel_announcement's funding lookup starts off this thread, the job gives its mailbox
+//! slot back (its chain ticket's byte budget holds its place instead), and the shard goes on
+//! with other jobs. When the answer arrives, on this shard's thread, it runs 2 and 3 (or 3
+//! alone with a `funding_*` drop reason). The job's in-flight claim lasts until then, so
+//! copies are still caught as duplicates, and updates for that channel admitted meanwhile find
+//! it in flight and are re-parked by step 1, exactly as when they overtake an announcement.
 
+use std::sync::Arc;
 use std::time::Instant;
 
-use actix::{Actor, Context, Handler};
+use actix::fut::ActorFutureExt;
+use actix::{Actor, AsyncContext, Context, Handler};
 
+use super::chain_stage::{self, ChainHold, ChainStage};
 use super::job::VerifyJob;
 use super::rate_limit::UpdateRateLimiter;
 use super::state::PipelineState;
 use super::verify::Verifier;
+use crate::chain::{ChainError, LookupOutcome};
 use crate::graph::{Stamp, UpdateStanding};
 use crate::store::{Persist, StoreKey, StoreSender};
 use crate::vocab::DropReason;
@@ -71,6 +75,17 @@ pub struct VerifierShard {
     /// The sieve's limiter (same epoch): the sieve looks at a bucket, the shard spends it.
     rate_limit: UpdateRateLimiter,
     store: Option<StoreSender>,
+    /// What channel_announcements pass between verify and apply (none for replays).
+    chain: Option<Arc<ChainStage>>,
+}
+
+/// What the chain stage made of a verified channel_announcement.
+enum ChainStep {
+    /// Apply it now, with this funding amount (0: not checked on chain).
+    Apply(u64),
+    /// Its funding lookup runs; the answer comes later.
+    Waiting(tokio::sync::oneshot::Receiver<LookupOutcome>, ChainHold),
+    Drop(DropReason),
 }
 
 impl VerifierShard {
@@ -79,13 +94,64 @@ impl VerifierShard {
         pubkey_cache_cap: usize,
         rate_limit: UpdateRateLimiter,
         store: Option<StoreSender>,
+        chain: Option<Arc<ChainStage>>,
     ) -> Self {
         VerifierShard {
             state,
             verifier: Verifier::new(pubkey_cache_cap),
             rate_limit,
             store,
+            chain,
         }
+    }
+
+    /// Between step 1 and 2 for a verified channel_announcement: its funding lookup (or, with
+    /// `--chain none`, the caps on unvalidated channels).
+    fn chain_step(&self, job: &mut VerifyJob, ann: &ChannelAnnouncement) -> ChainStep {
+        let Some(stage) = &self.chain else {
+            return ChainStep::Apply(0);
+        };
+        if !stage.validates() {
+            let budget = job.penalties.as_ref().map(|p| p.channel_budget());
+            return match stage.admit_unvalidated(self.state.graph(), budget) {
+                Ok(()) => ChainStep::Apply(0),
+                Err(reason) => ChainStep::Drop(reason),
+            };
+        }
+        // The sieve took the ticket at admission; a job without one (none is made so) must not
+        // slip through unvalidated.
+        let Some(ticket) = job.chain.take() else {
+            return ChainStep::Drop(DropReason::ChainUnavailable);
+        };
+        match stage.lookup(ticket, ann) {
+            Some((answer, hold)) => ChainStep::Waiting(answer, hold),
+            None => ChainStep::Drop(DropReason::ChainUnavailable),
+        }
+    }
+
+    /// Steps 2 and 3 for a channel_announcement whose funding answer arrived.
+    fn settle_funding(
+        &mut self,
+        job: VerifyJob,
+        ann: ChannelAnnouncement,
+        outcome: LookupOutcome,
+        ctx: &mut Context<Self>,
+    ) {
+        let result = match (&outcome, chain_stage::drop_reason(&outcome)) {
+            (LookupOutcome::Accepted(funding), _) => {
+                let scid = ann.short_channel_id;
+                let applied = self.apply_channel(ann, funding.amount_sat);
+                if applied.is_ok() {
+                    if let Some(stage) = &self.chain {
+                        stage.watch(scid, funding.outpoint);
+                    }
+                }
+                applied.map(|(key, timestamp)| Processed::Accepted(key, timestamp))
+            }
+            (_, Some(reason)) => Err(reason),
+            (_, None) => Err(DropReason::ChainUnavailable),
+        };
+        self.finish(job, result, ctx);
     }
 
     /// Step 1: the re-check against the graph and the signature checks.
@@ -166,24 +232,9 @@ impl VerifierShard {
     /// returns the store key and timestamp to persist it under.
     fn apply(&self, verified: Verified) -> Result<(StoreKey, u32), DropReason> {
         let state = &self.state;
-        let metrics = state.metrics();
         let graph = state.graph();
         match verified {
-            Verified::ChannelAnnouncement(ann) => {
-                let new_nodes = graph
-                    .insert_channel(ann.short_channel_id, ann.node_id_1, ann.node_id_2, None)
-                    .ok_or(DropReason::Duplicate)?;
-                metrics.graph_channels.inc();
-                metrics
-                    .graph_nodes
-                    .add(i64::try_from(new_nodes).unwrap_or(0));
-                state.release_dependants(ann.short_channel_id, [&ann.node_id_1, &ann.node_id_2]);
-                let key = StoreKey::Channel {
-                    short_channel_id: ann.short_channel_id,
-                    node_ids: [ann.node_id_1, ann.node_id_2],
-                };
-                Ok((key, 0))
-            }
+            Verified::ChannelAnnouncement(ann) => self.apply_channel(ann, 0),
             Verified::ChannelUpdate {
                 update,
                 stored,
@@ -228,6 +279,31 @@ impl VerifierShard {
         }
     }
 
+    /// Step 2 for a channel: `amount_sat` is its funding output's value (0 if unchecked).
+    fn apply_channel(
+        &self,
+        ann: ChannelAnnouncement,
+        amount_sat: u64,
+    ) -> Result<(StoreKey, u32), DropReason> {
+        let state = &self.state;
+        let metrics = state.metrics();
+        let new_nodes = state
+            .graph()
+            .insert_channel(ann.short_channel_id, ann.node_id_1, ann.node_id_2, None)
+            .ok_or(DropReason::Duplicate)?;
+        metrics.graph_channels.inc();
+        metrics
+            .graph_nodes
+            .add(i64::try_from(new_nodes).unwrap_or(0));
+        state.release_dependants(ann.short_channel_id, [&ann.node_id_1, &ann.node_id_2]);
+        let key = StoreKey::Channel {
+            short_channel_id: ann.short_channel_id,
+            node_ids: [ann.node_id_1, ann.node_id_2],
+            amount_sat,
+        };
+        Ok((key, 0))
+    }
+
     /// Step 3: settles a job's accounting and hands an accepted message to the store.
     fn finish(
         &self,
@@ -256,7 +332,16 @@ impl VerifierShard {
                 if let Some(penalties) = &job.penalties {
                     penalties.record(job.kind, reason);
                 }
-                if matches!(reason, DropReason::InvalidSignature | DropReason::Malformed) {
+                // Funding verdicts only a reorg could change are remembered too: a resend then
+                // costs a hash, not four signature checks and a lookup.
+                if matches!(
+                    reason,
+                    DropReason::InvalidSignature
+                        | DropReason::Malformed
+                        | DropReason::FundingNotFound
+                        | DropReason::FundingScriptMismatch
+                        | DropReason::FundingSpent
+                ) {
                     self.state.remember_rejected(&job.claim.msg);
                 }
                 self.state.count_drop(job.kind, reason);
@@ -276,19 +361,51 @@ impl Actor for VerifierShard {
 impl Handler<VerifyJob> for VerifierShard {
     type Result = ();
 
-    /// Verifies, applies and settles one admitted message.
-    fn handle(&mut self, job: VerifyJob, ctx: &mut Context<Self>) {
+    /// Verifies, applies and settles one admitted message (a channel_announcement's apply and
+    /// settle wait for its funding answer when the chain validates).
+    fn handle(&mut self, mut job: VerifyJob, ctx: &mut Context<Self>) {
         let metrics = self.state.metrics().clone();
         metrics
             .queue_wait
             .observe(job.admitted_at.elapsed().as_secs_f64());
         let started = Instant::now();
-        let result = self.verify(&job).and_then(|checked| match checked {
-            Checked::Verified(verified) => self
+        let result = match self.verify(&job) {
+            Ok(Checked::Verified(Verified::ChannelAnnouncement(ann))) => {
+                match self.chain_step(&mut job, &ann) {
+                    ChainStep::Apply(amount_sat) => self
+                        .apply_channel(ann, amount_sat)
+                        .map(|(key, timestamp)| Processed::Accepted(key, timestamp)),
+                    ChainStep::Drop(reason) => Err(reason),
+                    ChainStep::Waiting(answer, hold) => {
+                        metrics
+                            .kind(job.kind)
+                            .verify_duration
+                            .observe(started.elapsed().as_secs_f64());
+                        // The mailbox slot goes back now: the chain stage's bounds hold the
+                        // job from here, and this shard takes its next job meanwhile.
+                        job.slot = None;
+                        let settle = actix::fut::wrap_future::<_, Self>(answer).map(
+                            move |answer, shard, ctx| {
+                                let outcome = answer.unwrap_or_else(|_| {
+                                    LookupOutcome::Unavailable(ChainError::Unreachable(
+                                        "chain validator stopped".into(),
+                                    ))
+                                });
+                                shard.settle_funding(job, ann, outcome, ctx);
+                                drop(hold);
+                            },
+                        );
+                        ctx.spawn(settle);
+                        return;
+                    }
+                }
+            }
+            Ok(Checked::Verified(verified)) => self
                 .apply(verified)
                 .map(|(key, timestamp)| Processed::Accepted(key, timestamp)),
-            Checked::Parked => Ok(Processed::Parked),
-        });
+            Ok(Checked::Parked) => Ok(Processed::Parked),
+            Err(reason) => Err(reason),
+        };
         metrics
             .kind(job.kind)
             .verify_duration

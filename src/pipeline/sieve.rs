@@ -12,6 +12,7 @@ use actix::Recipient;
 use prometheus::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::chain_stage::ChainStage;
 use super::checks::CheckPolicy;
 use super::flight::{Claim, FlightKey};
 use super::job::{OrphanQuota, PeerVerdicts, PenaltyCounter, Slot, VerifyJob};
@@ -139,6 +140,8 @@ pub struct Sieve {
     state: PipelineState,
     rate_limit: UpdateRateLimiter,
     shards: OnceLock<Vec<ShardHandle>>,
+    /// Where channel_announcements take a place before admission when the chain validates.
+    chain: Option<Arc<ChainStage>>,
 }
 
 /// Spreads keys over shards; the multiplier scatters sequential scids (block-ordered) evenly.
@@ -152,6 +155,7 @@ impl Sieve {
         config: PipelineConfig,
         state: PipelineState,
         rate_limit: UpdateRateLimiter,
+        chain: Option<Arc<ChainStage>>,
     ) -> Self {
         let policy = CheckPolicy {
             chain_hash: config.network.chain_hash(),
@@ -166,6 +170,7 @@ impl Sieve {
             state,
             config,
             shards: OnceLock::new(),
+            chain,
         }
     }
 
@@ -478,6 +483,19 @@ impl Sieve {
             return self.abandon(&admission, DropReason::QueueFull);
         };
         let deadline = tokio::time::Instant::now() + self.config.stall_timeout;
+        // A full lookup queue (or chain byte budget) holds the peer exactly as a full mailbox
+        // does: it waits, reading nothing, until `stall_timeout`.
+        let chain = match &self.chain {
+            Some(stage)
+                if admission.kind == GossipKind::ChannelAnnouncement && stage.validates() =>
+            {
+                match stage.ticket(admission.claim.msg.len(), deadline).await {
+                    Some(ticket) => Some(ticket),
+                    None => return self.abandon(&admission, DropReason::QueueFull),
+                }
+            }
+            _ => None,
+        };
         let Some(permit) = handle.acquire(self.config.stall_timeout).await else {
             // Timed out, or the semaphore was closed at shutdown.
             return self.abandon(&admission, DropReason::QueueFull);
@@ -494,7 +512,8 @@ impl Sieve {
             key: admission.key,
             claim: admission.claim.clone(),
             admitted_at: Instant::now(),
-            slot: Slot::new(permit, bytes, handle.depth.clone()),
+            slot: Some(Slot::new(permit, bytes, handle.depth.clone())),
+            chain,
         };
         match handle.mailbox.try_send(job) {
             Ok(()) => Outcome::Admitted,

@@ -233,6 +233,150 @@ pub fn build_chain(
     }
 }
 
+/// A fabricated channel_announcement: four good signatures by fresh keys, for a scid the
+/// chain does not back as the announcement claims.
+pub struct Fabricated {
+    pub msg: Vec<u8>,
+    pub funding: ChannelFunding,
+    pub how: FabricatedFunding,
+}
+
+/// Tx indices of fabricated channels carry this bit: generated valid channels stay far below it,
+/// so a fabricated scid never names a real channel's funding.
+const FABRICATED_TX_BIT: u32 = 0x80_0000;
+
+/// A secret key from `seed`, `index` and `role` (retried until it is a valid scalar).
+fn fabricated_secret(seed: u64, index: u64, role: u8) -> secp256k1::SecretKey {
+    let mut attempt = 0u32;
+    loop {
+        let mut bytes = b"gossip-sieve fabricated".to_vec();
+        bytes.extend(seed.to_be_bytes());
+        bytes.extend(index.to_be_bytes());
+        bytes.push(role);
+        bytes.extend(attempt.to_be_bytes());
+        let digest = bitcoin::hashes::sha256::Hash::hash(&bytes);
+        if let Ok(key) = secp256k1::SecretKey::from_slice(digest.as_byte_array()) {
+            return key;
+        }
+        attempt += 1;
+    }
+}
+
+/// `count` validly signed announcements whose funding is missing, has the wrong script or is
+/// spent (in turn), in blocks `first_block..` of the generated chain, on `chain_hash`.
+pub fn fabricated_announcements(
+    seed: u64,
+    chain_hash: [u8; 32],
+    first_block: u32,
+    blocks: u32,
+    count: usize,
+) -> Vec<Fabricated> {
+    let secp = secp256k1::Secp256k1::signing_only();
+    (0..count)
+        .map(|i| {
+            let index = i as u64;
+            let mut nodes = [0u8, 1].map(|role| fabricated_secret(seed, index, role));
+            let bitcoin = [2u8, 3].map(|role| fabricated_secret(seed, index, role));
+            let public = |key: &secp256k1::SecretKey| {
+                secp256k1::PublicKey::from_secret_key(&secp, key).serialize()
+            };
+            // BOLT 7: node_id_1 is the lesser key.
+            if public(&nodes[0]) > public(&nodes[1]) {
+                nodes.swap(0, 1);
+            }
+            let how = FabricatedFunding::ALL[i % FabricatedFunding::ALL.len()];
+            let block = first_block + (i as u32 % blocks.max(1));
+            let scid = ShortChannelId::new(block, FABRICATED_TX_BIT | i as u32, 0)
+                .unwrap_or(ShortChannelId::from_u64(0));
+            let unsigned = ChannelAnnouncement {
+                node_signature_1: [0; 64],
+                node_signature_2: [0; 64],
+                bitcoin_signature_1: [0; 64],
+                bitcoin_signature_2: [0; 64],
+                features: Vec::new(),
+                chain_hash,
+                short_channel_id: scid.to_u64(),
+                node_id_1: public(&nodes[0]),
+                node_id_2: public(&nodes[1]),
+                bitcoin_key_1: public(&bitcoin[0]),
+                bitcoin_key_2: public(&bitcoin[1]),
+                excess: Vec::new(),
+            };
+            let msg = crate::sim::corpus::sign_announcement_with(
+                unsigned.serialize(),
+                [nodes[0], nodes[1], bitcoin[0], bitcoin[1]],
+            );
+            Fabricated {
+                funding: ChannelFunding {
+                    scid,
+                    bitcoin_key_1: unsigned.bitcoin_key_1,
+                    bitcoin_key_2: unsigned.bitcoin_key_2,
+                    amount_sat: amount_for(scid.to_u64()),
+                },
+                msg,
+                how,
+            }
+        })
+        .collect()
+}
+
+/// The chain file `gen-corpus --chain` writes: magic, base height and block count, then per
+/// block its transaction count and its transactions (index, consensus-encoded bytes).
+const CHAIN_FILE_MAGIC: &[u8; 8] = b"GSCHAIN1";
+
+impl SimChain {
+    /// Writes the blocks (see [`CHAIN_FILE_MAGIC`]).
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        out.write_all(CHAIN_FILE_MAGIC)?;
+        out.write_all(&self.base_height.to_be_bytes())?;
+        out.write_all(&(self.blocks.len() as u32).to_be_bytes())?;
+        for block in &self.blocks {
+            out.write_all(&block.tx_count.to_be_bytes())?;
+            out.write_all(&(block.txs.len() as u32).to_be_bytes())?;
+            for (index, tx) in &block.txs {
+                let bytes = bitcoin::consensus::serialize(tx);
+                out.write_all(&index.to_be_bytes())?;
+                out.write_all(&(bytes.len() as u32).to_be_bytes())?;
+                out.write_all(&bytes)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what [`SimChain::write_to`] wrote.
+    pub fn read_from(input: &mut impl std::io::Read) -> anyhow::Result<SimChain> {
+        fn u32_of(input: &mut impl std::io::Read) -> std::io::Result<u32> {
+            let mut b = [0u8; 4];
+            input.read_exact(&mut b)?;
+            Ok(u32::from_be_bytes(b))
+        }
+        let mut magic = [0u8; 8];
+        input.read_exact(&mut magic)?;
+        anyhow::ensure!(&magic == CHAIN_FILE_MAGIC, "not a gossip-sieve chain file");
+        let base_height = u32_of(input)?;
+        let count = u32_of(input)?;
+        let mut blocks = Vec::new();
+        for _ in 0..count {
+            let tx_count = u32_of(input)?;
+            let txs_len = u32_of(input)?;
+            let mut txs = Vec::new();
+            for _ in 0..txs_len {
+                let index = u32_of(input)?;
+                let len = u32_of(input)? as usize;
+                anyhow::ensure!(len <= 4_000_000, "transaction of {len} bytes");
+                let mut bytes = vec![0u8; len];
+                input.read_exact(&mut bytes)?;
+                txs.push((index, bitcoin::consensus::deserialize(&bytes)?));
+            }
+            blocks.push(SparseBlock { txs, tx_count });
+        }
+        Ok(SimChain {
+            base_height,
+            blocks,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +450,44 @@ mod tests {
             .with_label_values(&["block", "hit"])
             .get();
         assert!(hits >= 30, "block cache hits {hits}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn fabricated_announcements_verify_and_fail_the_funding_rule_by_their_class() {
+        use crate::pipeline::verify::Verifier;
+        let fabricated = fabricated_announcements(3, [6; 32], 800_000, 4, 6);
+        let valid = vec![channel(1, 800_001, 11, 0)];
+        let spoiled: Vec<_> = fabricated.iter().map(|f| (f.funding, f.how)).collect();
+        let sim = build_chain(&valid, &spoiled, 6);
+        let mut file = Vec::new();
+        sim.write_to(&mut file).unwrap();
+        let read = SimChain::read_from(&mut file.as_slice()).unwrap();
+        assert_eq!(read.blocks.len(), sim.blocks.len());
+        let chain: Arc<dyn ChainSource> = Arc::new(read.into_memory());
+        let validator = ChainValidator::new(
+            chain,
+            ValidatorConfig::default(),
+            ChainMetrics::unregistered(BackendKind::Memory),
+            tokio::runtime::Handle::current(),
+        );
+        let metrics = crate::metrics::Metrics::new(1).unwrap();
+        let mut verifier = Verifier::new(16);
+        for f in &fabricated {
+            let ann = ChannelAnnouncement::parse(&f.msg).unwrap();
+            verifier
+                .channel_announcement(&metrics, &f.msg, &ann)
+                .expect("four good signatures");
+            assert_eq!(
+                validator.validate(claim(&f.funding)).await,
+                LookupOutcome::Rejected(f.how.expected_rejection()),
+                "{:?}",
+                f.how
+            );
+        }
+        assert!(matches!(
+            validator.validate(claim(&valid[0])).await,
+            LookupOutcome::Accepted(_)
+        ));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -109,6 +109,9 @@ pub enum StoreKey {
     Channel {
         short_channel_id: u64,
         node_ids: [NodeId; 2],
+        /// The funding output's value from the chain, for the `channel_amount` record (0 when
+        /// no chain source checked it).
+        amount_sat: u64,
     },
     /// A channel_update for one direction (`channel_flags & 1`).
     Update {
@@ -259,7 +262,8 @@ impl StoreActor {
             StoreKey::Channel {
                 short_channel_id,
                 node_ids,
-            } => self.persist_channel(short_channel_id, node_ids, p),
+                amount_sat,
+            } => self.persist_channel(short_channel_id, node_ids, amount_sat, p),
             StoreKey::Update {
                 short_channel_id,
                 direction,
@@ -268,15 +272,17 @@ impl StoreActor {
         }
     }
 
-    fn persist_channel(&mut self, scid: u64, node_ids: [NodeId; 2], p: Persist) {
+    fn persist_channel(&mut self, scid: u64, node_ids: [NodeId; 2], amount_sat: u64, p: Persist) {
         match self.graph.channel_offset(scid) {
             None => return self.metrics.store.failed("unknown_key"),
             // Already written: channels are accepted once, so this is a repeated hand-off.
             Some(Some(_)) => return self.metrics.store.superseded.inc(),
             Some(None) => {}
         }
-        // The amount is unknown without a chain backend; Core Lightning's readers accept 0.
-        let Some(offset) = self.append(|w| w.append_channel_announcement(&p.msg, p.timestamp, 0))
+        // The funding amount the chain stage found (0 without a chain backend; Core Lightning's
+        // readers accept 0).
+        let Some(offset) =
+            self.append(|w| w.append_channel_announcement(&p.msg, p.timestamp, amount_sat))
         else {
             return;
         };
@@ -529,6 +535,25 @@ impl Handler<Queued> for StoreActor {
     }
 }
 
+/// Records of a forgotten channel (closed on chain, or stale) to mark deleted, so readers skip
+/// them and compaction reclaims them.
+#[derive(Message, Debug)]
+#[rtype(result = "()")]
+pub struct Forget {
+    pub offsets: Vec<u64>,
+}
+
+impl Handler<Forget> for StoreActor {
+    type Result = ();
+
+    /// Marks a forgotten channel's records deleted.
+    fn handle(&mut self, forget: Forget, _ctx: &mut Context<Self>) {
+        for offset in forget.offsets {
+            self.delete(offset);
+        }
+    }
+}
+
 impl Handler<Flush> for StoreActor {
     type Result = Result<WriterStats, StoreError>;
 
@@ -684,6 +709,7 @@ mod tests {
                     StoreKey::Channel {
                         short_channel_id: a.short_channel_id,
                         node_ids: [a.node_id_1, a.node_id_2],
+                        amount_sat: 0,
                     },
                     0,
                     a.serialize(),

@@ -32,7 +32,7 @@ pub mod recovery;
 pub mod sender;
 pub mod writer;
 
-pub use actor::{Flush, Persist, Shutdown, StoreActor, StoreConfig, StoreKey};
+pub use actor::{Flush, Forget, Persist, Shutdown, StoreActor, StoreConfig, StoreKey};
 pub use handle::StoreHandle;
 pub use load::{load, open_and_load, LoadReport, STORE_FILE};
 pub use sender::StoreSender;

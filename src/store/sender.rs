@@ -12,7 +12,7 @@ use actix::fut::ActorFutureExt;
 use actix::{Actor, Addr, AsyncContext, Context};
 use tokio::sync::Semaphore;
 
-use super::actor::{Persist, Queued, StoreActor};
+use super::actor::{Forget, Persist, Queued, StoreActor};
 use crate::metrics::Metrics;
 use crate::work::Outstanding;
 
@@ -94,6 +94,17 @@ impl StoreSender {
             }
         });
         ctx.wait(wait);
+    }
+
+    /// Marks the records at `offsets` deleted (a forgotten channel's), waiting for room in
+    /// the store's mailbox rather than dropping the request.
+    pub async fn forget(&self, offsets: Vec<u64>) {
+        if offsets.is_empty() {
+            return;
+        }
+        if self.addr.send(Forget { offsets }).await.is_err() {
+            self.metrics.store.failed("mailbox_closed");
+        }
     }
 
     /// A hand-off that will never arrive: the actor's mailbox was closed.

@@ -55,13 +55,30 @@ pub enum DropReason {
     /// A channel_update with `dont_forward` set: meant for the channel's direct peer only,
     /// never stored as public or relayed.
     DontForward,
+    /// A channel_announcement whose short_channel_id names no output on the chain (no such
+    /// block, transaction or output index).
+    FundingNotFound,
+    /// A channel_announcement whose funding output is not the P2WSH of the 2-of-2 of its
+    /// bitcoin keys (BOLT 3).
+    FundingScriptMismatch,
+    /// A channel_announcement whose funding output is spent: the channel is closed.
+    FundingSpent,
+    /// A channel_announcement whose funding output is not yet six blocks deep, and that could
+    /// not wait longer (parking full, or still shallow after `park_max_blocks`).
+    FundingUnconfirmed,
+    /// A channel_announcement that waited for an unreachable chain source longer than allowed
+    /// (or found its waiting room full): never accepted unvalidated, not proven fabricated.
+    ChainUnavailable,
+    /// With `--chain none`: a channel_announcement over the cap on channels accepted without
+    /// validation (global, or the sending peer's hourly budget).
+    UnvalidatedLimit,
     /// An orphan not parked because its sender already has its quota of parked orphans (in
     /// messages or bytes) in the pending maps.
     OrphanQuota,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::Duplicate,
         DropReason::Stale,
         DropReason::QueueFull,
@@ -75,6 +92,12 @@ impl DropReason {
         DropReason::RecentlyRejected,
         DropReason::DependencyRejected,
         DropReason::DontForward,
+        DropReason::FundingNotFound,
+        DropReason::FundingScriptMismatch,
+        DropReason::FundingSpent,
+        DropReason::FundingUnconfirmed,
+        DropReason::ChainUnavailable,
+        DropReason::UnvalidatedLimit,
         DropReason::OrphanQuota,
     ];
 
@@ -97,6 +120,12 @@ impl DropReason {
             DropReason::RecentlyRejected => "recently_rejected",
             DropReason::DependencyRejected => "dependency_rejected",
             DropReason::DontForward => "dont_forward",
+            DropReason::FundingNotFound => "funding_not_found",
+            DropReason::FundingScriptMismatch => "funding_script_mismatch",
+            DropReason::FundingSpent => "funding_spent",
+            DropReason::FundingUnconfirmed => "funding_unconfirmed",
+            DropReason::ChainUnavailable => "chain_unavailable",
+            DropReason::UnvalidatedLimit => "unvalidated_limit",
             DropReason::OrphanQuota => "orphan_quota",
         }
     }
@@ -120,7 +149,24 @@ impl DropReason {
             | DropReason::WrongChain
             // A resend of something already judged: the first copy was charged if it was the
             // sender's fault, and a relayer that re-offers it after a reconnect is not worse.
-            | DropReason::RecentlyRejected => PeerAction::Ignore,
+            | DropReason::RecentlyRejected
+            // Our chain source's trouble or our own cap, never the peer's.
+            | DropReason::ChainUnavailable
+            | DropReason::UnvalidatedLimit
+            // BOLT 7, channel_announcement, the receiving node: "if the `short_channel_id`'s
+            // output does NOT correspond to a P2WSH ... OR the output is spent: MUST ignore the
+            // message." No warning, no disconnect. A relayer cannot tell: a channel closed a
+            // block ago is still relayed by every honest node that has not seen the block, a
+            // shallow one may be six deep on its tip and not yet on ours, and its own chain view
+            // is not ours. Core Lightning ignores these; LDK answers its UtxoLookup failures
+            // with `ErrorAction::IgnoreError`. (LND 0.18's ban manager scores peers for invalid
+            // announcements; we do not: a fabricated announcement costs us one bounded lookup,
+            // its replays cost a hash (rejected and negative caches), and punishing relay would
+            // let an attacker get honest peers banned.)
+            | DropReason::FundingNotFound
+            | DropReason::FundingScriptMismatch
+            | DropReason::FundingSpent
+            | DropReason::FundingUnconfirmed => PeerAction::Ignore,
             DropReason::Malformed | DropReason::BadNodeOrder => PeerAction::Penalize,
             // BOLT 7, channel_announcement: "if bitcoin_signature_1, bitcoin_signature_2,
             // node_signature_1 OR node_signature_2 are invalid OR NOT correct: SHOULD send a

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod forge;
+pub mod gossmap;
 pub mod http;
 pub mod metrics;
 pub mod node;
