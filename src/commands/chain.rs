@@ -168,6 +168,7 @@ impl ChainRuntime {
         if let Some(stale_age) = self.stale_age {
             tasks.push(actix::spawn(prune_loop(
                 forgetter.clone(),
+                self.stage.clone(),
                 stale_age,
                 shutdown.clone(),
             )));
@@ -242,6 +243,7 @@ async fn health_loop(
 /// before it prunes.
 async fn prune_loop(
     forgetter: Forgetter,
+    stage: Arc<ChainStage>,
     stale_age: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -252,6 +254,8 @@ async fn prune_loop(
             _ = shutdown.changed() => return,
         }
         let age = u32::try_from(stale_age.as_secs()).unwrap_or(u32::MAX);
-        forgetter.prune_stale(unix_now().saturating_sub(age)).await;
+        for short_channel_id in forgetter.prune_stale(unix_now().saturating_sub(age)).await {
+            stage.unwatch(short_channel_id);
+        }
     }
 }

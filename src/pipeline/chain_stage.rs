@@ -202,6 +202,16 @@ impl ChainStage {
     }
 }
 
+impl ChainStage {
+    /// A forgotten channel's funding outpoint leaves the watch list (which thus holds at most
+    /// the validated channels of the graph).
+    pub fn unwatch(&self, short_channel_id: u64) {
+        if let ChainMode::Validate { watch, .. } = &self.mode {
+            watch.unwatch(ShortChannelId::from_u64(short_channel_id));
+        }
+    }
+}
+
 /// Held from hand-off to answer: the announcement's bytes in the stage's budget.
 pub struct ChainHold(#[allow(dead_code)] OwnedSemaphorePermit);
 

@@ -92,14 +92,16 @@ impl Forgetter {
     }
 
     /// Forgets every channel whose newest update in each direction is older than `cutoff`
-    /// (unix seconds); returns how many.
-    pub async fn prune_stale(&self, cutoff: u32) -> usize {
-        let mut pruned = 0;
+    /// (unix seconds); returns their short channel ids.
+    pub async fn prune_stale(&self, cutoff: u32) -> Vec<u64> {
+        let mut pruned = Vec::new();
         for short_channel_id in self.graph.stale_channels(cutoff) {
-            pruned += usize::from(self.forget(short_channel_id, ForgetCause::Stale).await);
+            if self.forget(short_channel_id, ForgetCause::Stale).await {
+                pruned.push(short_channel_id);
+            }
         }
-        if pruned > 0 {
-            tracing::info!(pruned, "stale channels forgotten");
+        if !pruned.is_empty() {
+            tracing::info!(pruned = pruned.len(), "stale channels forgotten");
         }
         pruned
     }
