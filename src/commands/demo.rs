@@ -20,6 +20,7 @@ use crate::peer::dialer::{dial, DialerConfig};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::open_frames;
 use crate::peer::score::{ScoreBoard, ScoreConfig};
+use crate::peer::serve::{ServeConfig, Serving};
 use crate::peer::session::{PeerContext, SessionConfig};
 use crate::pipeline::Pipeline;
 use crate::sim::corpus::CorpusSpec;
@@ -112,6 +113,8 @@ async fn run_inside(options: IngestOptions, peers: Vec<PeerAddr>) -> anyhow::Res
             ban_threshold: f64::INFINITY,
             ..ScoreConfig::default()
         })),
+        // The demo keeps no store: nothing to serve.
+        serving: Serving::new(ServeConfig::default(), None, &metrics)?,
     });
     health.set_ready(true);
     if options.metrics_addr.is_some() && !options.warmup.is_zero() {

@@ -24,6 +24,7 @@ use crate::metrics::ExporterConfig;
 use crate::peer::dialer::DialerConfig;
 use crate::peer::listener::ListenerConfig;
 use crate::peer::score::ScoreConfig;
+use crate::peer::serve::ServeConfig;
 use crate::peer::session::SessionConfig;
 
 /// Where the gossip comes from.
@@ -96,5 +97,6 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
         },
         score: score_config(&settings.limits),
         exporter: ExporterConfig::default(),
+        serve: ServeConfig::default(),
     }
 }

@@ -20,6 +20,7 @@ use crate::peer::dialer::{dial, DialerConfig};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::listener::{accept_loop, ListenerConfig};
 use crate::peer::score::{ScoreBoard, ScoreConfig};
+use crate::peer::serve::{ServeConfig, Serving};
 use crate::peer::session::{PeerContext, SessionConfig};
 use crate::pipeline::Pipeline;
 use crate::store::{StoreConfig, StoreHandle};
@@ -35,6 +36,7 @@ pub struct RunOptions {
     pub listener: ListenerConfig,
     pub score: ScoreConfig,
     pub exporter: ExporterConfig,
+    pub serve: ServeConfig,
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
@@ -84,6 +86,8 @@ async fn run_inside(
         health.clone(),
     )?;
     eprintln!("store: {}", serde_json::to_string(&report)?);
+    let serving = Serving::new(options.serve.clone(), Some(store.tail()), &metrics)?;
+    serving.sync.expect_peers(options.peers.len());
     let pipeline = Pipeline::start_with_store(
         options.pipeline,
         graph,
@@ -113,7 +117,11 @@ async fn run_inside(
         metrics: metrics.clone(),
         session: options.session,
         scores: Mutex::new(scores),
+        serving: serving.clone(),
     });
+    let sieve = pipeline.sieve.clone();
+    let sync_watch =
+        actix::spawn(serving.watch_sync(move || sieve.in_flight_total(), health.clone()));
     let (stop, shutdown) = watch::channel(false);
     // Installed before the start lines are printed: a supervisor that reads them may signal
     // at once, and an uninstalled handler would let the signal kill the process uncleanly.
@@ -159,6 +167,7 @@ async fn run_inside(
     pipeline.drained().await;
     store.shutdown().await?;
     exporter.abort();
+    sync_watch.abort();
     pipeline.stop();
     Ok(())
 }

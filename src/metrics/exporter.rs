@@ -36,6 +36,8 @@ pub struct Health {
     ready: AtomicBool,
     /// Part name → why it cannot take gossip now.
     blockers: Mutex<BTreeMap<&'static str, String>>,
+    /// Part name → a state worth showing that does not block readiness (e.g. `sync`).
+    notes: Mutex<BTreeMap<&'static str, String>>,
 }
 
 impl Health {
@@ -58,6 +60,24 @@ impl Health {
                 blockers.remove(part);
             }
         }
+    }
+
+    /// `part` reports `note` in the `/readyz` body without changing readiness (`None`: removed).
+    pub fn set_note(&self, part: &'static str, note: Option<String>) {
+        let mut notes = self.notes.lock();
+        match note {
+            Some(note) => notes.insert(part, note),
+            None => notes.remove(part),
+        };
+    }
+
+    /// `part: note` lines of the current notes.
+    pub fn notes(&self) -> String {
+        self.notes
+            .lock()
+            .iter()
+            .map(|(part, note)| format!("{part}: {note}\n"))
+            .collect()
     }
 
     /// `part: reason` lines of the current blockers.
@@ -119,11 +139,15 @@ fn route(request: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Res
             metrics.render(),
         ),
         "/healthz" => respond(StatusCode::OK, "text/plain", "ok\n".into()),
-        "/readyz" if health.is_ready() => respond(StatusCode::OK, "text/plain", "ready\n".into()),
+        "/readyz" if health.is_ready() => respond(
+            StatusCode::OK,
+            "text/plain",
+            format!("ready\n{}", health.notes()),
+        ),
         "/readyz" => respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
-            format!("not ready\n{}", health.blockers()),
+            format!("not ready\n{}{}", health.blockers(), health.notes()),
         ),
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }

@@ -11,6 +11,7 @@ use super::actor::{Flush, Shutdown, StoreActor, StoreConfig};
 use super::error::StoreError;
 use super::load::{open_and_load, LoadReport};
 use super::sender::StoreSender;
+use super::tail::StoreTail;
 use super::writer::WriterStats;
 use crate::graph::Graph;
 use crate::metrics::{Health, Metrics};
@@ -25,6 +26,7 @@ pub struct StoreHandle {
     stopping: Arc<AtomicBool>,
     /// Hand-offs sent by shards and not yet received by the actor.
     outstanding: Arc<Outstanding>,
+    tail: Arc<StoreTail>,
 }
 
 impl StoreHandle {
@@ -56,6 +58,8 @@ impl StoreHandle {
         health: Arc<Health>,
     ) -> Result<(StoreHandle, LoadReport), StoreError> {
         let (writer, report) = open_and_load(data_dir, &graph, &metrics)?;
+        // Nothing is buffered yet: the whole file is readable.
+        let tail = StoreTail::new(writer.path(), writer.stats().len)?;
         let stopping = Arc::new(AtomicBool::new(false));
         let capacity = config.mailbox_capacity.max(1);
         metrics.set_limit("store_mailbox_capacity", capacity);
@@ -64,7 +68,8 @@ impl StoreHandle {
         let addr = Addr::new(sender);
         let outstanding = Arc::new(Outstanding::default());
         let actor = StoreActor::new(writer, graph, metrics.clone(), config, outstanding.clone())
-            .with_health(health, stopping.clone());
+            .with_health(health, stopping.clone())
+            .with_tail(tail.clone());
         let arbiter = Arbiter::new();
         arbiter.spawn_fn(move || {
             Context::with_receiver(receiver).run(actor);
@@ -76,9 +81,15 @@ impl StoreHandle {
                 metrics,
                 stopping,
                 outstanding,
+                tail,
             },
             report,
         ))
+    }
+
+    /// The store's readable end, for serving gossip from it.
+    pub fn tail(&self) -> Arc<StoreTail> {
+        self.tail.clone()
     }
 
     /// The actor's address.
