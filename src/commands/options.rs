@@ -97,6 +97,11 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
         },
         score: score_config(&settings.limits),
         exporter: ExporterConfig::default(),
-        serve: ServeConfig::default(),
+        serve: ServeConfig {
+            peer_bytes_per_sec: settings.limits.serve_bytes_per_sec,
+            peer_reply_bytes_per_sec: settings.limits.serve_reply_bytes_per_sec,
+            global_reply_bytes_per_sec: settings.limits.serve_global_reply_bytes_per_sec,
+            ..ServeConfig::default()
+        },
     }
 }
