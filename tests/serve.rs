@@ -285,3 +285,66 @@ async fn a_query_flood_gets_one_answer_at_a_time_and_an_honest_peer_is_unaffecte
     }
     node.stop();
 }
+
+fn python() -> String {
+    std::env::var("GOSSIP_SIEVE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
+}
+
+/// Core Lightning's Python stack (pyln-proto transport and codec, pyln-bolt7 definitions) runs
+/// query_channel_range → query_short_channel_ids and receives every stored message byte for
+/// byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pyln_client_queries_and_gets_the_store_byte_for_byte() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(dir.path(), &[]);
+    let forged = channels(25, 650_000);
+    let msgs: Vec<Vec<u8>> = forged.iter().flat_map(|c| c.all()).collect();
+    drop(feed_node(&node, &msgs, msgs.len() as f64).await);
+    wait_stored(dir.path(), msgs.len()).await;
+    let script =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyln_query.py");
+    let mut command = std::process::Command::new(python());
+    command
+        .arg(&script)
+        .arg(hex::encode(node.node_id.serialize()))
+        .arg(node.listen().to_string());
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {} ({e}); set GOSSIP_SIEVE_TEST_PYTHON",
+                python()
+            )
+        });
+    assert!(
+        output.status.success(),
+        "pyln_query.py failed ({}); it needs pyln-proto and pyln-bolt7 (pip install -r \
+         tests/interop/requirements.txt, then set GOSSIP_SIEVE_TEST_PYTHON):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON line from pyln_query.py");
+    let scids: BTreeSet<u64> = result["scids"]
+        .as_array()
+        .expect("scids")
+        .iter()
+        .filter_map(|s| s.as_u64())
+        .collect();
+    assert_eq!(scids, forged.iter().map(|c| c.scid).collect());
+    let got: Vec<Vec<u8>> = result["gossip"]
+        .as_array()
+        .expect("gossip")
+        .iter()
+        .map(|m| hex::decode(m.as_str().expect("hex")).expect("hex"))
+        .collect();
+    assert_eq!(got.len(), msgs.len(), "each message once");
+    assert_eq!(
+        got.into_iter().collect::<BTreeSet<_>>(),
+        stored(dir.path()),
+        "pyln received the store byte for byte"
+    );
+    assert_eq!(result["full_information"], 1);
+    node.stop();
+}
