@@ -10,49 +10,13 @@ full_information. Pings are answered throughout.
 Usage: pyln_query.py <node_id_hex> <host:port>
 Exit status 2 (with a message) if pyln cannot be imported: the caller must fail, not skip.
 """
-import io
 import json
 import os
 import struct
 import sys
 
-try:
-    from pyln.proto.message import Message, MessageNamespace
-    from pyln.proto.wire import PrivateKey, PublicKey, connect
-    import pyln.spec.bolt7 as bolt7
-except ImportError as err:  # pragma: no cover - reported to the Rust test
-    print(f"cannot import pyln ({err}); pip install -r tests/interop/requirements.txt",
-          file=sys.stderr)
-    sys.exit(2)
-
-BOLT1 = MessageNamespace([
-    "msgtype,init,16",
-    "msgdata,init,gflen,u16,",
-    "msgdata,init,globalfeatures,byte,gflen",
-    "msgdata,init,flen,u16,",
-    "msgdata,init,features,byte,flen",
-    "msgdata,init,tlvs,init_tlvs,",
-    "tlvtype,init_tlvs,networks,1",
-    "tlvdata,init_tlvs,networks,chains,chain_hash,...",
-    "msgtype,ping,18",
-    "msgdata,ping,num_pong_bytes,u16,",
-    "msgdata,ping,byteslen,u16,",
-    "msgdata,ping,ignored,byte,byteslen",
-    "msgtype,pong,19",
-    "msgdata,pong,byteslen,u16,",
-    "msgdata,pong,ignored,byte,byteslen",
-])
-BITCOIN_CHAIN = bytes.fromhex("6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000")
-
-
-def encode(namespace, name, **fields):
-    out = io.BytesIO()
-    Message(namespace.get_msgtype(name), **fields).write(out)
-    return out.getvalue()
-
-
-def decode(namespace, raw):
-    return Message.read(namespace, io.BytesIO(raw))
+from pyln_wire import (BITCOIN_CHAIN, BOLT1, PrivateKey, PublicKey, bolt7, connect, decode,
+                       encode)
 
 
 def next_message(conn):
