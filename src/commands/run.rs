@@ -87,6 +87,15 @@ async fn run_inside(
     )?;
     eprintln!("store: {}", serde_json::to_string(&report)?);
     let serving = Serving::new(options.serve.clone(), Some(store.tail()), &metrics)?;
+    // DESIGN §3: every bound exported. Per peer: streamed and reply bytes queued, echo window,
+    // held-back announcements.
+    metrics.set_limit(
+        "peer_stream_buffer_bytes",
+        options.serve.stream_buffer_bytes,
+    );
+    metrics.set_limit("peer_reply_buffer_bytes", options.serve.reply_buffer_bytes);
+    metrics.set_limit("peer_echo_window", options.serve.echo_window);
+    metrics.set_limit("peer_held_announcements", options.serve.held_announcements);
     serving.sync.expect_peers(options.peers.len());
     let pipeline = Pipeline::start_with_store(
         options.pipeline,
