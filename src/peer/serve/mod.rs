@@ -93,7 +93,7 @@ impl Serving {
         let rate = config.global_reply_bytes_per_sec;
         Ok(Arc::new(Serving {
             sync: Arc::new(SyncTracker::new(config.dump_window)),
-            index: ScidIndex::new(Duration::from_secs(1)),
+            index: ScidIndex::new(),
             global_replies: Mutex::new(ByteBucket::new(rate, rate / 4)),
             metrics: Arc::new(ServeMetrics::new(&metrics.registry)?),
             tail,
