@@ -22,6 +22,7 @@ use crate::peer::dialer::{dial, DialerConfig};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::open_frames;
 use crate::peer::score::{ScoreBoard, ScoreConfig};
+use crate::peer::serve::{ServeConfig, Serving};
 use crate::peer::session::{PeerContext, SessionConfig};
 use crate::pipeline::forget::Forgetter;
 use crate::pipeline::Pipeline;
@@ -188,6 +189,8 @@ async fn run_inside(
             ban_threshold: f64::INFINITY,
             ..ScoreConfig::default()
         })),
+        // The demo keeps no store: nothing to serve.
+        serving: Serving::new(ServeConfig::default(), None, &metrics)?,
     });
     health.set_ready(true);
     if options.metrics_addr.is_some() && !options.warmup.is_zero() {

@@ -24,6 +24,7 @@ use crate::metrics::ExporterConfig;
 use crate::peer::dialer::DialerConfig;
 use crate::peer::listener::ListenerConfig;
 use crate::peer::score::ScoreConfig;
+use crate::peer::serve::ServeConfig;
 use crate::peer::session::SessionConfig;
 
 /// Where the gossip comes from.
@@ -97,5 +98,11 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
         score: score_config(&settings.limits),
         exporter: ExporterConfig::default(),
         chain: settings.chain.clone(),
+        serve: ServeConfig {
+            peer_bytes_per_sec: settings.limits.serve_bytes_per_sec,
+            peer_reply_bytes_per_sec: settings.limits.serve_reply_bytes_per_sec,
+            global_reply_bytes_per_sec: settings.limits.serve_global_reply_bytes_per_sec,
+            ..ServeConfig::default()
+        },
     }
 }

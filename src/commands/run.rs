@@ -21,6 +21,7 @@ use crate::peer::dialer::{dial, DialerConfig};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::listener::{accept_loop, ListenerConfig};
 use crate::peer::score::{ScoreBoard, ScoreConfig};
+use crate::peer::serve::{ServeConfig, Serving};
 use crate::peer::session::{PeerContext, SessionConfig};
 use crate::pipeline::forget::Forgetter;
 use crate::pipeline::Pipeline;
@@ -39,6 +40,7 @@ pub struct RunOptions {
     pub exporter: ExporterConfig,
     /// The chain source checking channel funding, forgetting and pruning (`[chain]`).
     pub chain: ChainSettings,
+    pub serve: ServeConfig,
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
@@ -90,6 +92,17 @@ async fn run_inside(
     eprintln!("store: {}", serde_json::to_string(&report)?);
     let mut chain = ChainRuntime::start(&options.chain, None, &metrics, &health)?;
     let forgetter = Forgetter::new(graph.clone(), metrics.clone(), Some(store.sender()))?;
+    let serving = Serving::new(options.serve.clone(), Some(store.tail()), &metrics)?;
+    // DESIGN §3: every bound exported. Per peer: streamed and reply bytes queued, echo window,
+    // held-back announcements.
+    metrics.set_limit(
+        "peer_stream_buffer_bytes",
+        options.serve.stream_buffer_bytes,
+    );
+    metrics.set_limit("peer_reply_buffer_bytes", options.serve.reply_buffer_bytes);
+    metrics.set_limit("peer_echo_window", options.serve.echo_window);
+    metrics.set_limit("peer_held_announcements", options.serve.held_announcements);
+    serving.sync.expect_peers(options.peers.len());
     let pipeline = Pipeline::start_with_chain(
         options.pipeline,
         graph,
@@ -120,7 +133,11 @@ async fn run_inside(
         metrics: metrics.clone(),
         session: options.session,
         scores: Mutex::new(scores),
+        serving: serving.clone(),
     });
+    let sieve = pipeline.sieve.clone();
+    let sync_watch =
+        actix::spawn(serving.watch_sync(move || sieve.in_flight_total(), health.clone()));
     let (stop, shutdown) = watch::channel(false);
     // Installed before the start lines are printed: a supervisor that reads them may signal
     // at once, and an uninstalled handler would let the signal kill the process uncleanly.
@@ -169,6 +186,7 @@ async fn run_inside(
     pipeline.drained().await;
     store.shutdown().await?;
     exporter.abort();
+    sync_watch.abort();
     pipeline.stop();
     chain.stop();
     Ok(())

@@ -54,6 +54,18 @@ pub struct NodeArgs {
     /// [env: GOSSIP_SIEVE_BAN_DURATION_SECS; default 172800].
     #[arg(long)]
     pub ban_duration_secs: Option<u64>,
+    /// Bytes per second of gossip streamed to one peer; 0 = unlimited
+    /// [env: GOSSIP_SIEVE_SERVE_BYTES_PER_SEC; default 1000000, Core Lightning's rate].
+    #[arg(long)]
+    pub serve_bytes_per_sec: Option<u64>,
+    /// Bytes per second of query replies to one peer; 0 = unlimited
+    /// [env: GOSSIP_SIEVE_SERVE_REPLY_BYTES_PER_SEC; default 1000000].
+    #[arg(long)]
+    pub serve_reply_bytes_per_sec: Option<u64>,
+    /// Bytes per second of query replies to all peers together; 0 = unlimited
+    /// [env: GOSSIP_SIEVE_SERVE_GLOBAL_REPLY_BYTES_PER_SEC; default 1024000, LND's 1,000 KiB/s].
+    #[arg(long)]
+    pub serve_global_reply_bytes_per_sec: Option<u64>,
     #[command(flatten)]
     pub chain: ChainArgs,
 }

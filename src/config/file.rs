@@ -124,6 +124,12 @@ pub struct LimitsSection {
     pub ban_score: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ban_duration_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve_bytes_per_sec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve_reply_bytes_per_sec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serve_global_reply_bytes_per_sec: Option<u64>,
 }
 
 /// `[log]`.

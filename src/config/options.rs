@@ -135,6 +135,21 @@ pub(super) const BAN_DURATION: OptionSpec = opt(
     "--ban-duration-secs",
     "GOSSIP_SIEVE_BAN_DURATION_SECS",
 );
+pub(super) const SERVE_RATE: OptionSpec = opt(
+    "limits.serve_bytes_per_sec",
+    "--serve-bytes-per-sec",
+    "GOSSIP_SIEVE_SERVE_BYTES_PER_SEC",
+);
+pub(super) const SERVE_REPLY_RATE: OptionSpec = opt(
+    "limits.serve_reply_bytes_per_sec",
+    "--serve-reply-bytes-per-sec",
+    "GOSSIP_SIEVE_SERVE_REPLY_BYTES_PER_SEC",
+);
+pub(super) const SERVE_GLOBAL_REPLY_RATE: OptionSpec = opt(
+    "limits.serve_global_reply_bytes_per_sec",
+    "--serve-global-reply-bytes-per-sec",
+    "GOSSIP_SIEVE_SERVE_GLOBAL_REPLY_BYTES_PER_SEC",
+);
 pub(super) const LOG_LEVEL: OptionSpec = opt("log.level", "--log-level", "GOSSIP_SIEVE_LOG_LEVEL");
 pub(super) const LOG_FORMAT: OptionSpec =
     opt("log.format", "--log-format", "GOSSIP_SIEVE_LOG_FORMAT");
@@ -246,4 +261,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     UNVALIDATED_CAP,
     UNVALIDATED_PER_PEER,
     STALE_AGE,
+    SERVE_RATE,
+    SERVE_REPLY_RATE,
+    SERVE_GLOBAL_REPLY_RATE,
 ];

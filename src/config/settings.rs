@@ -41,6 +41,12 @@ pub struct PeerLimits {
     /// Misbehaviour score that bans the peer for `ban_duration`.
     pub ban_score: u32,
     pub ban_duration: Duration,
+    /// Gossip streamed to one peer, bytes per second (0 = unlimited).
+    pub serve_bytes_per_sec: u64,
+    /// Query replies to one peer, bytes per second (0 = unlimited).
+    pub serve_reply_bytes_per_sec: u64,
+    /// Query replies to all peers, bytes per second (0 = unlimited).
+    pub serve_global_reply_bytes_per_sec: u64,
 }
 
 impl Default for PeerLimits {
@@ -57,6 +63,11 @@ impl Default for PeerLimits {
             disconnect_score: 50,
             ban_score: 100,
             ban_duration: Duration::from_secs(48 * 3600),
+            // Core Lightning streams gossip at 1 MB/s per peer; LND caps query replies at
+            // 1,000 KiB/s over all peers.
+            serve_bytes_per_sec: 1_000_000,
+            serve_reply_bytes_per_sec: 1_000_000,
+            serve_global_reply_bytes_per_sec: 1000 * 1024,
         }
     }
 }
@@ -381,6 +392,30 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         limits.ban_duration_secs,
         1
     ),
+    plain!(
+        SERVE_RATE,
+        limits.serve_bytes_per_sec,
+        node.serve_bytes_per_sec,
+        limits.serve_bytes_per_sec,
+        0,
+        u64::MAX
+    ),
+    plain!(
+        SERVE_REPLY_RATE,
+        limits.serve_reply_bytes_per_sec,
+        node.serve_reply_bytes_per_sec,
+        limits.serve_reply_bytes_per_sec,
+        0,
+        u64::MAX
+    ),
+    plain!(
+        SERVE_GLOBAL_REPLY_RATE,
+        limits.serve_global_reply_bytes_per_sec,
+        node.serve_global_reply_bytes_per_sec,
+        limits.serve_global_reply_bytes_per_sec,
+        0,
+        u64::MAX
+    ),
     (STALL, |l, a, f, s| {
         // A peer stalled on a full shard reads nothing, pongs included: if the stall can
         // outlast the ping timeout, a merely busy node disconnects its own healthy peers.
@@ -649,6 +684,11 @@ impl Settings {
                 disconnect_score: Some(self.limits.disconnect_score),
                 ban_score: Some(self.limits.ban_score),
                 ban_duration_secs: Some(to_u64(self.limits.ban_duration)),
+                serve_bytes_per_sec: Some(self.limits.serve_bytes_per_sec),
+                serve_reply_bytes_per_sec: Some(self.limits.serve_reply_bytes_per_sec),
+                serve_global_reply_bytes_per_sec: Some(
+                    self.limits.serve_global_reply_bytes_per_sec,
+                ),
             },
             log: LogSection {
                 level: Some(self.log.level.clone()),

@@ -254,6 +254,14 @@ impl Graph {
             .map(|n| n.announcement().map(|s| s.timestamp))
     }
 
+    /// Store offset of a node's live node_announcement (`None`: none, or not written yet).
+    pub fn node_announcement_offset(&self, node_id: &NodeId) -> StoreOffset {
+        self.nodes
+            .get(node_id)
+            .and_then(|n| n.announcement())
+            .and_then(|s| s.offset)
+    }
+
     /// Adds a verified channel and returns how many of its two nodes are new to the graph, or
     /// `None` (changing nothing) if the channel was already there.
     pub fn insert_channel(

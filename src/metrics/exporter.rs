@@ -39,6 +39,8 @@ pub struct Health {
     /// Part name → what an operator must know while ready (e.g. `--chain none`): shown in
     /// `/readyz`'s body, without making the node unready.
     warnings: Mutex<BTreeMap<&'static str, String>>,
+    /// Part name → a state worth showing that does not block readiness (e.g. `sync`).
+    notes: Mutex<BTreeMap<&'static str, String>>,
 }
 
 impl Health {
@@ -66,6 +68,24 @@ impl Health {
             .lock()
             .iter()
             .map(|(part, text)| format!("warning: {part}: {text}\n"))
+            .collect()
+    }
+
+    /// `part` reports `note` in the `/readyz` body without changing readiness (`None`: removed).
+    pub fn set_note(&self, part: &'static str, note: Option<String>) {
+        let mut notes = self.notes.lock();
+        match note {
+            Some(note) => notes.insert(part, note),
+            None => notes.remove(part),
+        };
+    }
+
+    /// `part: note` lines of the current notes.
+    pub fn notes(&self) -> String {
+        self.notes
+            .lock()
+            .iter()
+            .map(|(part, note)| format!("{part}: {note}\n"))
             .collect()
     }
 
@@ -146,12 +166,17 @@ fn route(request: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Res
         "/readyz" if health.is_ready() => respond(
             StatusCode::OK,
             "text/plain",
-            format!("ready\n{}", health.warnings()),
+            format!("ready\n{}{}", health.warnings(), health.notes()),
         ),
         "/readyz" => respond(
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
-            format!("not ready\n{}{}", health.blockers(), health.warnings()),
+            format!(
+                "not ready\n{}{}{}",
+                health.blockers(),
+                health.warnings(),
+                health.notes()
+            ),
         ),
         _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
     }

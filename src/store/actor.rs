@@ -40,6 +40,7 @@ use actix::{Actor, AsyncContext, Context, Handler, Message};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::error::StoreError;
+use super::tail::StoreTail;
 use super::writer::{StoreWriter, WriterStats};
 use crate::config::PipelineConfig;
 use crate::graph::{Graph, NodeId, Settled, UpdateStanding};
@@ -194,6 +195,8 @@ pub struct StoreActor {
     dir_sync_pending: bool,
     /// Hand-offs sent and not yet received (see [`StoreSender`](super::StoreSender)).
     outstanding: Arc<Outstanding>,
+    /// Where serving cursors learn how far the file is flushed and when it was compacted.
+    tail: Option<Arc<StoreTail>>,
 }
 
 /// `readyz` part name of the store.
@@ -224,7 +227,14 @@ impl StoreActor {
             compact_not_before: None,
             dir_sync_pending: false,
             outstanding,
+            tail: None,
         }
+    }
+
+    /// Publishes flushes and compactions to `tail` (for serving gossip from the file).
+    pub fn with_tail(mut self, tail: Arc<StoreTail>) -> Self {
+        self.tail = Some(tail);
+        self
     }
 
     /// Reports out-of-space to `health` and stops waiting for space once `stopping` is set.
@@ -424,6 +434,9 @@ impl StoreActor {
             Ok(()) => {
                 self.set_out_of_space(None);
                 self.dirty = false;
+                if let Some(tail) = &self.tail {
+                    tail.flushed(stats.len);
+                }
                 Ok(stats)
             }
             Err(err) => {
@@ -479,6 +492,9 @@ impl StoreActor {
                 });
                 if lost > 0 {
                     tracing::error!(lost, "graph offsets pointed at records compaction dropped");
+                }
+                if let Some(tail) = &self.tail {
+                    tail.compacted(moves, report.new_len);
                 }
                 self.compact_not_before = None;
                 self.compact_backoff = self.config.compact_retry_min;

@@ -12,6 +12,7 @@ use super::actor::{Flush, Shutdown, StoreActor, StoreConfig};
 use super::error::StoreError;
 use super::load::{open_and_load, LoadReport};
 use super::sender::StoreSender;
+use super::tail::StoreTail;
 use super::writer::WriterStats;
 use crate::graph::Graph;
 use crate::metrics::{Health, Metrics};
@@ -28,6 +29,7 @@ pub struct StoreHandle {
     outstanding: Arc<Outstanding>,
     /// The mailbox's byte cap in KiB, shared by every [`StoreSender`].
     room_kib: Arc<Semaphore>,
+    tail: Arc<StoreTail>,
 }
 
 impl StoreHandle {
@@ -59,6 +61,8 @@ impl StoreHandle {
         health: Arc<Health>,
     ) -> Result<(StoreHandle, LoadReport), StoreError> {
         let (writer, report) = open_and_load(data_dir, &graph, &metrics)?;
+        // Nothing is buffered yet: the whole file is readable.
+        let tail = StoreTail::new(writer.path(), writer.stats().len)?;
         let stopping = Arc::new(AtomicBool::new(false));
         let capacity = config.mailbox_capacity.max(1);
         metrics.set_limit("store_mailbox_capacity", capacity);
@@ -69,7 +73,8 @@ impl StoreHandle {
         let addr = Addr::new(sender);
         let outstanding = Arc::new(Outstanding::default());
         let actor = StoreActor::new(writer, graph, metrics.clone(), config, outstanding.clone())
-            .with_health(health, stopping.clone());
+            .with_health(health, stopping.clone())
+            .with_tail(tail.clone());
         let arbiter = Arbiter::new();
         arbiter.spawn_fn(move || {
             Context::with_receiver(receiver).run(actor);
@@ -82,9 +87,15 @@ impl StoreHandle {
                 stopping,
                 outstanding,
                 room_kib,
+                tail,
             },
             report,
         ))
+    }
+
+    /// The store's readable end, for serving gossip from it.
+    pub fn tail(&self) -> Arc<StoreTail> {
+        self.tail.clone()
     }
 
     /// The actor's address.

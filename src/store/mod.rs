@@ -19,6 +19,8 @@
 //! - [`actor`]: [`StoreActor`], which persists what the shards accept; [`handle`]: the
 //!   [`StoreHandle`] commands open and shut it down with; [`sender`]: the [`StoreSender`]
 //!   shards hand off through.
+//! - [`tail`]: the store's readable end for serving: how far it is flushed, cursors that
+//!   stream it in file order across compactions, reads by offset.
 
 pub mod actor;
 pub mod compaction;
@@ -30,12 +32,14 @@ pub mod reader;
 pub mod record;
 pub mod recovery;
 pub mod sender;
+pub mod tail;
 pub mod writer;
 
 pub use actor::{Flush, Forget, Persist, Shutdown, StoreActor, StoreConfig, StoreKey};
 pub use handle::StoreHandle;
 pub use load::{load, open_and_load, LoadReport, STORE_FILE};
 pub use sender::StoreSender;
+pub use tail::{StoreFile, StoreTail, TailCursor, TailRecord};
 
 pub use compaction::{compact_file, compaction_temp_path, CompactionReport};
 pub use error::StoreError;

@@ -14,7 +14,6 @@ whole time and records whether the node closed the connection.
 Usage: pyln_peer.py <node_id_hex> <host:port> <gossip_store>...
 Exit status 2 (with a message) if pyln cannot be imported: the caller must fail, not skip.
 """
-import io
 import json
 import lzma
 import os
@@ -22,50 +21,12 @@ import struct
 import sys
 import threading
 
-try:
-    from pyln.proto.message import Message, MessageNamespace
-    from pyln.proto.wire import PrivateKey, PublicKey, connect
-    import pyln.spec.bolt7 as bolt7
-except ImportError as err:  # pragma: no cover - reported to the Rust test
-    print(f"cannot import pyln ({err}); pip install -r tests/interop/requirements.txt",
-          file=sys.stderr)
-    sys.exit(2)
+from pyln_wire import (BITCOIN_CHAIN, BOLT1, PrivateKey, PublicKey, bolt7, connect, decode,
+                       encode)
 
-# BOLT 1 messages in pyln's CSV format (pyln ships no bolt1 spec package).
-BOLT1 = MessageNamespace([
-    "msgtype,init,16",
-    "msgdata,init,gflen,u16,",
-    "msgdata,init,globalfeatures,byte,gflen",
-    "msgdata,init,flen,u16,",
-    "msgdata,init,features,byte,flen",
-    "msgdata,init,tlvs,init_tlvs,",
-    "tlvtype,init_tlvs,networks,1",
-    "tlvdata,init_tlvs,networks,chains,chain_hash,...",
-    "tlvtype,init_tlvs,remote_addr,3",
-    "tlvdata,init_tlvs,remote_addr,data,byte,...",
-    "msgtype,ping,18",
-    "msgdata,ping,num_pong_bytes,u16,",
-    "msgdata,ping,byteslen,u16,",
-    "msgdata,ping,ignored,byte,byteslen",
-    "msgtype,pong,19",
-    "msgdata,pong,byteslen,u16,",
-    "msgdata,pong,ignored,byte,byteslen",
-])
 GOSSIP_TYPES = {256: "channel_announcement", 257: "node_announcement", 258: "channel_update"}
-# Bitcoin mainnet genesis block hash, in wire (internal) byte order.
-BITCOIN_CHAIN = bytes.fromhex("6fe28c0ab6f1b372c1a6a246ae63f74f931e8365e15a089c68d6190000000000")
 DELETED = 0x8000
 OUR_PING_PONG_BYTES = 7
-
-
-def encode(namespace, name, **fields):
-    out = io.BytesIO()
-    Message(namespace.get_msgtype(name), **fields).write(out)
-    return out.getvalue()
-
-
-def decode(namespace, raw):
-    return Message.read(namespace, io.BytesIO(raw))
 
 
 def store_messages(paths):

@@ -138,7 +138,20 @@ pub async fn start(spec: CorpusSpec) -> LdkNode {
     let (graph, sync, expected) = tokio::task::spawn_blocking(move || load_graph(&spec))
         .await
         .expect("graph loading task");
+    start_with(graph, sync, expected).await
+}
 
+/// An LDK node with an empty graph (a node that syncs from its peers).
+pub async fn start_empty() -> LdkNode {
+    let (graph, sync) = feed::new_gossip_sync(Arc::new(StderrLogger));
+    start_with(graph, sync, ExpectedGraph::default()).await
+}
+
+async fn start_with(
+    graph: Arc<feed::Graph>,
+    sync: Arc<GossipSync>,
+    expected: ExpectedGraph,
+) -> LdkNode {
     let mut seed = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut seed);
     let now = SystemTime::now()

@@ -9,12 +9,14 @@
 //! - `inbound`: the inbound byte rate (token bucket).
 //! - `outbound`: the queue of messages for the peer, bounded in messages and bytes, and its
 //!   writer task; streamed gossip will go out through it.
-//! - `replies`: answers to BOLT 7 queries from the graph.
+//! - `replies`: answers to BOLT 7 queries, one task at a time per peer, streamed and paced.
+//! - `stream`: the peer's cursor over the gossip_store (its filtered dump, then relay).
 
 pub mod end_reason;
 mod inbound;
 mod outbound;
 mod replies;
+mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,11 +29,15 @@ use tokio::sync::watch;
 pub use end_reason::EndReason;
 
 use self::inbound::{ByteBucket, FRAME_OVERHEAD};
-use self::outbound::Outbound;
-use self::replies::channel_range_replies;
+use self::outbound::{LaneBytes, Outbound};
+use self::replies::{answer_channel_range, answer_short_channel_ids, Replier};
+use self::stream::{StreamRequest, StreamStart, Streamer};
 use super::identity::NodeIdentity;
 use super::remote_text::{log_remote_text, RemoteText};
 use super::score::{Offense, PeerId, ScoreBoard, Verdict};
+use super::serve::echo::RecentlyReceived;
+use super::serve::sync::DumpWatch;
+use super::serve::Serving;
 use crate::clock::unix_now;
 use crate::metrics::Metrics;
 use crate::pipeline::{message_kind, Outcome, PeerAction, PenaltyCounter, Sieve, VerdictCounts};
@@ -39,9 +45,7 @@ use crate::transport::{Bolt8Reader, Bolt8Writer, TransportError};
 use crate::wire::bolt1::{self, ErrorMessage, Init, Ping, Pong, Warning};
 use crate::wire::features;
 use crate::wire::kind::{CHANNEL_ANNOUNCEMENT, CHANNEL_UPDATE, NODE_ANNOUNCEMENT};
-use crate::wire::queries::{
-    self, GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds, ReplyShortChannelIdsEnd,
-};
+use crate::wire::queries::{self, GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds};
 
 /// BOLT 9 feature pairs (either bit of the pair) whose required bit we accept from a peer. We
 /// never open channels or route payments, so a peer requiring a channel or payment feature
@@ -75,6 +79,10 @@ const KNOWN_FEATURES: &[usize] = &[
     60, // option_simple_close
     62, // option_splice
 ];
+
+/// BOLT 9 `initial_routing_sync` (odd only): a peer without gossip_queries asking for a full
+/// dump.
+const INITIAL_ROUTING_SYNC: usize = 3;
 
 /// How long the writer gets to flush a final `error` and close after the session ends.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -127,6 +135,8 @@ pub struct PeerContext {
     /// Misbehaviour scores and bans, shared so a peer's score follows it across reconnects.
     /// Locked only when a peer offends or connects, never per accepted message.
     pub scores: Mutex<ScoreBoard>,
+    /// Serving gossip back: the store's tail, sync state, scid index, reply rates.
+    pub serving: Arc<Serving>,
 }
 
 /// How a session went, for the dialer's backoff and the demo.
@@ -200,7 +210,14 @@ where
         writer,
         ctx.session.outbound_queue,
         ctx.session.outbound_queue_bytes,
+        LaneBytes {
+            replies: ctx.serving.config.reply_buffer_bytes,
+            stream: ctx.serving.config.stream_buffer_bytes,
+        },
+        ctx.serving.metrics.clone(),
     );
+    let (stream_requests, _) = watch::channel(None);
+    let reply_rate = ctx.serving.config.peer_reply_bytes_per_sec;
     let mut session = Session {
         ctx: ctx.clone(),
         outbound,
@@ -211,6 +228,15 @@ where
         last_warning: None,
         bucket: ByteBucket::new(ctx.session.inbound_bytes_per_sec, ctx.session.inbound_burst),
         pong_deadline: None,
+        echo: Arc::new(Mutex::new(RecentlyReceived::new(
+            ctx.serving.config.echo_window,
+        ))),
+        stream_requests,
+        stream_task: None,
+        query_task: None,
+        reply_bucket: Arc::new(Mutex::new(ByteBucket::new(reply_rate, reply_rate / 4))),
+        dump: None,
+        last_query_warning: None,
     };
     let mut reason = session.run(&mut reader, &mut shutdown).await;
     let gossip_frames = session.gossip_frames;
@@ -249,6 +275,34 @@ struct Session {
     last_warning: Option<Instant>,
     bucket: ByteBucket,
     pong_deadline: Option<tokio::time::Instant>,
+    /// What the peer sent us lately, never streamed back to it.
+    echo: Arc<Mutex<RecentlyReceived>>,
+    /// What the peer asked us to stream; the stream task restarts on a change.
+    stream_requests: watch::Sender<Option<StreamRequest>>,
+    stream_task: Option<AbortOnDrop>,
+    /// The one query being answered (BOLT 7: a peer "MUST NOT" send another meanwhile).
+    query_task: Option<AbortOnDrop>,
+    /// The per-peer rate of query replies, kept across queries.
+    reply_bucket: Arc<Mutex<ByteBucket>>,
+    /// The peer's gossip dump to us, for sync completeness.
+    dump: Option<DumpWatch>,
+    /// When we last warned the peer about a query sent while one was outstanding.
+    last_query_warning: Option<Instant>,
+}
+
+/// A task that ends with the session.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl AbortOnDrop {
+    fn is_running(&self) -> bool {
+        !self.0.is_finished()
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Session {
@@ -279,15 +333,24 @@ impl Session {
     /// through no proven fault of its own; at most one per [`GOSSIP_WARNING_INTERVAL`], so a
     /// stream of bad relayed gossip cannot make us flood the peer (or our own queue).
     fn warn_about_gossip(&mut self) -> Result<(), EndReason> {
+        let last = self.last_warning;
+        self.last_warning = self.warn_at_most_every_interval(last, "invalid gossip signature")?;
+        Ok(())
+    }
+
+    /// Sends a `warning` with `text` unless the last one of its kind (`last`) was within
+    /// [`GOSSIP_WARNING_INTERVAL`]; returns when the last one of its kind now was.
+    fn warn_at_most_every_interval(
+        &self,
+        last: Option<Instant>,
+        text: &str,
+    ) -> Result<Option<Instant>, EndReason> {
         let now = Instant::now();
-        if self
-            .last_warning
-            .is_some_and(|at| now.duration_since(at) < GOSSIP_WARNING_INTERVAL)
-        {
-            return Ok(());
+        if last.is_some_and(|at| now.duration_since(at) < GOSSIP_WARNING_INTERVAL) {
+            return Ok(last);
         }
-        self.last_warning = Some(now);
-        self.send(Warning(ErrorMessage::connection("invalid gossip signature")).serialize())
+        self.send(Warning(ErrorMessage::connection(text)).serialize())?;
+        Ok(Some(now))
     }
 
     async fn run<R: AsyncRead + Unpin>(
@@ -314,7 +377,12 @@ impl Session {
                 biased;
                 _ = shutdown.changed() => Err(EndReason::Shutdown),
                 _ = ping_tick.tick() => self.on_ping_tick(),
-                _ = penalty_tick.tick() => self.check_penalties(),
+                _ = penalty_tick.tick() => {
+                    if let Some(dump) = &mut self.dump {
+                        dump.tick(Instant::now());
+                    }
+                    self.check_penalties()
+                }
                 read = reader.read_message() => match read {
                     Ok(Some(msg)) => self.on_message(msg).await,
                     Ok(None) => Err(EndReason::RemoteClosed),
@@ -382,7 +450,87 @@ impl Session {
                 }
                 .serialize(),
             )?;
+            self.dump = Some(
+                self.ctx
+                    .serving
+                    .sync
+                    .dump_started(&self.ctx.serving.metrics),
+            );
+            // BOLT 7 (gossip_queries negotiated): "MUST NOT relay any gossip messages it did
+            // not generate itself, unless explicitly requested": the stream waits for the
+            // peer's gossip_timestamp_filter.
+        } else {
+            // BOLT 7 (no gossip_queries): "if the initial_routing_sync flag is set: SHOULD
+            // send gossip messages for all known channels and nodes"; otherwise new gossip
+            // only.
+            let start = if features::is_set(&their_features, INITIAL_ROUTING_SYNC) {
+                StreamStart::Beginning
+            } else {
+                StreamStart::End
+            };
+            self.request_stream(StreamRequest {
+                filter: None,
+                start,
+            });
         }
+        Ok(())
+    }
+
+    /// (Re)starts the peer's stream under `request`.
+    fn request_stream(&mut self, request: StreamRequest) {
+        self.stream_requests.send_replace(Some(request));
+        if self.stream_task.is_none() {
+            let streamer = Streamer {
+                serving: self.ctx.serving.clone(),
+                graph: self.ctx.sieve.graph().clone(),
+                lane: self.outbound.stream.clone(),
+                echo: self.echo.clone(),
+                requests: self.stream_requests.subscribe(),
+            };
+            self.stream_task = Some(AbortOnDrop(actix::spawn(streamer.run())));
+        }
+    }
+
+    /// The reply task's view of this session.
+    fn replier(&self) -> Replier {
+        Replier {
+            serving: self.ctx.serving.clone(),
+            graph: self.ctx.sieve.graph().clone(),
+            lane: self.outbound.replies.clone(),
+            bucket: self.reply_bucket.clone(),
+            chain_hash: self.config().chain_hash,
+        }
+    }
+
+    /// Starts answering a query unless one is still being answered. BOLT 7 forbids a second
+    /// outstanding query ("MUST NOT send query_short_channel_ids if it has sent a previous
+    /// query_short_channel_ids to this peer and not received reply_short_channel_ids_end", the
+    /// same for query_channel_range): like Core Lightning we ignore it with a warning (at most
+    /// one per [`GOSSIP_WARNING_INTERVAL`]) rather than queue it, so a peer flooding queries
+    /// gets one answer at a time at the reply rate, and costs us no memory for the rest.
+    fn start_query<F>(&mut self, query_type: &'static str, answer: F) -> Result<(), EndReason>
+    where
+        F: std::future::Future<Output = Result<(), outbound::Closed>> + 'static,
+    {
+        let metrics = &self.ctx.serving.metrics;
+        if self
+            .query_task
+            .as_ref()
+            .is_some_and(AbortOnDrop::is_running)
+        {
+            metrics.query(query_type, "refused_outstanding");
+            let last = self.last_query_warning;
+            self.last_query_warning = self.warn_at_most_every_interval(
+                last,
+                "query ignored: the previous query is still being answered",
+            )?;
+            return Ok(());
+        }
+        metrics.query(query_type, "answered");
+        self.query_task = Some(AbortOnDrop(actix::spawn(async move {
+            // A closed lane is the session ending: nothing left to answer.
+            let _ = answer.await;
+        })));
         Ok(())
     }
 
@@ -448,27 +596,38 @@ impl Session {
             )),
             queries::QUERY_CHANNEL_RANGE => {
                 let query = QueryChannelRange::parse(&msg).map_err(|_| malformed(self))?;
-                for reply in
-                    channel_range_replies(&query, self.config().chain_hash, self.ctx.sieve.graph())
-                {
-                    self.send(reply.serialize())?;
+                if query.chain_hash != self.config().chain_hash {
+                    self.ctx
+                        .serving
+                        .metrics
+                        .query("query_channel_range", "wrong_chain");
                 }
-                Ok(())
+                let replier = self.replier();
+                self.start_query("query_channel_range", answer_channel_range(replier, query))
             }
             queries::QUERY_SHORT_CHANNEL_IDS => {
                 let query = QueryShortChannelIds::parse(&msg).map_err(|_| malformed(self))?;
-                // We do not serve gossip yet; ending the query lets the peer move on.
-                self.send(
-                    ReplyShortChannelIdsEnd {
-                        chain_hash: query.chain_hash,
-                        full_information: u8::from(query.chain_hash == self.config().chain_hash),
-                    }
-                    .serialize(),
+                if query.chain_hash != self.config().chain_hash {
+                    self.ctx
+                        .serving
+                        .metrics
+                        .query("query_short_channel_ids", "wrong_chain");
+                }
+                let replier = self.replier();
+                self.start_query(
+                    "query_short_channel_ids",
+                    answer_short_channel_ids(replier, query),
                 )
             }
             queries::GOSSIP_TIMESTAMP_FILTER => {
-                // Accepted; we relay nothing, so there is nothing to filter.
-                GossipTimestampFilter::parse(&msg).map_err(|_| malformed(self))?;
+                let filter = GossipTimestampFilter::parse(&msg).map_err(|_| malformed(self))?;
+                // BOLT 7: a filter for a chain we do not follow asks nothing of us.
+                if filter.chain_hash == self.config().chain_hash {
+                    self.request_stream(StreamRequest {
+                        filter: Some(filter),
+                        start: StreamStart::Beginning,
+                    });
+                }
                 Ok(())
             }
             // Replies to queries we never sent: harmless, ignored.
@@ -483,6 +642,10 @@ impl Session {
 
     async fn on_gossip(&mut self, msg: Vec<u8>) -> Result<(), EndReason> {
         self.gossip_frames += 1;
+        self.echo.lock().insert(&msg);
+        if let Some(dump) = &mut self.dump {
+            dump.on_frame();
+        }
         let kind = message_kind(&msg);
         // Backpressure: this resolves only once the sieve has taken the frame, and nothing
         // more is read from the socket meanwhile.
@@ -647,6 +810,7 @@ mod tests {
                 metrics: metrics.clone(),
                 session: config,
                 scores: Mutex::new(ScoreBoard::in_memory(ScoreConfig::default())),
+                serving: Serving::new(Default::default(), None, &metrics).expect("serving"),
             });
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
@@ -726,10 +890,16 @@ mod tests {
                 unknown_tlvs: Vec::new(),
             };
             remote.send(&query.serialize()).await;
-            assert_eq!(
-                remote.recv_type().await,
-                Some(queries::REPLY_SHORT_CHANNEL_IDS_END)
-            );
+            let end = loop {
+                let msg = remote.recv().await.expect("reply");
+                if bolt1::message_type(&msg) != Some(bolt1::PING) {
+                    break msg;
+                }
+            };
+            let end = queries::ReplyShortChannelIdsEnd::parse(&end).expect("end");
+            // BOLT 7: "MUST set full_information to 0 if it does not maintain up-to-date
+            // channel information": our own sync has not completed in this session.
+            assert_eq!(end.full_information, 0);
             let range = QueryChannelRange {
                 chain_hash: CHAIN,
                 first_blocknum: 0,

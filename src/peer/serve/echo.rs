@@ -1,0 +1,66 @@
+//! What a peer recently sent us, so its own gossip is not streamed back to it (issue 12: never
+//! echo). A window of message hashes, bounded in count: it covers live relay, where an echo
+//! would follow within seconds; a whole dump the peer sent us long ago is not remembered (that
+//! would cost ~1 MB per peer), and the peer drops such repeats as duplicates.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
+
+pub struct RecentlyReceived {
+    order: VecDeque<u64>,
+    seen: HashSet<u64>,
+    cap: usize,
+    hasher: RandomState,
+}
+
+impl RecentlyReceived {
+    pub fn new(cap: usize) -> Self {
+        RecentlyReceived {
+            order: VecDeque::with_capacity(cap.min(1024)),
+            seen: HashSet::with_capacity(cap.min(1024)),
+            cap: cap.max(1),
+            hasher: RandomState::default(),
+        }
+    }
+
+    fn hash(&self, msg: &[u8]) -> u64 {
+        self.hasher.hash_one(msg)
+    }
+
+    /// The peer sent `msg`.
+    pub fn insert(&mut self, msg: &[u8]) {
+        let h = self.hash(msg);
+        if !self.seen.insert(h) {
+            return;
+        }
+        self.order.push_back(h);
+        if self.order.len() > self.cap {
+            if let Some(old) = self.order.pop_front() {
+                self.seen.remove(&old);
+            }
+        }
+    }
+
+    /// Did the peer send `msg` within the window?
+    pub fn contains(&self, msg: &[u8]) -> bool {
+        self.seen.contains(&self.hash(msg))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_a_bounded_window() {
+        let mut recent = RecentlyReceived::new(2);
+        recent.insert(b"a");
+        recent.insert(b"b");
+        assert!(recent.contains(b"a") && recent.contains(b"b"));
+        recent.insert(b"c");
+        assert!(!recent.contains(b"a"), "oldest forgotten");
+        assert!(recent.contains(b"c"));
+    }
+}
