@@ -24,8 +24,8 @@ mod values;
 
 pub use args::{LogArgs, NodeArgs, PipelineArgs, SettingsArgs};
 pub use error::{ConfigError, Source};
-pub use file::{FileConfig, LimitsSection, LogSection, PipelineSection};
+pub use file::{FileConfig, HandoutSection, LimitsSection, LogSection, PipelineSection};
 pub use options::{OptionSpec, OPTIONS};
 pub use pipeline::{default_shards, PipelineConfig};
-pub use settings::{LogSettings, PeerLimits, Settings};
+pub use settings::{HandoutSettings, LogSettings, PeerLimits, Settings};
 pub use values::{LogFormat, Network, PeerAddr, PeerAddrError};

@@ -267,6 +267,7 @@ fn env_case(key: &str) -> (String, &'static str) {
         "limits.handshake_timeout_ms" => ("2345", "2345"),
         "log.level" => ("debug", "\"debug\""),
         "log.format" => ("json", "\"json\""),
+        "handout.rgs_interval_secs" => ("7", "7"),
         other => panic!("no environment case for option {other}: add one to env_case"),
     };
     (value.to_string(), toml)

@@ -96,5 +96,6 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
         },
         score: score_config(&settings.limits),
         exporter: ExporterConfig::default(),
+        rgs_interval: settings.handout.rgs_interval,
     }
 }

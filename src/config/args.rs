@@ -54,6 +54,10 @@ pub struct NodeArgs {
     /// [env: GOSSIP_SIEVE_BAN_DURATION_SECS; default 172800].
     #[arg(long)]
     pub ban_duration_secs: Option<u64>,
+    /// Seconds between Rapid Gossip Sync snapshot builds (also `POST /snapshot/trigger`)
+    /// [env: GOSSIP_SIEVE_RGS_INTERVAL_SECS; default 600].
+    #[arg(long)]
+    pub rgs_interval_secs: Option<u64>,
 }
 
 /// Pipeline bounds (the fields of `PipelineConfig`). The flag names predate the config file

@@ -28,6 +28,16 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub handout: HandoutSection,
+}
+
+/// `[handout]`: serving the graph to wallets and tools (Rapid Gossip Sync, API).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoutSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rgs_interval_secs: Option<u64>,
 }
 
 /// `[pipeline]`: the fields of [`super::PipelineConfig`].

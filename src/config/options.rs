@@ -118,6 +118,11 @@ pub(super) const BAN_DURATION: OptionSpec = opt(
 pub(super) const LOG_LEVEL: OptionSpec = opt("log.level", "--log-level", "GOSSIP_SIEVE_LOG_LEVEL");
 pub(super) const LOG_FORMAT: OptionSpec =
     opt("log.format", "--log-format", "GOSSIP_SIEVE_LOG_FORMAT");
+pub(super) const RGS_INTERVAL: OptionSpec = opt(
+    "handout.rgs_interval_secs",
+    "--rgs-interval-secs",
+    "GOSSIP_SIEVE_RGS_INTERVAL_SECS",
+);
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
 pub(super) const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
 
@@ -152,4 +157,5 @@ pub const OPTIONS: &[OptionSpec] = &[
     BAN_DURATION,
     LOG_LEVEL,
     LOG_FORMAT,
+    RGS_INTERVAL,
 ];

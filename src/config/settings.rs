@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::args::{LogArgs, SettingsArgs};
 use super::error::{ConfigError, Source};
-use super::file::{FileConfig, LimitsSection, LogSection, PipelineSection};
+use super::file::{FileConfig, HandoutSection, LimitsSection, LogSection, PipelineSection};
 use super::layers::{at_least, invalid, Layers};
 use super::options::*;
 use super::pipeline::{default_shards, PipelineConfig};
@@ -60,6 +60,23 @@ impl Default for PeerLimits {
     }
 }
 
+/// Handing the graph out (Rapid Gossip Sync snapshots, the API).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandoutSettings {
+    /// Time between snapshot generations. The RGS server insists on multiples of 3 hours; a
+    /// build here costs a read of the store (about a second at mainnet size), so ten minutes
+    /// keeps wallets fresh, and regtest can go down to one second.
+    pub rgs_interval: Duration,
+}
+
+impl Default for HandoutSettings {
+    fn default() -> Self {
+        HandoutSettings {
+            rgs_interval: Duration::from_secs(600),
+        }
+    }
+}
+
 /// Everything a node process needs to start.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -72,6 +89,7 @@ pub struct Settings {
     pub pipeline: PipelineConfig,
     pub limits: PeerLimits,
     pub log: LogSettings,
+    pub handout: HandoutSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9735";
@@ -374,6 +392,13 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         s.pipeline.stall_timeout = Duration::from_millis(stall_ms);
         Ok(())
     }),
+    seconds!(
+        RGS_INTERVAL,
+        handout.rgs_interval,
+        node.rgs_interval_secs,
+        handout.rgs_interval_secs,
+        1
+    ),
 ];
 
 fn millis(duration: Duration) -> u64 {
@@ -443,6 +468,7 @@ impl Settings {
                 level: DEFAULT_LOG_LEVEL.to_string(),
                 format: LogFormat::Text,
             },
+            handout: HandoutSettings::default(),
         };
         for (_, resolve) in RESOLVERS {
             resolve(&layers, args, file, &mut settings)?;
@@ -490,6 +516,9 @@ impl Settings {
             log: LogSection {
                 level: Some(self.log.level.clone()),
                 format: Some(self.log.format.as_str().to_string()),
+            },
+            handout: HandoutSection {
+                rgs_interval_secs: Some(to_u64(self.handout.rgs_interval)),
             },
         }
     }

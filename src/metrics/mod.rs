@@ -8,5 +8,5 @@
 pub mod exporter;
 pub mod registry;
 
-pub use exporter::{serve, serve_with, ExporterConfig, Health};
+pub use exporter::{serve, serve_routes, serve_with, ExporterConfig, Health};
 pub use registry::Metrics;

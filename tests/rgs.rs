@@ -1,0 +1,297 @@
+//! Rapid Gossip Sync, proven with LDK's own client: the real binary takes gossip from a peer
+//! over BOLT 8, builds snapshots, and serves them over HTTP; `lightning-rapid-gossip-sync`
+//! applies the full snapshot to an empty `NetworkGraph`, which must then hold exactly our
+//! channels, both directions' policies and (v2) the nodes' addresses and features. New gossip
+//! follows, and the incremental snapshot since the first one's `latest_seen` must bring the
+//! same LDK graph to our state again.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use common::forge::{recent, scid, Channel};
+use common::http::request_bytes;
+use common::node::{Node, WAIT};
+use common::peer::TestPeer;
+use gossip_sieve::wire::address::Address;
+use gossip_sieve::wire::gossip::ChannelUpdate;
+use lightning::bitcoin::Network;
+use lightning::routing::gossip::{ChannelUpdateInfo, NetworkGraph, NodeId};
+use lightning::util::logger::{Level, Logger, Record};
+use lightning::util::ser::Writeable;
+use lightning_rapid_gossip_sync::RapidGossipSync;
+
+struct WarnLogger;
+
+impl Logger for WarnLogger {
+    fn log(&self, record: Record) {
+        if record.level >= Level::Warn {
+            eprintln!("ldk {} {}", record.level, record.args);
+        }
+    }
+}
+
+type LdkGraph = NetworkGraph<Arc<WarnLogger>>;
+
+/// A channel's node ids and its policy per direction.
+type ExpectedChannel = ([[u8; 33]; 2], [Option<ChannelUpdate>; 2]);
+/// A node's features and encoded addresses.
+type ExpectedNode = (Vec<u8>, Vec<Vec<u8>>);
+
+/// What we sent and the node accepted: the state LDK must end up with.
+#[derive(Default)]
+struct Expected {
+    channels: BTreeMap<u64, ExpectedChannel>,
+    nodes: BTreeMap<[u8; 33], ExpectedNode>,
+}
+
+fn encoded(addresses: &[Address]) -> Vec<Vec<u8>> {
+    addresses
+        .iter()
+        .map(|a| {
+            let mut bytes = Vec::new();
+            a.write(&mut bytes);
+            bytes
+        })
+        .collect()
+}
+
+/// Builds and sends gossip for `channel`, recording it in `expected`. `variant` varies fees,
+/// limits, features and addresses so defaults and explicit values both occur.
+async fn send_channel(
+    peer: &mut TestPeer,
+    expected: &mut Expected,
+    channel: &Channel,
+    variant: u32,
+) {
+    let at = recent();
+    peer.send(&channel.announcement()).await;
+    let mut policies = [None, None];
+    for direction in 0..2u8 {
+        let mut update = channel.update_fields(direction, at);
+        if variant % 2 == 1 {
+            update.fee_base_msat = 1000 + variant;
+            update.cltv_expiry_delta = 40 + variant as u16;
+        }
+        if direction == 1 && variant.is_multiple_of(3) {
+            update.fee_proportional_millionths = 7 * variant;
+            update.htlc_maximum_msat = Some(5_000_000 + u64::from(variant));
+        }
+        peer.send(&channel.sign_update(&update)).await;
+        policies[usize::from(direction)] = Some(update);
+    }
+    expected.channels.insert(
+        channel.scid,
+        ([channel.node_id(0), channel.node_id(1)], policies),
+    );
+    for side in 0..2 {
+        let mut na = channel.node_fields(side, at);
+        if variant.is_multiple_of(2) {
+            // payment_secret and var_onion_optin, optional.
+            na.features = vec![0x80, 0x80];
+        }
+        if side == 1 {
+            na.addresses.push(Address::Dns {
+                hostname: format!("node{variant}.example.com").into_bytes(),
+                port: 9735,
+            });
+        }
+        expected
+            .nodes
+            .insert(na.node_id, (na.features.clone(), encoded(&na.addresses)));
+        peer.send(&channel.sign_node(side, &na)).await;
+    }
+}
+
+fn post_trigger(addr: SocketAddr) -> u32 {
+    let (status, body) = request_bytes(addr, "POST", "/snapshot/trigger").expect("trigger");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "trigger: {body}");
+    let json: serde_json::Value = serde_json::from_str(&body).expect("trigger JSON");
+    json["latest_seen"]
+        .as_u64()
+        .and_then(|t| u32::try_from(t).ok())
+        .expect("latest_seen")
+}
+
+fn get(addr: SocketAddr, path: &str) -> Vec<u8> {
+    let (status, body) = request_bytes(addr, "GET", path).expect("snapshot request");
+    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+    body
+}
+
+fn empty_graph() -> Arc<LdkGraph> {
+    Arc::new(NetworkGraph::new(Network::Bitcoin, Arc::new(WarnLogger)))
+}
+
+fn apply(graph: &Arc<LdkGraph>, snapshot: &[u8]) -> u32 {
+    let sync = RapidGossipSync::new(graph.clone(), Arc::new(WarnLogger));
+    sync.update_network_graph(snapshot)
+        .unwrap_or_else(|e| panic!("LDK refused our snapshot: {e:?}"))
+}
+
+/// Differences between LDK's graph and `expected` (empty when they agree).
+fn differences(graph: &LdkGraph, expected: &Expected, with_nodes: bool) -> Vec<String> {
+    let graph = graph.read_only();
+    let mut out = Vec::new();
+    let ours: Vec<u64> = expected.channels.keys().copied().collect();
+    let mut theirs: Vec<u64> = graph.channels().unordered_iter().map(|(k, _)| *k).collect();
+    theirs.sort_unstable();
+    if ours != theirs {
+        out.push(format!("channels: ours {ours:?}, LDK's {theirs:?}"));
+    }
+    for (scid, (nodes, policies)) in &expected.channels {
+        let Some(channel) = graph.channel(*scid) else {
+            continue;
+        };
+        if channel.node_one.as_slice() != nodes[0] || channel.node_two.as_slice() != nodes[1] {
+            out.push(format!("{scid}: node ids differ"));
+        }
+        for (direction, theirs) in [&channel.one_to_two, &channel.two_to_one]
+            .iter()
+            .enumerate()
+        {
+            let ours = policies[direction].as_ref().expect("sent both directions");
+            match theirs {
+                None => out.push(format!("{scid}/{direction}: no policy in LDK")),
+                Some(theirs) if !same_policy(ours, theirs) => out.push(format!(
+                    "{scid}/{direction}: ours {ours:?}, LDK's {theirs:?}"
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    for (id, (features, addresses)) in &expected.nodes {
+        let node = graph.node(&NodeId::from_slice(id).expect("node id"));
+        let info = node.and_then(|n| n.announcement_info.as_ref());
+        match (with_nodes, info) {
+            (false, None) => {}
+            (false, Some(_)) => {
+                out.push(format!("{}: v1 carries no node details", hex::encode(id)))
+            }
+            (true, None) => out.push(format!("{}: no announcement in LDK", hex::encode(id))),
+            (true, Some(info)) => {
+                let theirs: Vec<Vec<u8>> = info.addresses().iter().map(|a| a.encode()).collect();
+                if &theirs != addresses {
+                    out.push(format!(
+                        "{}: addresses {theirs:?} vs ours {addresses:?}",
+                        hex::encode(id)
+                    ));
+                }
+                // LDK writes features as a u16 length and the big-endian bytes.
+                let theirs = info.features().encode();
+                if theirs.get(2..) != Some(features.as_slice()) {
+                    out.push(format!(
+                        "{}: features {theirs:?} vs ours {features:?}",
+                        hex::encode(id)
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn same_policy(ours: &ChannelUpdate, theirs: &ChannelUpdateInfo) -> bool {
+    theirs.cltv_expiry_delta == ours.cltv_expiry_delta
+        && theirs.htlc_minimum_msat == ours.htlc_minimum_msat
+        && Some(theirs.htlc_maximum_msat) == ours.htlc_maximum_msat
+        && theirs.fees.base_msat == ours.fee_base_msat
+        && theirs.fees.proportional_millionths == ours.fee_proportional_millionths
+        && theirs.enabled != ours.is_disabled()
+}
+
+/// Triggers builds until the full snapshot at `path`, applied to an empty graph, agrees with
+/// `expected` (the store writes what the shards accepted a moment after they count it).
+fn converge(addr: SocketAddr, path: &str, expected: &Expected, with_nodes: bool) -> (u32, Vec<u8>) {
+    let started = Instant::now();
+    loop {
+        let latest_seen = post_trigger(addr);
+        let snapshot = get(addr, path);
+        let graph = empty_graph();
+        assert_eq!(apply(&graph, &snapshot), latest_seen);
+        let diff = differences(&graph, expected, with_nodes);
+        if diff.is_empty() {
+            return (latest_seen, snapshot);
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "{path} never matched:\n{}",
+            diff.join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldk_applies_our_full_then_incremental_snapshots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(dir.path(), &["--rgs-interval-secs".into(), "3600".into()]);
+    let mut peer = TestPeer::connect(node.listen(), &node.node_id).await;
+    let mut expected = Expected::default();
+    let first: Vec<Channel> = (0..6).map(|i| Channel::new(scid(700_000 + i))).collect();
+    for (variant, channel) in first.iter().enumerate() {
+        send_channel(&mut peer, &mut expected, channel, variant as u32).await;
+    }
+    peer.barrier().await;
+    let addr = node.metrics;
+
+    let (latest_seen, full_v2) = converge(addr, "/snapshot/v2/0", &expected, true);
+    assert_eq!(&full_v2[..4], b"LDK\x02");
+    // v1 from the same generation: channels and policies, no node details.
+    let graph_v1 = empty_graph();
+    apply(&graph_v1, &get(addr, "/snapshot/0"));
+    let diff = differences(&graph_v1, &expected, false);
+    assert!(diff.is_empty(), "v1:\n{}", diff.join("\n"));
+
+    // The wallet's graph after its first sync; now new gossip arrives at the node.
+    let wallet = empty_graph();
+    apply(&wallet, &full_v2);
+    let later = recent() + 600;
+    for variant in 6..8u32 {
+        let channel = Channel::new(scid(800_000 + u64::from(variant)));
+        send_channel(&mut peer, &mut expected, &channel, variant).await;
+    }
+    // A changed policy (fee and disabled) and a node's new addresses.
+    let mut update = first[0].update_fields(1, later);
+    update.fee_base_msat = 4242;
+    update.channel_flags |= 2;
+    peer.send(&first[0].sign_update(&update)).await;
+    expected
+        .channels
+        .get_mut(&first[0].scid)
+        .expect("channel")
+        .1[1] = Some(update);
+    let mut na = first[1].node_fields(0, later);
+    na.addresses = vec![Address::Ipv6 {
+        addr: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        port: 9736,
+    }];
+    peer.send(&first[1].sign_node(0, &na)).await;
+    expected
+        .nodes
+        .insert(na.node_id, (na.features.clone(), encoded(&na.addresses)));
+    peer.barrier().await;
+
+    // The incremental since the wallet's sync brings it to our state.
+    let (next_seen, full_after) = converge(addr, "/snapshot/v2/0", &expected, true);
+    assert!(next_seen > latest_seen);
+    let incremental = get(addr, &format!("/snapshot/v2/{latest_seen}"));
+    assert!(
+        incremental.len() < full_after.len() / 2,
+        "incremental {} bytes vs full {}",
+        incremental.len(),
+        full_after.len()
+    );
+    assert_eq!(apply(&wallet, &incremental), next_seen);
+    let diff = differences(&wallet, &expected, true);
+    assert!(
+        diff.is_empty(),
+        "after the incremental:\n{}",
+        diff.join("\n")
+    );
+    node.stop();
+}
