@@ -6,12 +6,14 @@
 //!   latest, or as it stood at a past time).
 //! - [`rgs`]: RGS v1/v2 serialization of a model.
 //! - [`service`]: snapshot generations built on an interval and on demand, cached.
+//! - [`shapes`]: LND `describegraph` and CLN `listnodes`/`listchannels` JSON of a model.
 //! - [`http`]: the routes served on the metrics listener.
 
 pub mod http;
 pub mod model;
 pub mod rgs;
 pub mod service;
+pub mod shapes;
 
 pub use http::HandoutRoutes;
 pub use model::{GraphModel, Selection};

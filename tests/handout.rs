@@ -1,9 +1,14 @@
-//! Rapid Gossip Sync, proven with LDK's own client: the real binary takes gossip from a peer
-//! over BOLT 8, builds snapshots, and serves them over HTTP; `lightning-rapid-gossip-sync`
-//! applies the full snapshot to an empty `NetworkGraph`, which must then hold exactly our
-//! channels, both directions' policies and (v2) the nodes' addresses and features. New gossip
-//! follows, and the incremental snapshot since the first one's `latest_seen` must bring the
-//! same LDK graph to our state again.
+//! Handing the graph out, against the real binary fed over BOLT 8.
+//!
+//! Rapid Gossip Sync, proven with LDK's own client: the node builds snapshots and serves them
+//! over HTTP; `lightning-rapid-gossip-sync` applies the full snapshot to an empty
+//! `NetworkGraph`, which must then hold exactly our channels, both directions' policies and
+//! (v2) the nodes' addresses and features. New gossip follows, and the incremental snapshot
+//! since the first one's `latest_seen` must bring the same LDK graph to our state again.
+//!
+//! The graph API: every endpoint in both shapes, its fields held to the field lists of LND's
+//! `lnrpc/lightning.proto` and Core Lightning's `doc/schemas/listchannels.json` /
+//! `listnodes.json`, and its values to what was sent.
 
 mod common;
 
@@ -226,17 +231,27 @@ fn converge(addr: SocketAddr, path: &str, expected: &Expected, with_nodes: bool)
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ldk_applies_our_full_then_incremental_snapshots() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let node = Node::start(dir.path(), &["--rgs-interval-secs".into(), "3600".into()]);
+/// A node (snapshots only on trigger) fed `count` channels from `block` on by a peer.
+async fn node_with_channels(
+    dir: &std::path::Path,
+    block: u64,
+    count: u64,
+) -> (Node, TestPeer, Expected, Vec<Channel>) {
+    let node = Node::start(dir, &["--rgs-interval-secs".into(), "3600".into()]);
     let mut peer = TestPeer::connect(node.listen(), &node.node_id).await;
     let mut expected = Expected::default();
-    let first: Vec<Channel> = (0..6).map(|i| Channel::new(scid(700_000 + i))).collect();
-    for (variant, channel) in first.iter().enumerate() {
+    let channels: Vec<Channel> = (0..count).map(|i| Channel::new(scid(block + i))).collect();
+    for (variant, channel) in channels.iter().enumerate() {
         send_channel(&mut peer, &mut expected, channel, variant as u32).await;
     }
     peer.barrier().await;
+    (node, peer, expected, channels)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldk_applies_our_full_then_incremental_snapshots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, mut peer, mut expected, first) = node_with_channels(dir.path(), 700_000, 6).await;
     let addr = node.metrics;
 
     let (latest_seen, full_v2) = converge(addr, "/snapshot/v2/0", &expected, true);
@@ -293,5 +308,250 @@ async fn ldk_applies_our_full_then_incremental_snapshots() {
         "after the incremental:\n{}",
         diff.join("\n")
     );
+    node.stop();
+}
+
+// Field lists of LND's lnrpc/lightning.proto (messages LightningNode, NodeAddress,
+// RoutingPolicy, ChannelEdge, NodeInfo, ChannelGraph).
+const LND_NODE: &[&str] = &[
+    "last_update",
+    "pub_key",
+    "alias",
+    "addresses",
+    "color",
+    "features",
+];
+const LND_ADDRESS: &[&str] = &["network", "addr"];
+const LND_POLICY: &[&str] = &[
+    "time_lock_delta",
+    "min_htlc",
+    "fee_base_msat",
+    "fee_rate_milli_msat",
+    "disabled",
+    "max_htlc_msat",
+    "last_update",
+];
+const LND_EDGE: &[&str] = &[
+    "channel_id",
+    "chan_point",
+    "last_update",
+    "node1_pub",
+    "node2_pub",
+    "capacity",
+    "node1_policy",
+    "node2_policy",
+];
+const LND_NODE_INFO: &[&str] = &["node", "num_channels", "total_capacity", "channels"];
+const LND_FEATURE: &[&str] = &["name", "is_required", "is_known"];
+// Core Lightning doc/schemas/listchannels.json: the required fields, and htlc_maximum_msat,
+// the one optional one (additionalProperties: false).
+const CLN_CHANNEL: &[&str] = &[
+    "source",
+    "destination",
+    "short_channel_id",
+    "direction",
+    "public",
+    "amount_msat",
+    "message_flags",
+    "channel_flags",
+    "active",
+    "last_update",
+    "base_fee_millisatoshi",
+    "fee_per_millionth",
+    "delay",
+    "htlc_minimum_msat",
+    "features",
+    "htlc_maximum_msat",
+];
+// doc/schemas/listnodes.json, a node with a node_announcement (last_timestamp present).
+const CLN_NODE: &[&str] = &[
+    "nodeid",
+    "last_timestamp",
+    "alias",
+    "color",
+    "features",
+    "addresses",
+];
+const CLN_ADDRESS: &[&str] = &["type", "address", "port"];
+
+/// `value` is an object with exactly `fields`.
+fn assert_fields(value: &serde_json::Value, fields: &[&str], what: &str) {
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{what}: not an object: {value}"));
+    let mut ours: Vec<&str> = object.keys().map(String::as_str).collect();
+    let mut theirs = fields.to_vec();
+    ours.sort_unstable();
+    theirs.sort_unstable();
+    assert_eq!(
+        ours, theirs,
+        "{what}: fields differ from the schema: {value}"
+    );
+}
+
+fn node_id_of(hex_id: &serde_json::Value) -> [u8; 33] {
+    hex::decode(hex_id.as_str().expect("a hex string"))
+        .expect("hex")
+        .try_into()
+        .expect("33 bytes")
+}
+
+fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
+    let body = get(addr, path);
+    serde_json::from_slice(&body)
+        .unwrap_or_else(|e| panic!("{path}: {e}: {}", String::from_utf8_lossy(&body)))
+}
+
+fn check_lnd_node(node: &serde_json::Value, id: &[u8; 33], expected: &Expected) {
+    assert_fields(node, LND_NODE, "LightningNode");
+    assert_eq!(node["pub_key"], hex::encode(id));
+    let addresses = node["addresses"].as_array().expect("addresses");
+    assert_eq!(addresses.len(), expected.nodes[id].1.len());
+    for address in addresses {
+        assert_fields(address, LND_ADDRESS, "NodeAddress");
+    }
+    for feature in node["features"].as_object().expect("features").values() {
+        assert_fields(feature, LND_FEATURE, "Feature");
+    }
+}
+
+fn check_lnd_edge(edge: &serde_json::Value, expected: &Expected) {
+    assert_fields(edge, LND_EDGE, "ChannelEdge");
+    let scid: u64 = edge["channel_id"]
+        .as_str()
+        .expect("uint64 as a string")
+        .parse()
+        .expect("scid");
+    let (nodes, policies) = &expected.channels[&scid];
+    assert_eq!(edge["node1_pub"], hex::encode(nodes[0]));
+    assert_eq!(edge["node2_pub"], hex::encode(nodes[1]));
+    for (key, policy) in ["node1_policy", "node2_policy"].iter().zip(policies) {
+        let ours = policy.as_ref().expect("both directions sent");
+        let theirs = &edge[key];
+        assert_fields(theirs, LND_POLICY, "RoutingPolicy");
+        assert_eq!(theirs["fee_base_msat"], ours.fee_base_msat.to_string());
+        assert_eq!(
+            theirs["fee_rate_milli_msat"],
+            ours.fee_proportional_millionths.to_string()
+        );
+        assert_eq!(theirs["time_lock_delta"], ours.cltv_expiry_delta);
+        assert_eq!(theirs["min_htlc"], ours.htlc_minimum_msat.to_string());
+        assert_eq!(
+            theirs["max_htlc_msat"],
+            ours.htlc_maximum_msat.expect("max").to_string()
+        );
+        assert_eq!(theirs["disabled"], ours.is_disabled());
+        assert_eq!(theirs["last_update"], ours.timestamp);
+    }
+}
+
+fn check_cln_channel(entry: &serde_json::Value, expected: &Expected) {
+    assert_fields(entry, CLN_CHANNEL, "listchannels entry");
+    let scid: gossip_sieve::wire::scid::ShortChannelId = entry["short_channel_id"]
+        .as_str()
+        .expect("scid text")
+        .parse()
+        .expect("BxTxO");
+    let (nodes, policies) = &expected.channels[&u64::from(scid)];
+    let direction = entry["direction"].as_u64().expect("direction") as usize;
+    let ours = policies[direction].as_ref().expect("sent");
+    assert_eq!(entry["source"], hex::encode(nodes[direction]));
+    assert_eq!(entry["destination"], hex::encode(nodes[1 - direction]));
+    assert_eq!(entry["base_fee_millisatoshi"], ours.fee_base_msat);
+    assert_eq!(entry["fee_per_millionth"], ours.fee_proportional_millionths);
+    assert_eq!(entry["delay"], ours.cltv_expiry_delta);
+    assert_eq!(entry["active"], !ours.is_disabled());
+    assert_eq!(
+        entry["htlc_maximum_msat"],
+        ours.htlc_maximum_msat.expect("max")
+    );
+}
+
+fn check_cln_node(node: &serde_json::Value, expected: &Expected) {
+    assert_fields(node, CLN_NODE, "listnodes entry");
+    let id = node_id_of(&node["nodeid"]);
+    let (features, addresses) = &expected.nodes[&id];
+    assert_eq!(node["features"], hex::encode(features));
+    let listed = node["addresses"].as_array().expect("addresses");
+    assert_eq!(listed.len(), addresses.len());
+    for address in listed {
+        assert_fields(address, CLN_ADDRESS, "listnodes address");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_graph_api_answers_in_lnd_and_cln_shapes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, _peer, expected, channels) = node_with_channels(dir.path(), 600_000, 4).await;
+    let addr = node.metrics;
+    converge(addr, "/snapshot/v2/0", &expected, true);
+
+    let id = channels[0].node_id(1);
+    let hex_id = hex::encode(id);
+    let info = get_json(addr, &format!("/api/v1/node/{hex_id}"));
+    assert_fields(&info, LND_NODE_INFO, "NodeInfo");
+    check_lnd_node(&info["node"], &id, &expected);
+    assert_eq!(info["num_channels"], 1);
+    assert_eq!(info["channels"].as_array().map(Vec::len), Some(0));
+    let cln = get_json(addr, &format!("/api/v1/node/{hex_id}?format=cln"));
+    assert_fields(&cln, &["nodes"], "listnodes");
+    check_cln_node(&cln["nodes"][0], &expected);
+
+    let with_channels = get_json(addr, &format!("/api/v1/node/{hex_id}/channels"));
+    let edges = with_channels["channels"].as_array().expect("channels");
+    assert_eq!(edges.len(), 1);
+    check_lnd_edge(&edges[0], &expected);
+    let cln = get_json(addr, &format!("/api/v1/node/{hex_id}/channels?format=cln"));
+    assert_fields(&cln, &["channels"], "listchannels");
+    let entries = cln["channels"].as_array().expect("channels");
+    assert_eq!(entries.len(), 2, "both directions");
+    for entry in entries {
+        check_cln_channel(entry, &expected);
+    }
+
+    let text_scid =
+        gossip_sieve::wire::scid::ShortChannelId::from_u64(channels[3].scid).to_string();
+    check_lnd_edge(
+        &get_json(addr, &format!("/api/v1/channel/{text_scid}")),
+        &expected,
+    );
+    let cln = get_json(
+        addr,
+        &format!("/api/v1/channel/{}?format=cln", channels[3].scid),
+    );
+    for entry in cln["channels"].as_array().expect("channels") {
+        check_cln_channel(entry, &expected);
+    }
+
+    let graph = get_json(addr, "/api/v1/graph");
+    assert_fields(&graph, &["nodes", "edges"], "ChannelGraph");
+    let edges = graph["edges"].as_array().expect("edges");
+    assert_eq!(edges.len(), expected.channels.len());
+    for edge in edges {
+        check_lnd_edge(edge, &expected);
+    }
+    let nodes = graph["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), expected.nodes.len());
+    for n in nodes {
+        let id = node_id_of(&n["pub_key"]);
+        check_lnd_node(n, &id, &expected);
+    }
+    let graph = get_json(addr, "/api/v1/graph?format=cln");
+    assert_fields(&graph, &["nodes", "channels"], "CLN graph");
+    assert_eq!(
+        graph["channels"].as_array().map(Vec::len),
+        Some(2 * expected.channels.len())
+    );
+    for entry in graph["channels"].as_array().expect("channels") {
+        check_cln_channel(entry, &expected);
+    }
+    for n in graph["nodes"].as_array().expect("nodes") {
+        check_cln_node(n, &expected);
+    }
+
+    let (status, _) = request_bytes(addr, "GET", "/api/v1/channel/1x2x3").expect("request");
+    assert_eq!(status, 404);
+    let (status, _) = request_bytes(addr, "GET", "/api/v1/graph?format=xml").expect("request");
+    assert_eq!(status, 400);
     node.stop();
 }
