@@ -12,7 +12,9 @@ use gossip_sieve::commands::ingest::IngestOptions;
 use gossip_sieve::commands::options::Input;
 use gossip_sieve::commands::run as run_node;
 use gossip_sieve::commands::summary::RunSummary;
-use gossip_sieve::commands::{bench, config_check, demo, gen_corpus, healthcheck, options, replay};
+use gossip_sieve::commands::{
+    bench, config_check, demo, export, gen_corpus, healthcheck, options, replay,
+};
 use gossip_sieve::config::{
     FileConfig, LogArgs, LogSettings, Network, NodeArgs, PipelineArgs, PipelineConfig, Settings,
     SettingsArgs,
@@ -117,6 +119,23 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Write a store's graph as LND describegraph JSON, Core Lightning listnodes/listchannels
+    /// JSON, or an lnresearch topology dump (gsp), optionally as it stood at a past time.
+    Export {
+        /// Data directory holding gossip_store, or a store file.
+        #[arg(long, value_name = "DIR")]
+        store: PathBuf,
+        /// lnd-json, cln-json or gsp.
+        #[arg(long = "format", id = "export_format", value_enum)]
+        export_format: export::ExportFormat,
+        /// Unix time: the graph as it stood then, from the superseded records the store keeps
+        /// (exact back to the store's last compaction).
+        #[arg(long, value_name = "TIMESTAMP")]
+        at: Option<u32>,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Measure the pipeline against raw libsecp256k1 and time duplicate discards.
     Bench {
@@ -384,6 +403,17 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 report.print_text();
             }
         }
+        Command::Export {
+            store,
+            export_format,
+            at,
+            out,
+        } => export::run(export::ExportOptions {
+            store,
+            format: export_format,
+            at,
+            out,
+        })?,
         Command::Healthcheck { url, timeout_ms } => {
             healthcheck::run(&url, Duration::from_millis(timeout_ms.max(1)))?;
         }

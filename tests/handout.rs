@@ -111,6 +111,20 @@ async fn send_channel(
     }
 }
 
+/// Sends a new policy for `channel` and records it; returns the signed message.
+async fn send_policy(
+    peer: &mut TestPeer,
+    expected: &mut Expected,
+    channel: &Channel,
+    update: ChannelUpdate,
+) -> Vec<u8> {
+    let signed = channel.sign_update(&update);
+    peer.send(&signed).await;
+    let direction = usize::from(update.direction());
+    expected.channels.get_mut(&channel.scid).expect("channel").1[direction] = Some(update);
+    signed
+}
+
 fn post_trigger(addr: SocketAddr) -> u32 {
     let (status, body) = request_bytes(addr, "POST", "/snapshot/trigger").expect("trigger");
     let body = String::from_utf8_lossy(&body);
@@ -274,12 +288,7 @@ async fn ldk_applies_our_full_then_incremental_snapshots() {
     let mut update = first[0].update_fields(1, later);
     update.fee_base_msat = 4242;
     update.channel_flags |= 2;
-    peer.send(&first[0].sign_update(&update)).await;
-    expected
-        .channels
-        .get_mut(&first[0].scid)
-        .expect("channel")
-        .1[1] = Some(update);
+    send_policy(&mut peer, &mut expected, &first[0], update).await;
     let mut na = first[1].node_fields(0, later);
     na.addresses = vec![Address::Ipv6 {
         addr: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
@@ -554,4 +563,79 @@ async fn the_graph_api_answers_in_lnd_and_cln_shapes() {
     let (status, _) = request_bytes(addr, "GET", "/api/v1/graph?format=xml").expect("request");
     assert_eq!(status, 400);
     node.stop();
+}
+
+/// The raw messages of a `gsp` dump.
+fn gsp_messages(bytes: &[u8]) -> Vec<Vec<u8>> {
+    assert_eq!(&bytes[..4], b"GSP\x01", "magic and version");
+    let mut rest = &bytes[4..];
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let (len, skip) = match rest[0] {
+            0xfd => (usize::from(u16::from_le_bytes([rest[1], rest[2]])), 3),
+            n if n < 0xfd => (usize::from(n), 1),
+            other => panic!("CompactSize prefix {other:#x} for a gossip message"),
+        };
+        out.push(rest[skip..skip + len].to_vec());
+        rest = &rest[skip + len..];
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_the_latest_graph_and_the_graph_at_a_past_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (node, mut peer, mut expected, channels) = node_with_channels(dir.path(), 500_000, 3).await;
+    let before = expected.channels[&channels[0].scid].1[0]
+        .clone()
+        .expect("policy");
+    let mut update = channels[0].update_fields(0, before.timestamp + 600);
+    update.fee_base_msat = 777;
+    let newest = send_policy(&mut peer, &mut expected, &channels[0], update).await;
+    peer.barrier().await;
+    // Converged snapshots were read from the store file: everything is written.
+    converge(node.metrics, "/snapshot/v2/0", &expected, true);
+    node.stop();
+
+    let store = dir.path().to_str().expect("utf-8 path");
+    let export = |args: &[&str]| {
+        let mut all = vec!["export", "--store", store];
+        all.extend_from_slice(args);
+        common::run_ok(&all).stdout
+    };
+    let fee_of = |graph: &serde_json::Value| {
+        graph["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .find(|e| e["channel_id"].as_str() == Some(&channels[0].scid.to_string()))
+            .map(|e| e["node1_policy"]["fee_base_msat"].clone())
+    };
+    let latest: serde_json::Value =
+        serde_json::from_slice(&export(&["--format", "lnd-json"])).expect("JSON");
+    assert_eq!(latest["edges"].as_array().map(Vec::len), Some(3));
+    assert_eq!(fee_of(&latest), Some("777".into()));
+    let at = (before.timestamp + 300).to_string();
+    let then: serde_json::Value =
+        serde_json::from_slice(&export(&["--format", "lnd-json", "--at", &at])).expect("JSON");
+    assert_eq!(fee_of(&then), Some(before.fee_base_msat.to_string().into()));
+    let cln: serde_json::Value =
+        serde_json::from_slice(&export(&["--format", "cln-json"])).expect("JSON");
+    assert_eq!(cln["channels"].as_array().map(Vec::len), Some(6));
+    let early = (before.timestamp - 1).to_string();
+    let none: serde_json::Value =
+        serde_json::from_slice(&export(&["--format", "lnd-json", "--at", &early])).expect("JSON");
+    assert_eq!(none["edges"].as_array().map(Vec::len), Some(0));
+
+    // gsp: the whole history (the superseded update too), or exactly the graph at a time.
+    let history = gsp_messages(&export(&["--format", "gsp"]));
+    assert_eq!(
+        history.len(),
+        3 + 6 + 1 + 6,
+        "announcements, updates, newer update, nodes"
+    );
+    let at_then = gsp_messages(&export(&["--format", "gsp", "--at", &at]));
+    assert_eq!(at_then.len(), 3 + 6 + 6);
+    assert!(at_then.iter().all(|m| history.contains(m)));
+    assert!(history.contains(&newest) && !at_then.contains(&newest));
 }

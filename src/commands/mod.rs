@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod config_check;
 pub mod demo;
+pub mod export;
 pub mod gen_corpus;
 pub mod healthcheck;
 pub mod ingest;
