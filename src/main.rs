@@ -126,7 +126,7 @@ enum Command {
         /// Data directory holding gossip_store, or a store file.
         #[arg(long, value_name = "DIR")]
         store: PathBuf,
-        /// lnd-json, cln-json or gsp.
+        /// lnd-json, cln-json, gsp, rgs-v1 or rgs-v2.
         #[arg(long = "format", id = "export_format", value_enum)]
         export_format: export::ExportFormat,
         /// Unix time: the graph as it stood then, from the superseded records the store keeps
@@ -136,6 +136,9 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Chain an RGS snapshot names.
+        #[arg(long, value_enum, default_value = "bitcoin")]
+        network: gossip_sieve::config::Network,
     },
     /// Measure the pipeline against raw libsecp256k1 and time duplicate discards.
     Bench {
@@ -408,11 +411,13 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             export_format,
             at,
             out,
+            network,
         } => export::run(export::ExportOptions {
             store,
             format: export_format,
             at,
             out,
+            chain_hash: network.chain_hash(),
         })?,
         Command::Healthcheck { url, timeout_ms } => {
             healthcheck::run(&url, Duration::from_millis(timeout_ms.max(1)))?;

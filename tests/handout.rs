@@ -558,6 +558,26 @@ async fn the_graph_api_answers_in_lnd_and_cln_shapes() {
         check_cln_node(n, &expected);
     }
 
+    // Propagation: every first copy was sent an hour after its timestamp (forge::recent).
+    let scrape = node.scrape();
+    for (kind, count) in [("channel_update", 8.0), ("node_announcement", 8.0)] {
+        let series = |suffix: &str, le: &str| {
+            let name = format!("gossip_sieve_propagation_first_arrival_age_seconds_{suffix}");
+            common::metrics::metric(&scrape, &format!("{name}{{type=\"{kind}\"{le}}}"))
+        };
+        assert_eq!(series("count", ""), count, "{kind}");
+        assert_eq!(
+            series("bucket", ",le=\"900\""),
+            0.0,
+            "{kind}: younger than 15 min"
+        );
+        assert_eq!(
+            series("bucket", ",le=\"14400\""),
+            count,
+            "{kind}: within 4 h"
+        );
+    }
+
     let (status, _) = request_bytes(addr, "GET", "/api/v1/channel/1x2x3").expect("request");
     assert_eq!(status, 404);
     let (status, _) = request_bytes(addr, "GET", "/api/v1/graph?format=xml").expect("request");

@@ -41,6 +41,9 @@ const CONTRACT: &[(&str, bool)] = &[
     ("gossip_sieve_store_bytes", false),
     ("process_resident_memory_bytes", false),
     ("process_cpu_seconds_total", false),
+    ("gossip_sieve_propagation_first_arrival_age_seconds", true),
+    ("gossip_sieve_rgs_snapshot_bytes", false),
+    ("gossip_sieve_rgs_latest_seen_timestamp", false),
 ];
 
 /// Series Prometheus itself attaches to every scrape target.

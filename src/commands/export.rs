@@ -1,5 +1,6 @@
 //! `export`: a store on disk, offline, as LND `describegraph` JSON, Core Lightning
-//! `listnodes`/`listchannels` JSON, or an lnresearch topology dump (`gsp`).
+//! `listnodes`/`listchannels` JSON, an lnresearch topology dump (`gsp`), or a full Rapid Gossip
+//! Sync snapshot (`rgs-v1`, `rgs-v2`: to host as a static file, and to time a build).
 //!
 //! `--at T` rebuilds the graph as it stood at unix time T from the superseded (DELETED) records
 //! the store still holds: per channel direction and node, the newest message timestamped at or
@@ -19,7 +20,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::handout::model::{GraphModel, Selection};
+use crate::handout::rgs::{serialize, RgsVersion};
 use crate::handout::shapes::{write_graph, Shape};
+use crate::store::first_seen::FirstSeen;
 use crate::store::{ReaderOptions, RecordKind, StoreReader, STORE_FILE};
 use crate::wire::gossip::{summarize, Summary};
 
@@ -29,6 +32,10 @@ pub enum ExportFormat {
     LndJson,
     ClnJson,
     Gsp,
+    /// A full Rapid Gossip Sync snapshot (v1), e.g. for static hosting.
+    RgsV1,
+    /// A full Rapid Gossip Sync snapshot (v2: node addresses and features).
+    RgsV2,
 }
 
 pub struct ExportOptions {
@@ -38,6 +45,8 @@ pub struct ExportOptions {
     pub at: Option<u32>,
     /// Standard output when `None`.
     pub out: Option<PathBuf>,
+    /// The chain an RGS snapshot names (the store does not record it).
+    pub chain_hash: [u8; 32],
 }
 
 fn store_path(store: &Path) -> PathBuf {
@@ -68,6 +77,25 @@ pub fn run(options: ExportOptions) -> anyhow::Result<()> {
                 Shape::Cln
             };
             write_graph(&model, shape, &mut out)?;
+        }
+        ExportFormat::RgsV1 | ExportFormat::RgsV2 => {
+            let mut model = GraphModel::from_store(File::open(&path)?, selection)?;
+            // latest_seen: the asked time, or now; everything counts as seen by then.
+            let latest_seen = options.at.unwrap_or_else(crate::clock::unix_now);
+            model.assign_seen(&mut FirstSeen::in_memory(), latest_seen);
+            let version = if options.format == ExportFormat::RgsV1 {
+                RgsVersion::V1
+            } else {
+                RgsVersion::V2
+            };
+            let chain_hash = options.chain_hash;
+            let (bytes, counts) = serialize(&model, &chain_hash, 0, latest_seen, version);
+            eprintln!(
+                "rgs: {} bytes, {}",
+                bytes.len(),
+                serde_json::to_string(&counts)?
+            );
+            out.write_all(&bytes)?;
         }
         ExportFormat::Gsp => {
             let wanted = match options.at {

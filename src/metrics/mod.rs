@@ -6,6 +6,7 @@
 //! calls `with_label_values` per message: that is a hash lookup and a lock.
 
 pub mod exporter;
+pub mod propagation;
 pub mod registry;
 
 pub use exporter::{serve, serve_routes, serve_with, ExporterConfig, Health};

@@ -87,6 +87,7 @@ pub struct Metrics {
     limits: IntGaugeVec,
     /// Connections to /metrics closed at accept because `max_connections` were open.
     pub metrics_connections_refused: IntCounter,
+    pub propagation: super::propagation::Propagation,
 }
 
 fn name(short: &str) -> String {
@@ -321,7 +322,6 @@ impl Metrics {
             compaction_failures: store_compaction_failures,
         };
         Ok(Metrics {
-            registry,
             kinds,
             signature_valid: signature_checks.with_label_values(&["valid"]),
             signature_invalid: signature_checks.with_label_values(&["invalid"]),
@@ -337,6 +337,8 @@ impl Metrics {
             store,
             limits,
             metrics_connections_refused,
+            propagation: super::propagation::Propagation::register(&registry)?,
+            registry,
         })
     }
 
