@@ -26,8 +26,10 @@ mod values;
 pub use args::{ChainArgs, LogArgs, NodeArgs, PipelineArgs, SettingsArgs};
 pub use chain::{ChainSettings, ChainSourceKind};
 pub use error::{ConfigError, Source};
-pub use file::{ChainSection, FileConfig, LimitsSection, LogSection, PipelineSection};
+pub use file::{
+    ChainSection, FileConfig, HandoutSection, LimitsSection, LogSection, PipelineSection,
+};
 pub use options::{OptionSpec, OPTIONS};
 pub use pipeline::{default_shards, PipelineConfig};
-pub use settings::{LogSettings, PeerLimits, Settings};
+pub use settings::{HandoutSettings, LogSettings, PeerLimits, Settings};
 pub use values::{LogFormat, Network, PeerAddr, PeerAddrError};

@@ -17,6 +17,8 @@
 //! - [`metrics`]: the Prometheus registry (DESIGN §4 contract) and its hyper exporter.
 //! - [`chain`]: funding-output validation against a chain source (bitcoind RPC/REST, Esplora,
 //!   in-process), the tip follower that reports closed channels, and their metrics.
+//! - [`handout`]: the graph handed out: Rapid Gossip Sync snapshots, the JSON graph API,
+//!   exports; reads the graph index and the store, never the shards.
 //! - [`sim`]: deterministic signed corpora and synthetic peers for `demo`, tests and benches.
 //! - [`config`]: every bound and knob, with its reason; flag > env > file > default.
 //! - [`durable`]: fsync of a directory after a rename, shared by every file written atomically.
@@ -29,6 +31,7 @@ pub mod commands;
 pub mod config;
 pub mod durable;
 pub mod graph;
+pub mod handout;
 pub mod logging;
 pub mod metrics;
 pub mod peer;

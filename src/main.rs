@@ -13,7 +13,7 @@ use gossip_sieve::commands::options::Input;
 use gossip_sieve::commands::run as run_node;
 use gossip_sieve::commands::summary::RunSummary;
 use gossip_sieve::commands::{
-    bench, bench_chain, config_check, demo, gen_corpus, healthcheck, options, replay,
+    bench, bench_chain, config_check, demo, export, gen_corpus, healthcheck, options, replay,
 };
 use gossip_sieve::config::{
     FileConfig, LogArgs, LogSettings, Network, NodeArgs, PipelineArgs, PipelineConfig, Settings,
@@ -146,6 +146,26 @@ enum Command {
         corpus: CorpusArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
+    },
+    /// Write a store's graph as LND describegraph JSON, Core Lightning listnodes/listchannels
+    /// JSON, or an lnresearch topology dump (gsp), optionally as it stood at a past time.
+    Export {
+        /// Data directory holding gossip_store, or a store file.
+        #[arg(long, value_name = "DIR")]
+        store: PathBuf,
+        /// lnd-json, cln-json, gsp, rgs-v1 or rgs-v2.
+        #[arg(long = "format", id = "export_format", value_enum)]
+        export_format: export::ExportFormat,
+        /// Unix time: the graph as it stood then, from the superseded records the store keeps
+        /// (exact back to the store's last compaction).
+        #[arg(long, value_name = "TIMESTAMP")]
+        at: Option<u32>,
+        /// Write here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Chain an RGS snapshot names.
+        #[arg(long, value_enum, default_value = "bitcoin")]
+        network: gossip_sieve::config::Network,
     },
     /// Measure the pipeline against raw libsecp256k1 and time duplicate discards.
     Bench {
@@ -459,6 +479,19 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             })?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
+        Command::Export {
+            store,
+            export_format,
+            at,
+            out,
+            network,
+        } => export::run(export::ExportOptions {
+            store,
+            format: export_format,
+            at,
+            out,
+            chain_hash: network.chain_hash(),
+        })?,
         Command::Healthcheck { url, timeout_ms } => {
             healthcheck::run(&url, Duration::from_millis(timeout_ms.max(1)))?;
         }

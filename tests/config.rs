@@ -287,6 +287,7 @@ fn env_case(key: &str) -> (String, &'static str) {
         "chain.unvalidated_channels_cap" => ("1234", "1234"),
         "chain.unvalidated_channels_per_peer_per_hour" => ("567", "567"),
         "chain.stale_channel_age_secs" => ("86400", "86400"),
+        "handout.rgs_interval_secs" => ("7", "7"),
         other => panic!("no environment case for option {other}: add one to env_case"),
     };
     (value.to_string(), toml)

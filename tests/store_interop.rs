@@ -44,25 +44,6 @@ fn write_corpus(spec: &CorpusSpec, path: &Path) -> Newest {
     newest
 }
 
-/// RFC 4648 base32, lower case, no padding (onion addresses).
-fn base32_lower(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::new();
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for byte in bytes {
-        buffer = (buffer << 8) | u32::from(*byte);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
-    }
-    out
-}
-
 /// An address as pyln's Gossmap prints it (it skips Tor v2 and stops at an unknown type).
 fn pyln_addresses(addresses: &[Address]) -> Vec<String> {
     let mut out = Vec::new();
@@ -71,16 +52,8 @@ fn pyln_addresses(addresses: &[Address]) -> Vec<String> {
             Address::Ipv4 { addr, port } => format!("{}:{port}", Ipv4Addr::from(*addr)),
             Address::Ipv6 { addr, port } => format!("[{}]:{port}", Ipv6Addr::from(*addr)),
             Address::TorV2 { .. } => continue,
-            Address::TorV3 {
-                ed25519_pubkey,
-                checksum,
-                version,
-                port,
-            } => {
-                let mut raw = ed25519_pubkey.to_vec();
-                raw.extend_from_slice(&checksum.to_be_bytes());
-                raw.push(*version);
-                format!("{}.onion:{port}", base32_lower(&raw))
+            Address::TorV3 { port, .. } => {
+                format!("{}:{port}", address.onion_name().expect("a v3 onion"))
             }
             Address::Dns { hostname, port } => {
                 format!("{}:{port}", String::from_utf8_lossy(hostname))

@@ -5,6 +5,7 @@ pub mod bench_chain;
 pub mod chain;
 pub mod config_check;
 pub mod demo;
+pub mod export;
 pub mod gen_corpus;
 pub mod healthcheck;
 pub mod ingest;

@@ -104,5 +104,6 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
             global_reply_bytes_per_sec: settings.limits.serve_global_reply_bytes_per_sec,
             ..ServeConfig::default()
         },
+        rgs_interval: settings.handout.rgs_interval,
     }
 }

@@ -16,6 +16,7 @@ use super::chain::ChainRuntime;
 use crate::clock::unix_now;
 use crate::config::{ChainSettings, PeerAddr, PipelineConfig};
 use crate::graph::Graph;
+use crate::handout::{Handout, HandoutRoutes};
 use crate::metrics::{self, ExporterConfig, Health, Metrics};
 use crate::peer::dialer::{dial, DialerConfig};
 use crate::peer::identity::NodeIdentity;
@@ -25,7 +26,7 @@ use crate::peer::serve::{ServeConfig, Serving};
 use crate::peer::session::{PeerContext, SessionConfig};
 use crate::pipeline::forget::Forgetter;
 use crate::pipeline::Pipeline;
-use crate::store::{StoreConfig, StoreHandle};
+use crate::store::{Flush, StoreConfig, StoreHandle};
 
 pub struct RunOptions {
     pub data_dir: PathBuf,
@@ -41,6 +42,8 @@ pub struct RunOptions {
     /// The chain source checking channel funding, forgetting and pruning (`[chain]`).
     pub chain: ChainSettings,
     pub serve: ServeConfig,
+    /// Time between Rapid Gossip Sync snapshot generations.
+    pub rgs_interval: Duration,
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
@@ -68,18 +71,28 @@ async fn run_inside(
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(options.pipeline.shards.max(1))?);
     let health = Arc::new(Health::default());
-    let (metrics_bound, exporter) = metrics::serve_with(
+    let graph = Arc::new(Graph::new());
+    // Snapshots and the graph API are served on the metrics listener from the start (503 until
+    // the first snapshot generation is built).
+    let handout = Arc::new(Handout::open(
+        &options.data_dir,
+        graph.clone(),
+        options.pipeline.network.chain_hash(),
+        Some(&metrics),
+    )?);
+    let routes: Arc<dyn metrics::exporter::Routes> = HandoutRoutes::new(handout.clone());
+    let (metrics_bound, exporter) = metrics::serve_routes(
         options.metrics_addr,
         metrics.clone(),
         health.clone(),
         options.exporter.clone(),
+        Some(routes),
     )
     .await?;
     let listener = match options.listen {
         Some(addr) => Some(TcpListener::bind(addr).await?),
         None => None,
     };
-    let graph = Arc::new(Graph::new());
     // Accepted gossip is persisted in the data dir and loaded back at start without
     // verifying signatures again.
     let (store, report) = StoreHandle::open_reporting(
@@ -103,6 +116,14 @@ async fn run_inside(
     metrics.set_limit("peer_echo_window", options.serve.echo_window);
     metrics.set_limit("peer_held_announcements", options.serve.held_announcements);
     serving.sync.expect_peers(options.peers.len());
+    let store_addr = store.addr();
+    handout.set_before_build(Arc::new(move || {
+        let store_addr = store_addr.clone();
+        Box::pin(async move {
+            // A snapshot reads the file: what the store still buffers would wait a generation.
+            let _ = store_addr.send(Flush).await;
+        })
+    }));
     let pipeline = Pipeline::start_with_chain(
         options.pipeline,
         graph,
@@ -165,6 +186,11 @@ async fn run_inside(
             tracing::info!(%peer, ?stats, "dialer stopped");
         }));
     }
+    tasks.push(actix::spawn(
+        handout
+            .clone()
+            .run_periodic(options.rgs_interval, shutdown.clone()),
+    ));
     health.set_ready(true);
 
     signals.wait().await;

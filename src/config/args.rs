@@ -66,6 +66,10 @@ pub struct NodeArgs {
     /// [env: GOSSIP_SIEVE_SERVE_GLOBAL_REPLY_BYTES_PER_SEC; default 1024000, LND's 1,000 KiB/s].
     #[arg(long)]
     pub serve_global_reply_bytes_per_sec: Option<u64>,
+    /// Seconds between Rapid Gossip Sync snapshot builds (also `POST /snapshot/trigger`)
+    /// [env: GOSSIP_SIEVE_RGS_INTERVAL_SECS; default 600].
+    #[arg(long)]
+    pub rgs_interval_secs: Option<u64>,
     #[command(flatten)]
     pub chain: ChainArgs,
 }

@@ -30,6 +30,8 @@ pub struct FileConfig {
     pub log: LogSection,
     #[serde(default)]
     pub chain: ChainSection,
+    #[serde(default)]
+    pub handout: HandoutSection,
 }
 
 /// `[chain]`: the chain source and its bounds (see [`super::ChainSettings`]).
@@ -62,6 +64,14 @@ pub struct ChainSection {
     pub unvalidated_channels_per_peer_per_hour: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stale_channel_age_secs: Option<u64>,
+}
+
+/// `[handout]`: serving the graph to wallets and tools (Rapid Gossip Sync, API).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoutSection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rgs_interval_secs: Option<u64>,
 }
 
 /// `[pipeline]`: the fields of [`super::PipelineConfig`].

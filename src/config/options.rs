@@ -210,6 +210,11 @@ pub(super) const STALE_AGE: OptionSpec = opt(
     "--stale-channel-age-secs",
     "GOSSIP_SIEVE_STALE_CHANNEL_AGE_SECS",
 );
+pub(super) const RGS_INTERVAL: OptionSpec = opt(
+    "handout.rgs_interval_secs",
+    "--rgs-interval-secs",
+    "GOSSIP_SIEVE_RGS_INTERVAL_SECS",
+);
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
 pub(super) const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
 
@@ -264,4 +269,5 @@ pub const OPTIONS: &[OptionSpec] = &[
     SERVE_RATE,
     SERVE_REPLY_RATE,
     SERVE_GLOBAL_REPLY_RATE,
+    RGS_INTERVAL,
 ];

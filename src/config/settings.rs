@@ -9,7 +9,9 @@ use std::time::Duration;
 use super::args::{LogArgs, SettingsArgs};
 use super::chain::{ChainSettings, ChainSourceKind};
 use super::error::{ConfigError, Source};
-use super::file::{ChainSection, FileConfig, LimitsSection, LogSection, PipelineSection};
+use super::file::{
+    ChainSection, FileConfig, HandoutSection, LimitsSection, LogSection, PipelineSection,
+};
 use super::layers::{at_least, invalid, Layers};
 use super::options::*;
 use super::pipeline::{default_shards, PipelineConfig};
@@ -72,6 +74,23 @@ impl Default for PeerLimits {
     }
 }
 
+/// Handing the graph out (Rapid Gossip Sync snapshots, the API).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandoutSettings {
+    /// Time between snapshot generations. The RGS server insists on multiples of 3 hours; a
+    /// build here costs a read of the store (about a second at mainnet size), so ten minutes
+    /// keeps wallets fresh, and regtest can go down to one second.
+    pub rgs_interval: Duration,
+}
+
+impl Default for HandoutSettings {
+    fn default() -> Self {
+        HandoutSettings {
+            rgs_interval: Duration::from_secs(600),
+        }
+    }
+}
+
 /// Everything a node process needs to start.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -85,6 +104,7 @@ pub struct Settings {
     pub limits: PeerLimits,
     pub log: LogSettings,
     pub chain: ChainSettings,
+    pub handout: HandoutSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9735";
@@ -567,6 +587,13 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         s.chain.stale_channel_age = (secs > 0).then(|| Duration::from_secs(secs));
         Ok(())
     }),
+    seconds!(
+        RGS_INTERVAL,
+        handout.rgs_interval,
+        node.rgs_interval_secs,
+        handout.rgs_interval_secs,
+        1
+    ),
 ];
 
 fn millis(duration: Duration) -> u64 {
@@ -637,6 +664,7 @@ impl Settings {
                 level: DEFAULT_LOG_LEVEL.to_string(),
                 format: LogFormat::Text,
             },
+            handout: HandoutSettings::default(),
         };
         for (_, resolve) in RESOLVERS {
             resolve(&layers, args, file, &mut settings)?;
@@ -714,6 +742,9 @@ impl Settings {
                     ),
                     stale_channel_age_secs: Some(c.stale_channel_age.map_or(0, to_u64)),
                 }
+            },
+            handout: HandoutSection {
+                rgs_interval_secs: Some(to_u64(self.handout.rgs_interval)),
             },
         }
     }

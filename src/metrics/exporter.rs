@@ -10,13 +10,16 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -137,6 +140,26 @@ impl Default for ExporterConfig {
     }
 }
 
+/// A response body: whole, or streamed by a higher layer's route.
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// A response a [`Routes`] handler computes.
+pub type RouteFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+/// Endpoints a higher layer serves on this listener (the hand-out's snapshots and graph API):
+/// the exporter cannot import them (metrics sit below the graph and store), so they are handed
+/// in. Tried before the built-in routes; `None` lets the request through to them.
+pub trait Routes: Send + Sync + 'static {
+    fn route(&self, request: &Request<Incoming>) -> Option<RouteFuture>;
+}
+
+/// A whole body.
+pub fn full_body(bytes: impl Into<Bytes>) -> Body {
+    Full::new(bytes.into())
+        .map_err(|never: Infallible| match never {})
+        .boxed()
+}
+
 fn respond(status: StatusCode, content_type: &str, body: String) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
@@ -199,6 +222,17 @@ pub async fn serve_with(
     health: Arc<Health>,
     config: ExporterConfig,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    serve_routes(addr, metrics, health, config, None).await
+}
+
+/// [`serve_with`], with `routes` tried before the built-in endpoints.
+pub async fn serve_routes(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    config: ExporterConfig,
+    routes: Option<Arc<dyn Routes>>,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     metrics.set_limit("metrics_max_connections", config.max_connections);
@@ -222,11 +256,20 @@ pub async fn serve_with(
             let metrics = metrics.clone();
             let health = health.clone();
             let config = config.clone();
+            let routes = routes.clone();
             tokio::spawn(async move {
                 let _slot = slot;
                 let service = service_fn(move |request: Request<Incoming>| {
-                    let response = route(&request, &metrics, &health);
-                    async move { Ok::<_, Infallible>(response) }
+                    let pending: RouteFuture = match routes.as_ref().and_then(|r| r.route(&request))
+                    {
+                        Some(extra) => extra,
+                        None => {
+                            let response = route(&request, &metrics, &health)
+                                .map(|b| b.map_err(|never: Infallible| match never {}).boxed());
+                            Box::pin(async move { response })
+                        }
+                    };
+                    async move { Ok::<_, Infallible>(pending.await) }
                 });
                 let connection = http1::Builder::new()
                     .timer(TokioTimer::new())

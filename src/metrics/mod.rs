@@ -7,7 +7,8 @@
 
 pub mod exporter;
 pub mod flow;
+pub mod propagation;
 pub mod registry;
 
-pub use exporter::{serve, serve_with, ExporterConfig, Health};
+pub use exporter::{serve, serve_routes, serve_with, ExporterConfig, Health};
 pub use registry::Metrics;

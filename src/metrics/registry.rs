@@ -88,6 +88,7 @@ pub struct Metrics {
     limits: IntGaugeVec,
     /// Connections to /metrics closed at accept because `max_connections` were open.
     pub metrics_connections_refused: IntCounter,
+    pub propagation: super::propagation::Propagation,
 }
 
 fn name(short: &str) -> String {
@@ -283,7 +284,6 @@ impl Metrics {
             compaction_failures: store_compaction_failures,
         };
         Ok(Metrics {
-            registry,
             kinds,
             flow,
             signature_valid: signature_checks.with_label_values(&["valid"]),
@@ -300,6 +300,8 @@ impl Metrics {
             store,
             limits,
             metrics_connections_refused,
+            propagation: super::propagation::Propagation::register(&registry)?,
+            registry,
         })
     }
 

@@ -212,7 +212,7 @@ impl Sieve {
             return Outcome::NotGossip;
         };
         self.metrics().kind(kind).received.inc();
-        self.sift(kind, msg, penalties).await
+        self.sift(kind, msg, penalties, true).await
     }
 
     /// The sieve proper, shared by fresh frames and parked messages being released.
@@ -221,14 +221,39 @@ impl Sieve {
         kind: GossipKind,
         msg: Vec<u8>,
         penalties: Option<PenaltyCounter>,
+        fresh: bool,
     ) -> Outcome {
         match self.classify(kind, &msg, penalties.as_ref()) {
             Classified::Drop(reason) => {
                 self.state.count_drop(kind, reason);
                 Outcome::Dropped(reason)
             }
-            Classified::Park => Outcome::Parked,
+            Classified::Park => {
+                // A first copy waiting for its channel or node is a first arrival too (parsing
+                // it again is cheap next to parking it, and parking is rare).
+                if fresh {
+                    if let Ok(
+                        Summary::ChannelUpdate { timestamp, .. }
+                        | Summary::NodeAnnouncement { timestamp, .. },
+                    ) = summarize(&msg)
+                    {
+                        self.metrics
+                            .propagation
+                            .first_arrival(kind, timestamp, coarse_unix_now());
+                    }
+                }
+                Outcome::Parked
+            }
             Classified::Admit(mut admission) => {
+                // The first copy of a message from a peer (not a parked one released later):
+                // its age now is how long it took to reach us.
+                if fresh {
+                    self.metrics.propagation.first_arrival(
+                        kind,
+                        admission.claim.timestamp,
+                        coarse_unix_now(),
+                    );
+                }
                 admission.penalties = penalties;
                 self.admit(admission).await
             }
@@ -550,7 +575,7 @@ async fn released_feed(
     while let Some((kind, msg)) = messages.recv().await {
         let Some(sieve) = sieve.upgrade() else { break };
         sieve.state.released_taken(msg.len());
-        let _outcome = sieve.sift(kind, msg, None).await;
+        let _outcome = sieve.sift(kind, msg, None, false).await;
         sieve.state.work_finished();
     }
 }

@@ -26,6 +26,7 @@ pub mod actor;
 pub mod compaction;
 pub mod dump;
 pub mod error;
+pub mod first_seen;
 pub mod handle;
 pub mod load;
 pub mod reader;

@@ -94,6 +94,43 @@ impl Address {
     }
 }
 
+/// RFC 4648 base32, lower case, no padding: how onion service names are spelled.
+pub fn base32_lower(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::new();
+    let (mut buffer, mut bits) = (0u32, 0u32);
+    for byte in bytes {
+        buffer = (buffer << 8) | u32::from(*byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+impl Address {
+    /// `<name>.onion` of a Tor v2 or v3 descriptor: base32 of the descriptor's bytes between
+    /// its type and its port (for v3: public key, checksum and version, as Tor spells it).
+    pub fn onion_name(&self) -> Option<String> {
+        let name_len = match self {
+            Address::TorV2 { .. } => 10,
+            Address::TorV3 { .. } => 32 + 2 + 1,
+            _ => return None,
+        };
+        let mut bytes = Vec::new();
+        self.write(&mut bytes);
+        Some(format!(
+            "{}.onion",
+            base32_lower(bytes.get(1..1 + name_len)?)
+        ))
+    }
+}
+
 /// Decodes a whole `addresses` field (exactly the `addrlen` bytes).
 ///
 /// BOLT 7, receiving node: "SHOULD ignore the first `address descriptor` that does NOT match the
@@ -185,6 +222,30 @@ fn take_u16(bytes: &[u8]) -> Result<(u16, &[u8]), DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn onion_names_are_rfc4648_base32() {
+        // RFC 4648 §10 vectors, lower case and unpadded.
+        assert_eq!(base32_lower(b"f"), "my");
+        assert_eq!(base32_lower(b"fo"), "mzxq");
+        assert_eq!(base32_lower(b"foobar"), "mzxw6ytboi");
+        let v3 = Address::TorV3 {
+            ed25519_pubkey: [0; 32],
+            checksum: 0,
+            version: 3,
+            port: 9735,
+        };
+        assert_eq!(v3.onion_name().map(|n| n.len()), Some(56 + 6));
+        assert!(v3.onion_name().is_some_and(|n| n.ends_with("ad.onion")));
+        assert_eq!(
+            Address::Ipv4 {
+                addr: [1; 4],
+                port: 1
+            }
+            .onion_name(),
+            None
+        );
+    }
 
     fn sample() -> Vec<Address> {
         vec![
