@@ -157,6 +157,7 @@ async fn run_inside(
         serving: serving.clone(),
     });
     let sieve = pipeline.sieve.clone();
+    let sync = serving.sync.clone();
     let sync_watch =
         actix::spawn(serving.watch_sync(move || sieve.in_flight_total(), health.clone()));
     let (stop, shutdown) = watch::channel(false);
@@ -186,11 +187,20 @@ async fn run_inside(
             tracing::info!(%peer, ?stats, "dialer stopped");
         }));
     }
-    tasks.push(actix::spawn(
-        handout
-            .clone()
-            .run_periodic(options.rgs_interval, shutdown.clone()),
-    ));
+    // Periodic snapshots start once our own sync is complete, so a wallet is never handed a
+    // half-synced graph as the whole network (POST /snapshot/trigger still builds at once).
+    let rgs_interval = options.rgs_interval;
+    let mut rgs_shutdown = shutdown.clone();
+    let periodic = handout.clone();
+    tasks.push(actix::spawn(async move {
+        while !sync.is_complete() {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = rgs_shutdown.changed() => return,
+            }
+        }
+        periodic.run_periodic(rgs_interval, rgs_shutdown).await;
+    }));
     health.set_ready(true);
 
     signals.wait().await;
