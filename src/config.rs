@@ -14,6 +14,7 @@
 //! resolves every option through its table.
 
 mod args;
+mod discovery;
 mod error;
 mod file;
 mod layers;
@@ -23,8 +24,9 @@ mod settings;
 mod values;
 
 pub use args::{LogArgs, NodeArgs, PipelineArgs, SettingsArgs};
+pub use discovery::{default_dns_seeds, DiscoverySettings};
 pub use error::{ConfigError, Source};
-pub use file::{FileConfig, LimitsSection, LogSection, PipelineSection};
+pub use file::{DiscoverySection, FileConfig, LimitsSection, LogSection, PipelineSection};
 pub use options::{OptionSpec, OPTIONS};
 pub use pipeline::{default_shards, PipelineConfig};
 pub use settings::{LogSettings, PeerLimits, Settings};

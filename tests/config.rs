@@ -267,6 +267,15 @@ fn env_case(key: &str) -> (String, &'static str) {
         "limits.handshake_timeout_ms" => ("2345", "2345"),
         "log.level" => ("debug", "\"debug\""),
         "log.format" => ("json", "\"json\""),
+        "discovery.outbound_peers" => ("3", "3"),
+        "discovery.dials_per_minute" => ("30", "30"),
+        "discovery.candidates_cap" => ("321", "321"),
+        "discovery.candidates_bytes_cap" => ("54321", "54321"),
+        "discovery.dial_private_addresses" => ("true", "true"),
+        "discovery.dns_seeds" => ("a.example,b.example", "[\"a.example\", \"b.example\"]"),
+        "discovery.dns_server" => ("127.0.0.1:5353", "\"127.0.0.1:5353\""),
+        "discovery.proxy" => ("127.0.0.1:9050", "\"127.0.0.1:9050\""),
+        "discovery.proxy_all" => ("true", "true"),
         other => panic!("no environment case for option {other}: add one to env_case"),
     };
     (value.to_string(), toml)

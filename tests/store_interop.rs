@@ -13,6 +13,7 @@ use common::{get, run_json};
 use gossip_sieve::clock::unix_now;
 use gossip_sieve::graph::Graph;
 use gossip_sieve::metrics::Metrics;
+use gossip_sieve::peer::discovery::address::onion_v3_host;
 use gossip_sieve::sim::corpus::{generate, CorpusSpec};
 use gossip_sieve::store::dump::DumpWriter;
 use gossip_sieve::store::{open_and_load, STORE_FILE};
@@ -70,25 +71,6 @@ fn write_corpus(spec: &CorpusSpec, path: &Path) -> Newest {
     newest
 }
 
-/// RFC 4648 base32, lower case, no padding (onion addresses).
-fn base32_lower(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-    let mut out = String::new();
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for byte in bytes {
-        buffer = (buffer << 8) | u32::from(*byte);
-        bits += 8;
-        while bits >= 5 {
-            bits -= 5;
-            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
-        }
-    }
-    if bits > 0 {
-        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
-    }
-    out
-}
-
 /// An address as pyln's Gossmap prints it (it skips Tor v2 and stops at an unknown type).
 fn pyln_addresses(addresses: &[Address]) -> Vec<String> {
     let mut out = Vec::new();
@@ -103,10 +85,9 @@ fn pyln_addresses(addresses: &[Address]) -> Vec<String> {
                 version,
                 port,
             } => {
-                let mut raw = ed25519_pubkey.to_vec();
-                raw.extend_from_slice(&checksum.to_be_bytes());
-                raw.push(*version);
-                format!("{}.onion:{port}", base32_lower(&raw))
+                // The dialler's encoding, held here to pyln's.
+                let host = onion_v3_host(ed25519_pubkey, *checksum, *version);
+                format!("{host}:{port}")
             }
             Address::Dns { hostname, port } => {
                 format!("{}:{port}", String::from_utf8_lossy(hostname))

@@ -16,7 +16,8 @@ use crate::clock::unix_now;
 use crate::config::{PeerAddr, PipelineConfig};
 use crate::graph::Graph;
 use crate::metrics::{self, ExporterConfig, Health, Metrics};
-use crate::peer::dialer::{dial, DialerConfig};
+use crate::peer::dialer::DialerConfig;
+use crate::peer::discovery::{self, metrics::DiscoveryMetrics, DiscoveryConfig};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::listener::{accept_loop, ListenerConfig};
 use crate::peer::score::{ScoreBoard, ScoreConfig};
@@ -35,6 +36,7 @@ pub struct RunOptions {
     pub listener: ListenerConfig,
     pub score: ScoreConfig,
     pub exporter: ExporterConfig,
+    pub discovery: DiscoveryConfig,
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
@@ -86,7 +88,7 @@ async fn run_inside(
     eprintln!("store: {}", serde_json::to_string(&report)?);
     let pipeline = Pipeline::start_with_store(
         options.pipeline,
-        graph,
+        graph.clone(),
         metrics.clone(),
         Some(store.sender()),
     );
@@ -132,15 +134,18 @@ async fn run_inside(
             shutdown.clone(),
         )));
     }
-    for peer in options.peers {
-        let ctx = ctx.clone();
-        let config = options.dialer.clone();
-        let shutdown = shutdown.clone();
-        tasks.push(actix::spawn(async move {
-            let stats = dial(peer.clone(), ctx, config, shutdown).await;
-            tracing::info!(%peer, ?stats, "dialer stopped");
-        }));
-    }
+    // Configured peers, and the outbound slots left filled from the graph (issue 18).
+    let discovery_metrics = Arc::new(DiscoveryMetrics::register(&metrics.registry)?);
+    discovery::publish_limits(&options.discovery, &metrics);
+    tasks.extend(discovery::spawn(
+        options.peers,
+        ctx.clone(),
+        graph,
+        options.dialer,
+        options.discovery,
+        discovery_metrics,
+        shutdown.clone(),
+    ));
     health.set_ready(true);
 
     signals.wait().await;

@@ -28,6 +28,8 @@ pub struct FileConfig {
     pub limits: LimitsSection,
     #[serde(default)]
     pub log: LogSection,
+    #[serde(default)]
+    pub discovery: DiscoverySection,
 }
 
 /// `[pipeline]`: the fields of [`super::PipelineConfig`].
@@ -82,6 +84,30 @@ pub struct LimitsSection {
     pub ban_score: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ban_duration_secs: Option<u64>,
+}
+
+/// `[discovery]`: finding and reaching outbound peers.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverySection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_peers: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dials_per_minute: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates_bytes_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dial_private_addresses: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_seeds: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_all: Option<bool>,
 }
 
 /// `[log]`.

@@ -5,6 +5,7 @@
 
 pub mod admission;
 pub mod dialer;
+pub mod discovery;
 pub mod feed;
 pub mod identity;
 pub mod listener;
