@@ -22,7 +22,7 @@ use super::run::RunOptions;
 use crate::config::Network;
 use crate::config::{PeerLimits, PipelineConfig, Settings};
 use crate::metrics::ExporterConfig;
-use crate::peer::dialer::DialerConfig;
+use crate::peer::dialer::{DialerConfig, ProxyConfig};
 use crate::peer::discovery::address::AddressPolicy;
 use crate::peer::discovery::DiscoveryConfig;
 use crate::peer::listener::ListenerConfig;
@@ -90,6 +90,10 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
         pipeline: pipeline_config(settings, historical, Input::LivePeers),
         dialer: DialerConfig {
             handshake_timeout,
+            proxy: settings.discovery.proxy.clone().map(|addr| ProxyConfig {
+                addr,
+                all: settings.discovery.proxy_all,
+            }),
             ..DialerConfig::default()
         },
         listener: ListenerConfig {
@@ -116,6 +120,8 @@ pub fn discovery_config(settings: &Settings) -> DiscoveryConfig {
             allow_private: d.dial_private_addresses || settings.network == Network::Regtest,
             have_proxy: d.proxy.is_some(),
         },
+        dns_seeds: d.dns_seeds.clone(),
+        dns_server: d.dns_server,
         ..DiscoveryConfig::new(settings.data_dir.join(crate::store::STORE_FILE))
     }
 }

@@ -11,6 +11,9 @@ use tokio::sync::watch;
 
 use prometheus::IntGauge;
 
+use tokio_socks::tcp::Socks5Stream;
+
+use super::discovery::address::is_onion;
 use super::session::{run_session, EndReason, PeerContext, SessionReport};
 use crate::clock::unix_now;
 use crate::config::PeerAddr;
@@ -26,6 +29,18 @@ pub struct DialerConfig {
     pub backoff_max: Duration,
     /// A session that lasted this long was healthy: the next retry starts from `backoff_min`.
     pub stable_after: Duration,
+    /// SOCKS5 proxy (Tor's SocksPort): onion addresses always go through it, others when
+    /// `all`.
+    pub proxy: Option<ProxyConfig>,
+}
+
+/// Where the SOCKS5 proxy listens and what goes through it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// `host:port`.
+    pub addr: String,
+    /// Every outbound connection, not only onion ones.
+    pub all: bool,
 }
 
 impl Default for DialerConfig {
@@ -37,6 +52,7 @@ impl Default for DialerConfig {
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             stable_after: Duration::from_secs(60),
+            proxy: None,
         }
     }
 }
@@ -212,12 +228,29 @@ impl Drop for RaisedWhileAlive {
 }
 
 async fn connect(peer: &PeerAddr, config: &DialerConfig) -> std::io::Result<TcpStream> {
-    match tokio::time::timeout(
-        config.connect_timeout,
-        TcpStream::connect(peer.socket_addr_string()),
-    )
-    .await
-    {
+    let onion = is_onion(&peer.host);
+    let proxy = config.proxy.as_ref().filter(|p| p.all || onion);
+    // An onion name must never reach a resolver: without a proxy it is not dialled at all.
+    if onion && proxy.is_none() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "an onion address needs --proxy",
+        ));
+    }
+    let connecting = async {
+        match proxy {
+            // The target goes to the proxy as a name (SOCKS5 ATYP domain) unless it is an IP
+            // literal, so the proxy, not us, resolves it.
+            Some(proxy) => {
+                Socks5Stream::connect(proxy.addr.as_str(), (peer.host.as_str(), peer.port))
+                    .await
+                    .map(Socks5Stream::into_inner)
+                    .map_err(|e| std::io::Error::other(format!("SOCKS5 proxy {}: {e}", proxy.addr)))
+            }
+            None => TcpStream::connect(peer.socket_addr_string()).await,
+        }
+    };
+    match tokio::time::timeout(config.connect_timeout, connecting).await {
         Ok(stream) => {
             let stream = stream?;
             // Gossip is many small frames; waiting to coalesce them only adds latency.

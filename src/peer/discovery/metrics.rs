@@ -24,6 +24,10 @@ pub struct DiscoveryMetrics {
     /// `gossip_sieve_dial_queue` / `_bytes`: dials started and not yet in a session.
     pub dial_queue: IntGauge,
     pub dial_queue_bytes: IntGauge,
+    /// `gossip_sieve_dns_seed_queries_total{result}`: ok, empty, error.
+    pub seed_queries: IntCounterVec,
+    /// `gossip_sieve_dns_seed_nodes_total`: nodes decoded from seed answers.
+    pub seed_nodes: prometheus::IntCounter,
 }
 
 impl DiscoveryMetrics {
@@ -72,6 +76,22 @@ impl DiscoveryMetrics {
             "gossip_sieve_dial_queue_bytes",
             "Bytes held by outbound dials not yet in a session",
         )?;
+        let seed_queries = IntCounterVec::new(
+            Opts::new(
+                "gossip_sieve_dns_seed_queries_total",
+                "BOLT 10 DNS seed queries, by result",
+            ),
+            &["result"],
+        )?;
+        let seed_nodes = prometheus::IntCounter::new(
+            "gossip_sieve_dns_seed_nodes_total",
+            "Nodes decoded from DNS seed answers (at most 25 per query)",
+        )?;
+        registry.register(Box::new(seed_queries.clone()))?;
+        registry.register(Box::new(seed_nodes.clone()))?;
+        for result in ["ok", "empty", "error"] {
+            seed_queries.with_label_values(&[result]);
+        }
         registry.register(Box::new(outbound_peers.clone()))?;
         registry.register(Box::new(dial_attempts.clone()))?;
         registry.register(Box::new(addresses_skipped.clone()))?;
@@ -101,6 +121,8 @@ impl DiscoveryMetrics {
             candidates_refused,
             dial_queue,
             dial_queue_bytes,
+            seed_queries,
+            seed_nodes,
         })
     }
 

@@ -21,6 +21,7 @@ pub mod address;
 pub mod candidates;
 pub mod graph_source;
 pub mod metrics;
+pub mod seeds;
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ use super::session::PeerContext;
 use crate::clock::unix_now;
 use crate::config::PeerAddr;
 use crate::graph::{Graph, NodeId};
+use crate::wire::address::Address;
 
 /// What the outbound peer manager needs beyond the dialer's settings.
 #[derive(Clone, Debug)]
@@ -60,6 +62,12 @@ pub struct DiscoveryConfig {
     pub hungry_refresh_interval: Duration,
     /// The gossip_store the graph's offsets point into.
     pub store_path: PathBuf,
+    /// BOLT 10 seeds, asked when the graph gives fewer candidates than there are slots.
+    pub dns_seeds: Vec<String>,
+    /// The DNS server for seed queries; `None` = the system's.
+    pub dns_server: Option<SocketAddr>,
+    /// Seeds are asked again at most this often.
+    pub seed_interval: Duration,
 }
 
 impl DiscoveryConfig {
@@ -73,6 +81,9 @@ impl DiscoveryConfig {
             refresh_interval: Duration::from_secs(600),
             hungry_refresh_interval: Duration::from_secs(5),
             store_path,
+            dns_seeds: Vec::new(),
+            dns_server: None,
+            seed_interval: Duration::from_secs(600),
         }
     }
 }
@@ -127,6 +138,7 @@ pub fn spawn(
             },
             config,
             metrics,
+            seeds_due: Instant::now(),
         };
         tasks.push(actix::spawn(manager.run(shutdown)));
     }
@@ -151,6 +163,8 @@ struct Manager {
     dialer: DialerConfig,
     config: DiscoveryConfig,
     metrics: Arc<DiscoveryMetrics>,
+    /// When the DNS seeds may be asked again.
+    seeds_due: Instant,
 }
 
 /// How a manager's dial ended: healthy if a session lasted `stable_after`.
@@ -181,7 +195,7 @@ impl Manager {
                     wake = wake.min(at);
                     break;
                 }
-                let Some((node_id, target)) = self.pick(now) else {
+                let Some((node_id, origin, target)) = self.pick(now) else {
                     self.tokens.refund();
                     // Nothing ready: sample the graph again soon rather than at the usual pace.
                     next_refresh = next_refresh.min(now + self.config.hungry_refresh_interval);
@@ -190,7 +204,7 @@ impl Manager {
                 };
                 tasks.retain(|t| !t.is_finished());
                 if let Some(task) = self
-                    .start_dial(node_id, target, done_tx.clone(), &shutdown)
+                    .start_dial(node_id, origin, target, done_tx.clone(), &shutdown)
                     .await
                 {
                     tasks.push(task);
@@ -210,7 +224,7 @@ impl Manager {
         }
     }
 
-    fn pick(&self, now: Instant) -> Option<(NodeId, DialTarget)> {
+    fn pick(&self, now: Instant) -> Option<(NodeId, Origin, DialTarget)> {
         let in_use: Vec<(&'static str, String)> = self
             .active
             .values()
@@ -224,7 +238,7 @@ impl Manager {
             |n| scores.lock().banned_until(n, unix).is_none(),
             &in_use,
         )?;
-        Some((candidate.node_id, target))
+        Some((candidate.node_id, candidate.origin, target))
     }
 
     /// Samples the graph for candidates, keeping the failure records of nodes still waiting.
@@ -249,23 +263,15 @@ impl Manager {
             }
         };
         let fresh: HashSet<NodeId> = sampled.iter().map(|a| a.node_id).collect();
-        self.book
-            .retain(|c| fresh.contains(&c.node_id) || c.waiting(now.into_std()));
+        self.book.retain(|c| {
+            c.origin == Origin::Seed || fresh.contains(&c.node_id) || c.waiting(now.into_std())
+        });
         for announced in sampled {
-            let targets = dialable(&announced.addresses, self.config.policy, |skip| {
-                self.metrics.skipped(skip)
-            });
-            if targets.is_empty() {
-                continue;
-            }
-            if self.book.offer(announced.node_id, Origin::Graph, targets)
-                == candidates::Offered::Full
-            {
-                self.metrics
-                    .candidates_refused
-                    .with_label_values(&[Origin::Graph.label()])
-                    .inc();
-            }
+            self.offer(announced.node_id, Origin::Graph, &announced.addresses);
+        }
+        if self.book.len() < self.auto_target && now >= self.seeds_due {
+            self.seeds_due = now + self.config.seed_interval;
+            self.ask_seeds().await;
         }
         self.metrics.candidates.set(gauge_value(self.book.len()));
         self.metrics
@@ -273,15 +279,66 @@ impl Manager {
             .set(gauge_value(self.book.bytes()));
     }
 
+    fn offer(&mut self, node_id: NodeId, origin: Origin, addresses: &[Address]) {
+        if self.skip.contains(&node_id) {
+            return;
+        }
+        let metrics = &self.metrics;
+        let targets = dialable(addresses, self.config.policy, |skip| metrics.skipped(skip));
+        if targets.is_empty() {
+            return;
+        }
+        if self.book.offer(node_id, origin, targets) == candidates::Offered::Full {
+            self.metrics
+                .candidates_refused
+                .with_label_values(&[origin.label()])
+                .inc();
+        }
+    }
+
+    /// BOLT 10 bootstrap: every configured seed, each answer capped (see [`seeds`]).
+    async fn ask_seeds(&mut self) {
+        if self.config.dns_seeds.is_empty() {
+            return;
+        }
+        let resolver = match seeds::resolver(self.config.dns_server, self.dialer.connect_timeout) {
+            Ok(resolver) => resolver,
+            Err(err) => {
+                tracing::warn!(%err, "no DNS resolver for the seeds");
+                return;
+            }
+        };
+        let with_onion = self.config.policy.have_proxy;
+        for seed in self.config.dns_seeds.clone() {
+            let result = seeds::query(&resolver, &seed, with_onion).await;
+            let label = match &result {
+                Ok(nodes) if nodes.is_empty() => "empty",
+                Ok(_) => "ok",
+                Err(_) => "error",
+            };
+            self.metrics.seed_queries.with_label_values(&[label]).inc();
+            match result {
+                Ok(nodes) => {
+                    tracing::info!(%seed, nodes = nodes.len(), "DNS seed answered");
+                    for node in nodes {
+                        self.metrics.seed_nodes.inc();
+                        self.offer(node.node_id, Origin::Seed, &node.addresses);
+                    }
+                }
+                Err(err) => tracing::warn!(%seed, %err, "DNS seed query failed"),
+            }
+        }
+    }
+
     /// Starts one dial; `None` when the target could not be turned into an address.
     async fn start_dial(
         &mut self,
         node_id: NodeId,
+        origin: Origin,
         target: DialTarget,
         done: mpsc::Sender<Finished>,
         shutdown: &watch::Receiver<bool>,
     ) -> Option<JoinHandle<()>> {
-        let origin = Origin::Graph;
         let target = match self.resolve(target).await {
             Some(target) => target,
             None => {
