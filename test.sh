@@ -15,6 +15,7 @@ missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
 command -v jq >/dev/null 2>&1 || missing+=(jq)
+command -v microsocks >/dev/null 2>&1 || missing+=(microsocks)  # SOCKS5 proxy for tests/socks_proxy.rs
 if [ "${#missing[@]}" -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -15,6 +15,7 @@
 
 mod args;
 mod chain;
+mod discovery;
 mod error;
 mod file;
 mod layers;
@@ -25,9 +26,11 @@ mod values;
 
 pub use args::{ChainArgs, LogArgs, NodeArgs, PipelineArgs, SettingsArgs};
 pub use chain::{ChainSettings, ChainSourceKind};
+pub use discovery::{default_dns_seeds, DiscoverySettings};
 pub use error::{ConfigError, Source};
 pub use file::{
-    ChainSection, FileConfig, HandoutSection, LimitsSection, LogSection, PipelineSection,
+    ChainSection, DiscoverySection, FileConfig, HandoutSection, LimitsSection, LogSection,
+    PipelineSection,
 };
 pub use options::{OptionSpec, OPTIONS};
 pub use pipeline::{default_shards, PipelineConfig};

@@ -288,6 +288,15 @@ fn env_case(key: &str) -> (String, &'static str) {
         "chain.unvalidated_channels_per_peer_per_hour" => ("567", "567"),
         "chain.stale_channel_age_secs" => ("86400", "86400"),
         "handout.rgs_interval_secs" => ("7", "7"),
+        "discovery.outbound_peers" => ("3", "3"),
+        "discovery.dials_per_minute" => ("30", "30"),
+        "discovery.candidates_cap" => ("321", "321"),
+        "discovery.candidates_bytes_cap" => ("54321", "54321"),
+        "discovery.dial_private_addresses" => ("true", "true"),
+        "discovery.dns_seeds" => ("a.example,b.example", "[\"a.example\", \"b.example\"]"),
+        "discovery.dns_server" => ("127.0.0.1:5353", "\"127.0.0.1:5353\""),
+        "discovery.proxy" => ("127.0.0.1:9050", "\"127.0.0.1:9050\""),
+        "discovery.proxy_all" => ("true", "true"),
         other => panic!("no environment case for option {other}: add one to env_case"),
     };
     (value.to_string(), toml)

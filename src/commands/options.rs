@@ -19,9 +19,12 @@
 use std::time::Duration;
 
 use super::run::RunOptions;
+use crate::config::Network;
 use crate::config::{PeerLimits, PipelineConfig, Settings};
 use crate::metrics::ExporterConfig;
-use crate::peer::dialer::DialerConfig;
+use crate::peer::dialer::{DialerConfig, ProxyConfig};
+use crate::peer::discovery::address::AddressPolicy;
+use crate::peer::discovery::DiscoveryConfig;
 use crate::peer::listener::ListenerConfig;
 use crate::peer::score::ScoreConfig;
 use crate::peer::serve::ServeConfig;
@@ -88,6 +91,10 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
         pipeline: pipeline_config(settings, historical, Input::LivePeers),
         dialer: DialerConfig {
             handshake_timeout,
+            proxy: settings.discovery.proxy.clone().map(|addr| ProxyConfig {
+                addr,
+                all: settings.discovery.proxy_all,
+            }),
             ..DialerConfig::default()
         },
         listener: ListenerConfig {
@@ -105,5 +112,25 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
             ..ServeConfig::default()
         },
         rgs_interval: settings.handout.rgs_interval,
+        discovery: discovery_config(settings),
+    }
+}
+
+/// The outbound peer manager's options. Private addresses are dialled on regtest (every node
+/// of a regtest network is local) or when the operator asks.
+pub fn discovery_config(settings: &Settings) -> DiscoveryConfig {
+    let d = &settings.discovery;
+    DiscoveryConfig {
+        outbound_peers: d.outbound_peers,
+        dials_per_minute: d.dials_per_minute,
+        candidates_cap: d.candidates_cap,
+        candidates_bytes_cap: d.candidates_bytes_cap,
+        policy: AddressPolicy {
+            allow_private: d.dial_private_addresses || settings.network == Network::Regtest,
+            have_proxy: d.proxy.is_some(),
+        },
+        dns_seeds: d.dns_seeds.clone(),
+        dns_server: d.dns_server,
+        ..DiscoveryConfig::new(settings.data_dir.join(crate::store::STORE_FILE))
     }
 }

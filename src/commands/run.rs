@@ -18,7 +18,8 @@ use crate::config::{ChainSettings, PeerAddr, PipelineConfig};
 use crate::graph::Graph;
 use crate::handout::{Handout, HandoutRoutes};
 use crate::metrics::{self, ExporterConfig, Health, Metrics};
-use crate::peer::dialer::{dial, DialerConfig};
+use crate::peer::dialer::DialerConfig;
+use crate::peer::discovery::{self, metrics::DiscoveryMetrics, DiscoveryConfig};
 use crate::peer::identity::NodeIdentity;
 use crate::peer::listener::{accept_loop, ListenerConfig};
 use crate::peer::score::{ScoreBoard, ScoreConfig};
@@ -44,6 +45,7 @@ pub struct RunOptions {
     pub serve: ServeConfig,
     /// Time between Rapid Gossip Sync snapshot generations.
     pub rgs_interval: Duration,
+    pub discovery: DiscoveryConfig,
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
@@ -126,7 +128,7 @@ async fn run_inside(
     }));
     let pipeline = Pipeline::start_with_chain(
         options.pipeline,
-        graph,
+        graph.clone(),
         metrics.clone(),
         Some(store.sender()),
         Some(chain.stage.clone()),
@@ -178,15 +180,18 @@ async fn run_inside(
             shutdown.clone(),
         )));
     }
-    for peer in options.peers {
-        let ctx = ctx.clone();
-        let config = options.dialer.clone();
-        let shutdown = shutdown.clone();
-        tasks.push(actix::spawn(async move {
-            let stats = dial(peer.clone(), ctx, config, shutdown).await;
-            tracing::info!(%peer, ?stats, "dialer stopped");
-        }));
-    }
+    // Configured peers, and the outbound slots left filled from the graph (issue 18).
+    let discovery_metrics = Arc::new(DiscoveryMetrics::register(&metrics.registry)?);
+    discovery::publish_limits(&options.discovery, &metrics);
+    tasks.extend(discovery::spawn(
+        options.peers,
+        ctx.clone(),
+        graph,
+        options.dialer,
+        options.discovery,
+        discovery_metrics,
+        shutdown.clone(),
+    ));
     // Periodic snapshots start once our own sync is complete, so a wallet is never handed a
     // half-synced graph as the whole network (POST /snapshot/trigger still builds at once).
     let rgs_interval = options.rgs_interval;

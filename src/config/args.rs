@@ -70,6 +70,38 @@ pub struct NodeArgs {
     /// [env: GOSSIP_SIEVE_RGS_INTERVAL_SECS; default 600].
     #[arg(long)]
     pub rgs_interval_secs: Option<u64>,
+    /// Outbound peers to keep, configured ones included; the rest are chosen from the graph
+    /// and DNS seeds; 0 = dial only --peer [env: GOSSIP_SIEVE_OUTBOUND_PEERS; default 8].
+    #[arg(long)]
+    pub outbound_peers: Option<usize>,
+    /// New outbound dials per minute, at most [env: GOSSIP_SIEVE_DIALS_PER_MINUTE; default 12].
+    #[arg(long)]
+    pub dials_per_minute: Option<u32>,
+    /// Nodes kept as outbound candidates [env: GOSSIP_SIEVE_CANDIDATES_CAP].
+    #[arg(long)]
+    pub candidates_cap: Option<usize>,
+    /// Bytes the outbound candidates may hold [env: GOSSIP_SIEVE_CANDIDATES_BYTES_CAP].
+    #[arg(long)]
+    pub candidates_bytes_cap: Option<usize>,
+    /// Also dial private, loopback and link-local addresses nodes announce (always on regtest)
+    /// [env: GOSSIP_SIEVE_DIAL_PRIVATE_ADDRESSES; default false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub dial_private_addresses: Option<bool>,
+    /// A BOLT 10 DNS seed; repeat for several; replaces the defaults ("none" for no seeds)
+    /// [env: GOSSIP_SIEVE_DNS_SEEDS, comma-separated].
+    #[arg(long = "dns-seed", value_name = "HOSTNAME")]
+    pub dns_seeds: Vec<String>,
+    /// DNS server (UDP) for seed queries instead of the system's resolvers
+    /// [env: GOSSIP_SIEVE_DNS_SERVER].
+    #[arg(long, value_name = "ADDR")]
+    pub dns_server: Option<SocketAddr>,
+    /// SOCKS5 proxy (Tor's SocksPort) for onion addresses, `host:port` [env: GOSSIP_SIEVE_PROXY].
+    #[arg(long, value_name = "HOST:PORT")]
+    pub proxy: Option<String>,
+    /// Send every outbound connection through --proxy, not only onion ones
+    /// [env: GOSSIP_SIEVE_PROXY_ALL; default false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub proxy_all: Option<bool>,
     #[command(flatten)]
     pub chain: ChainArgs,
 }

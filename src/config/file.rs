@@ -32,6 +32,8 @@ pub struct FileConfig {
     pub chain: ChainSection,
     #[serde(default)]
     pub handout: HandoutSection,
+    #[serde(default)]
+    pub discovery: DiscoverySection,
 }
 
 /// `[chain]`: the chain source and its bounds (see [`super::ChainSettings`]).
@@ -140,6 +142,30 @@ pub struct LimitsSection {
     pub serve_reply_bytes_per_sec: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serve_global_reply_bytes_per_sec: Option<u64>,
+}
+
+/// `[discovery]`: finding and reaching outbound peers.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverySection {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbound_peers: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dials_per_minute: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidates_bytes_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dial_private_addresses: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_seeds: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dns_server: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_all: Option<bool>,
 }
 
 /// `[log]`.

@@ -215,6 +215,47 @@ pub(super) const RGS_INTERVAL: OptionSpec = opt(
     "--rgs-interval-secs",
     "GOSSIP_SIEVE_RGS_INTERVAL_SECS",
 );
+pub(super) const OUTBOUND_PEERS: OptionSpec = opt(
+    "discovery.outbound_peers",
+    "--outbound-peers",
+    "GOSSIP_SIEVE_OUTBOUND_PEERS",
+);
+pub(super) const DIALS_PER_MINUTE: OptionSpec = opt(
+    "discovery.dials_per_minute",
+    "--dials-per-minute",
+    "GOSSIP_SIEVE_DIALS_PER_MINUTE",
+);
+pub(super) const CANDIDATES_CAP: OptionSpec = opt(
+    "discovery.candidates_cap",
+    "--candidates-cap",
+    "GOSSIP_SIEVE_CANDIDATES_CAP",
+);
+pub(super) const CANDIDATES_BYTES: OptionSpec = opt(
+    "discovery.candidates_bytes_cap",
+    "--candidates-bytes-cap",
+    "GOSSIP_SIEVE_CANDIDATES_BYTES_CAP",
+);
+pub(super) const DIAL_PRIVATE: OptionSpec = opt(
+    "discovery.dial_private_addresses",
+    "--dial-private-addresses",
+    "GOSSIP_SIEVE_DIAL_PRIVATE_ADDRESSES",
+);
+pub(super) const DNS_SEEDS: OptionSpec = opt(
+    "discovery.dns_seeds",
+    "--dns-seed",
+    "GOSSIP_SIEVE_DNS_SEEDS",
+);
+pub(super) const DNS_SERVER: OptionSpec = opt(
+    "discovery.dns_server",
+    "--dns-server",
+    "GOSSIP_SIEVE_DNS_SERVER",
+);
+pub(super) const PROXY: OptionSpec = opt("discovery.proxy", "--proxy", "GOSSIP_SIEVE_PROXY");
+pub(super) const PROXY_ALL: OptionSpec = opt(
+    "discovery.proxy_all",
+    "--proxy-all",
+    "GOSSIP_SIEVE_PROXY_ALL",
+);
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
 pub(super) const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
 
@@ -270,4 +311,13 @@ pub const OPTIONS: &[OptionSpec] = &[
     SERVE_REPLY_RATE,
     SERVE_GLOBAL_REPLY_RATE,
     RGS_INTERVAL,
+    OUTBOUND_PEERS,
+    DIALS_PER_MINUTE,
+    CANDIDATES_CAP,
+    CANDIDATES_BYTES,
+    DIAL_PRIVATE,
+    DNS_SEEDS,
+    DNS_SERVER,
+    PROXY,
+    PROXY_ALL,
 ];

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use super::args::{LogArgs, SettingsArgs};
 use super::chain::{ChainSettings, ChainSourceKind};
+use super::discovery::{default_dns_seeds, DiscoverySettings};
 use super::error::{ConfigError, Source};
 use super::file::{
-    ChainSection, FileConfig, HandoutSection, LimitsSection, LogSection, PipelineSection,
+    ChainSection, DiscoverySection, FileConfig, HandoutSection, LimitsSection, LogSection,
+    PipelineSection,
 };
 use super::layers::{at_least, invalid, Layers};
 use super::options::*;
@@ -105,6 +107,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub chain: ChainSettings,
     pub handout: HandoutSettings,
+    pub discovery: DiscoverySettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:9735";
@@ -594,7 +597,196 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         handout.rgs_interval_secs,
         1
     ),
+    plain!(
+        OUTBOUND_PEERS,
+        discovery.outbound_peers,
+        node.outbound_peers,
+        discovery.outbound_peers,
+        0,
+        MAX_OUTBOUND_PEERS
+    ),
+    plain!(
+        DIALS_PER_MINUTE,
+        discovery.dials_per_minute,
+        node.dials_per_minute,
+        discovery.dials_per_minute,
+        1,
+        60_000
+    ),
+    plain!(
+        CANDIDATES_CAP,
+        discovery.candidates_cap,
+        node.candidates_cap,
+        discovery.candidates_cap,
+        1,
+        MAX_CACHE
+    ),
+    plain!(
+        CANDIDATES_BYTES,
+        discovery.candidates_bytes_cap,
+        node.candidates_bytes_cap,
+        discovery.candidates_bytes_cap,
+        1024,
+        MAX_PENDING_BYTES
+    ),
+    (DIAL_PRIVATE, |l, a, f, s| {
+        let d = &mut s.discovery;
+        d.dial_private_addresses = l
+            .pick(
+                DIAL_PRIVATE,
+                a.node.dial_private_addresses,
+                f.discovery.dial_private_addresses,
+                d.dial_private_addresses,
+            )?
+            .value;
+        Ok(())
+    }),
+    (DNS_SEEDS, |l, a, f, s| {
+        s.discovery.dns_seeds = resolve_dns_seeds(
+            l,
+            &a.node.dns_seeds,
+            f.discovery.dns_seeds.as_deref(),
+            default_dns_seeds(s.network),
+        )?;
+        Ok(())
+    }),
+    (DNS_SERVER, |l, a, f, s| {
+        s.discovery.dns_server = optional_parsed(
+            l,
+            DNS_SERVER,
+            a.node.dns_server,
+            f.discovery.dns_server.as_ref(),
+        )?;
+        Ok(())
+    }),
+    (PROXY, |l, a, f, s| {
+        let proxy = optional_parsed::<HostPort>(
+            l,
+            PROXY,
+            a.node
+                .proxy
+                .as_ref()
+                .map(|p| p.parse())
+                .transpose()
+                .map_err(|e| {
+                    invalid(
+                        PROXY,
+                        Source::Flag(PROXY.flag),
+                        a.node.proxy.clone().unwrap_or_default(),
+                        e,
+                    )
+                })?,
+            f.discovery.proxy.as_ref(),
+        )?;
+        s.discovery.proxy = proxy.map(|p| p.0);
+        Ok(())
+    }),
+    (PROXY_ALL, |l, a, f, s| {
+        let all = l.pick(
+            PROXY_ALL,
+            a.node.proxy_all,
+            f.discovery.proxy_all,
+            s.discovery.proxy_all,
+        )?;
+        if all.value && s.discovery.proxy.is_none() {
+            let reason = "needs discovery.proxy (--proxy)".to_string();
+            return Err(invalid(PROXY_ALL, all.source, "true".into(), reason));
+        }
+        s.discovery.proxy_all = all.value;
+        Ok(())
+    }),
 ];
+
+/// Outbound peers beyond this are a typo: each is a socket and a session.
+const MAX_OUTBOUND_PEERS: usize = 10_000;
+
+/// `host:port` with a non-empty host and a port: a SOCKS5 proxy's address, which may be a
+/// name (`tor:9050` in Docker Compose).
+struct HostPort(String);
+
+impl std::str::FromStr for HostPort {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (host, port) = text
+            .rsplit_once(':')
+            .ok_or_else(|| "expected host:port".to_string())?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err("expected host:port".into());
+        }
+        port.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("bad port {port:?}"))?;
+        Ok(HostPort(text.to_string()))
+    }
+}
+
+/// An option with no default: flag > env > file > absent (an empty string in the file too).
+fn optional_parsed<T>(
+    layers: &Layers<'_>,
+    option: OptionSpec,
+    flag: Option<T>,
+    file: Option<&String>,
+) -> Result<Option<T>, ConfigError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    let (raw, source) = match (layers.env_value(option.env), file) {
+        (Some(raw), _) => (raw, Source::Env(option.env.to_string())),
+        (None, Some(text)) if !text.trim().is_empty() => (text.clone(), Source::File(option.key)),
+        (None, _) => return Ok(None),
+    };
+    raw.trim()
+        .parse::<T>()
+        .map(Some)
+        .map_err(|e| invalid(option, source, raw.clone(), e.to_string()))
+}
+
+/// The seed list, replaced as a whole by a higher layer; `none` (alone) means no seeds.
+fn resolve_dns_seeds(
+    layers: &Layers<'_>,
+    flag: &[String],
+    file: Option<&[String]>,
+    default: Vec<String>,
+) -> Result<Vec<String>, ConfigError> {
+    let (items, source): (Vec<String>, Source) = if !flag.is_empty() {
+        (flag.to_vec(), Source::Flag(DNS_SEEDS.flag))
+    } else if let Some(raw) = layers.env_value(DNS_SEEDS.env) {
+        (
+            raw.split([',', ' ', '\n'])
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| s.trim().to_string())
+                .collect(),
+            Source::Env(DNS_SEEDS.env.to_string()),
+        )
+    } else if let Some(list) = file {
+        (list.to_vec(), Source::File(DNS_SEEDS.key))
+    } else {
+        return Ok(default);
+    };
+    if items.len() == 1 && items[0].eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    for item in &items {
+        let ok = !item.is_empty()
+            && item.len() <= 253
+            && item
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !ok {
+            let reason = "not a DNS hostname".to_string();
+            return Err(invalid(DNS_SEEDS, source, item.clone(), reason));
+        }
+    }
+    Ok(items)
+}
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
@@ -665,6 +857,7 @@ impl Settings {
                 format: LogFormat::Text,
             },
             handout: HandoutSettings::default(),
+            discovery: DiscoverySettings::defaults_for(Network::Bitcoin),
         };
         for (_, resolve) in RESOLVERS {
             resolve(&layers, args, file, &mut settings)?;
@@ -746,6 +939,23 @@ impl Settings {
             handout: HandoutSection {
                 rgs_interval_secs: Some(to_u64(self.handout.rgs_interval)),
             },
+            discovery: self.discovery_section(),
+        }
+    }
+
+    fn discovery_section(&self) -> DiscoverySection {
+        let d = &self.discovery;
+        DiscoverySection {
+            outbound_peers: Some(d.outbound_peers),
+            dials_per_minute: Some(d.dials_per_minute),
+            candidates_cap: Some(d.candidates_cap),
+            candidates_bytes_cap: Some(d.candidates_bytes_cap),
+            dial_private_addresses: Some(d.dial_private_addresses),
+            dns_seeds: Some(d.dns_seeds.clone()),
+            // "" = none, so `config check` shows every option.
+            dns_server: Some(d.dns_server.map(|a| a.to_string()).unwrap_or_default()),
+            proxy: Some(d.proxy.clone().unwrap_or_default()),
+            proxy_all: Some(d.proxy_all),
         }
     }
 }
@@ -1048,7 +1258,11 @@ mod tests {
                 let prefixed = format!("chain_{chain_key}");
                 assert!(flag == last || flag == prefixed, "{o:?}");
                 assert_eq!(env, flag, "{o:?}");
-            } else if o.key != "peers" && !o.key.starts_with("log.") {
+            } else if o.key != "peers"
+                // List options take a singular, repeatable flag (`--peer`, `--dns-seed`).
+                && o.key != "discovery.dns_seeds"
+                && !o.key.starts_with("log.")
+            {
                 assert_eq!(flag, last, "{o:?}");
                 assert_eq!(env, last, "{o:?}");
             }

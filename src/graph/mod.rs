@@ -562,6 +562,23 @@ impl Graph {
         out.sort_unstable_by_key(|(scid, _)| *scid);
         out
     }
+
+    /// Every node whose node_announcement is in the store, with that record's offset, so the
+    /// outbound peer manager can read the node's addresses back from `gossip_store` (the graph
+    /// itself holds no message bytes). An offset may be stale after a compaction: readers check
+    /// that the record they find is this node's node_announcement.
+    pub fn stored_node_announcements(&self) -> Vec<(NodeId, u64)> {
+        let offsets: Vec<(u32, u64)> = self
+            .nodes
+            .iter()
+            .filter(|n| n.channels > 0)
+            .filter_map(|n| Some((n.index, n.announcement()?.offset?)))
+            .collect();
+        offsets
+            .into_iter()
+            .filter_map(|(index, offset)| Some((self.node_id(index)?, offset)))
+            .collect()
+    }
 }
 
 /// A new stamp without an offset of its own keeps the live record's offset of the one it

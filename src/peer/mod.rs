@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod ban_writer;
 pub mod dialer;
+pub mod discovery;
 pub mod feed;
 pub mod identity;
 pub mod listener;

@@ -40,7 +40,11 @@ pub struct Channel {
 
 impl Channel {
     pub fn new(scid: u64) -> Self {
-        let (a, b) = (random_key(), random_key());
+        Self::between(scid, random_key(), random_key())
+    }
+
+    /// A channel between two given node keys (in either order), fresh bitcoin keys.
+    pub fn between(scid: u64, a: SecretKey, b: SecretKey) -> Self {
         let node = if public(&a) < public(&b) {
             [a, b]
         } else {
@@ -51,6 +55,11 @@ impl Channel {
             node,
             bitcoin: [random_key(), random_key()],
         }
+    }
+
+    /// The side (0 or 1) whose node id is `node_id`.
+    pub fn side_of(&self, node_id: &[u8; 33]) -> Option<usize> {
+        (0..2).find(|side| self.node_id(*side) == *node_id)
     }
 
     pub fn node_id(&self, side: usize) -> [u8; 33] {

@@ -138,31 +138,53 @@ pub async fn start(spec: CorpusSpec) -> LdkNode {
     let (graph, sync, expected) = tokio::task::spawn_blocking(move || load_graph(&spec))
         .await
         .expect("graph loading task");
-    start_with(graph, sync, expected).await
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind LDK");
+    serve(graph, sync, expected, new_keys(), listener)
 }
 
 /// An LDK node with an empty graph (a node that syncs from its peers).
 pub async fn start_empty() -> LdkNode {
     let (graph, sync) = feed::new_gossip_sync(Arc::new(StderrLogger));
-    start_with(graph, sync, ExpectedGraph::default()).await
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind LDK");
+    serve(graph, sync, ExpectedGraph::default(), new_keys(), listener)
 }
 
-async fn start_with(
-    graph: Arc<feed::Graph>,
-    sync: Arc<GossipSync>,
-    expected: ExpectedGraph,
-) -> LdkNode {
+/// A fresh LDK key manager; its node key is `get_node_secret_key()`.
+pub fn new_keys() -> Arc<KeysManager> {
     let mut seed = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut seed);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock after 1970");
-    let keys = Arc::new(KeysManager::new(
+    Arc::new(KeysManager::new(
         &seed,
         now.as_secs(),
         now.subsec_nanos(),
         true,
-    ));
+    ))
+}
+
+/// Starts an LDK node with the node key of `keys` on `listener`, its graph loaded with
+/// `messages` (each must be accepted), e.g. node_announcements naming its own address.
+pub fn start_with(messages: &[Vec<u8>], keys: Arc<KeysManager>, listener: TcpListener) -> LdkNode {
+    let (graph, sync) = feed::new_gossip_sync(Arc::new(StderrLogger));
+    for msg in messages {
+        let decoded = feed::decode(msg).expect("decodes with LDK");
+        if let Err(e) = feed::apply(&sync, None, &decoded) {
+            panic!("LDK rejected a message: {}", e.err);
+        }
+    }
+    let expected = ExpectedGraph::of(&graph);
+    serve(graph, sync, expected, keys, listener)
+}
+
+fn serve(
+    graph: Arc<feed::Graph>,
+    sync: Arc<GossipSync>,
+    expected: ExpectedGraph,
+    keys: Arc<KeysManager>,
+    listener: TcpListener,
+) -> LdkNode {
     let node_id = keys.get_node_id(Recipient::Node).expect("LDK node id");
     let mut ephemeral = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut ephemeral);
@@ -179,8 +201,6 @@ async fn start_with(
         Arc::new(StderrLogger),
         keys,
     ));
-
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind LDK");
     let addr = listener.local_addr().expect("LDK addr");
     let accepting = {
         let pm = Arc::clone(&peer_manager);
