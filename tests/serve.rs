@@ -348,3 +348,84 @@ async fn a_pyln_client_queries_and_gets_the_store_byte_for_byte() {
     assert_eq!(result["full_information"], 1);
     node.stop();
 }
+
+/// Issue 11 item 3, excess bytes: every valid message is accepted and stored whatever it
+/// carries after its known fields (the signature covers those bytes, and dropping the message
+/// would lose its policy), but, as LDK (`MAX_EXCESS_BYTES_FOR_RELAY`), one with more than
+/// 1,024 excess bytes is served to no one: not in query replies, not in the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_with_more_excess_than_ldk_relays_are_stored_but_never_served() {
+    use queries::GossipTimestampFilter;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = Node::start(dir.path(), &[]);
+    let forged = channels(3, 650_000);
+    let with_excess = |c: &Channel, excess: usize| {
+        let mut update = c.update_fields(0, recent());
+        update.excess = vec![0x5A; excess];
+        c.sign_update(&update)
+    };
+    // The oversized update comes first, so the stream has passed it once the rest arrived.
+    let oversized = with_excess(&forged[0], 1_025);
+    let mut msgs = vec![forged[0].announcement(), oversized.clone()];
+    msgs.extend(forged[0].all().into_iter().skip(2));
+    msgs.extend([forged[1].announcement(), with_excess(&forged[1], 1_024)]);
+    msgs.extend(forged[1].all().into_iter().skip(2));
+    msgs.extend(forged[2].all());
+    let mut peer = feed_node(&node, &msgs, msgs.len() as f64).await;
+    wait_stored(dir.path(), msgs.len()).await;
+    let stored = stored(dir.path());
+    assert!(stored.contains(&oversized), "accepted and stored");
+    let mut servable = stored.clone();
+    servable.remove(&oversized);
+
+    let query = QueryShortChannelIds {
+        chain_hash: chain(),
+        short_ids: EncodedList::Uncompressed(forged.iter().map(|c| c.scid).collect()),
+        query_flags: None,
+        unknown_tlvs: Vec::new(),
+    };
+    peer.send(&query.serialize()).await;
+    let mut replied = BTreeSet::new();
+    loop {
+        let msg = peer.next().await.expect("reply");
+        match bolt1::message_type(&msg) {
+            Some(queries::REPLY_SHORT_CHANNEL_IDS_END) => break,
+            Some(256..=258) => {
+                replied.insert(msg);
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        replied == servable,
+        "query replies: {} of {} servable messages, the oversized update among them: {}",
+        replied.intersection(&servable).count(),
+        servable.len(),
+        replied.contains(&oversized)
+    );
+
+    let mut listener = TestPeer::connect(node.listen(), &node.node_id).await;
+    let filter = GossipTimestampFilter {
+        chain_hash: chain(),
+        first_timestamp: 0,
+        timestamp_range: u32::MAX,
+    };
+    listener.send(&filter.serialize()).await;
+    let mut streamed = BTreeSet::new();
+    while !servable.is_subset(&streamed) {
+        let msg = listener.next().await.expect("streamed gossip");
+        if matches!(bolt1::message_type(&msg), Some(256..=258)) {
+            assert_ne!(
+                msg, oversized,
+                "an update with 1,025 excess bytes was streamed"
+            );
+            streamed.insert(msg);
+        }
+    }
+    assert!(
+        streamed == servable,
+        "the stream sent more than the store's servable messages"
+    );
+    node.stop();
+}

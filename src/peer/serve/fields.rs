@@ -62,6 +62,40 @@ pub fn node_announcement_id(msg: &[u8]) -> Option<NodeId> {
     msg.get(at..at + 33)?.try_into().ok()
 }
 
+/// Excess bytes we still serve: LDK's `MAX_EXCESS_BYTES_FOR_RELAY`. BOLT 7 has a node keep
+/// and relay what follows the known fields (the signature covers it), but a message may carry
+/// 65 KB of it; LDK accepts such messages into its graph and relays only those with at most
+/// this much, and so do we: every valid message is accepted and stored (its policy is not
+/// lost), and one with more is served to no peer (not streamed, relayed or given in replies).
+pub const MAX_EXCESS_BYTES_FOR_RELAY: usize = 1024;
+
+/// channel_update with `htlc_maximum_msat` (BOLT 7 requires it; shorter ones are malformed).
+const UPDATE_KNOWN_LEN: usize = UPDATE_MESSAGE_FLAGS + 1 + 1 + 2 + 8 + 4 + 4 + 8;
+/// channel_announcement after its features: chain_hash, scid, two node ids, two bitcoin keys.
+const ANNOUNCEMENT_TAIL: usize = 32 + 8 + 4 * 33;
+/// node_announcement after its features: timestamp, node_id, rgb_color, alias, then addrlen.
+const NODE_TAIL: usize = 4 + 33 + 3 + 32;
+
+/// Bytes after the known fields of a stored gossip message, or `None` if it is too short to
+/// tell (a foreign record).
+pub fn excess_len(msg: &[u8]) -> Option<usize> {
+    let known = match u16_at(msg, 0)? {
+        256 => ANNOUNCEMENT_FEATURES + 2 + u16_at(msg, ANNOUNCEMENT_FEATURES)? + ANNOUNCEMENT_TAIL,
+        257 => {
+            let addresses_at = NODE_FEATURES + 2 + u16_at(msg, NODE_FEATURES)? + NODE_TAIL;
+            addresses_at + 2 + u16_at(msg, addresses_at)?
+        }
+        258 => UPDATE_KNOWN_LEN,
+        _ => return None,
+    };
+    msg.len().checked_sub(known)
+}
+
+/// Whether a stored message may be served to peers (see [`MAX_EXCESS_BYTES_FOR_RELAY`]).
+pub fn servable(msg: &[u8]) -> bool {
+    excess_len(msg).is_some_and(|excess| excess <= MAX_EXCESS_BYTES_FOR_RELAY)
+}
+
 /// BOLT 7: "The checksum of a channel_update is the CRC32C checksum as specified in RFC3720 of
 /// this channel_update without its signature and timestamp fields." As Core Lightning computes
 /// it (`crc32_of_update`): chain_hash and scid, then everything after the timestamp; the type
@@ -113,6 +147,43 @@ mod tests {
         });
         assert!(checked.iter().all(|c| *c > 0), "{checked:?}");
         assert_eq!(update_fields(&[1, 2, 3]), None);
+        assert_eq!(excess_len(&[1, 2, 3]), None);
         assert_eq!(announcement_scid(&[]), None);
+    }
+
+    #[test]
+    fn excess_is_what_follows_the_known_fields_of_every_kind() {
+        let spec = CorpusSpec {
+            nodes: 10,
+            channels: 20,
+            seed: 6,
+            invalid_rate: 0.0,
+            ..CorpusSpec::default()
+        };
+        let mut checked = [0; 3];
+        generate(&spec, |msg| {
+            for excess in [
+                0,
+                MAX_EXCESS_BYTES_FOR_RELAY,
+                MAX_EXCESS_BYTES_FOR_RELAY + 1,
+            ] {
+                let (with, kind) = if let Ok(mut a) = ChannelAnnouncement::parse(&msg) {
+                    a.excess = vec![7; excess];
+                    (a.serialize(), 0)
+                } else if let Ok(mut u) = ChannelUpdate::parse(&msg) {
+                    u.excess = vec![7; excess];
+                    (u.serialize(), 1)
+                } else if let Ok(mut n) = NodeAnnouncement::parse(&msg) {
+                    n.excess = vec![7; excess];
+                    (n.serialize(), 2)
+                } else {
+                    return;
+                };
+                assert_eq!(excess_len(&with), Some(excess));
+                assert_eq!(servable(&with), excess <= MAX_EXCESS_BYTES_FOR_RELAY);
+                checked[kind] += 1;
+            }
+        });
+        assert!(checked.iter().all(|c| *c > 0), "{checked:?}");
     }
 }

@@ -13,7 +13,7 @@ use super::inbound::{ByteBucket, FRAME_OVERHEAD};
 use super::outbound::{Closed, Lane};
 use crate::graph::{Graph, NodeId, StoreOffset};
 use crate::peer::serve::fields::{
-    announcement_scid, node_announcement_id, update_checksum, update_fields, DONT_FORWARD,
+    announcement_scid, node_announcement_id, servable, update_checksum, update_fields, DONT_FORWARD,
 };
 use crate::peer::serve::index::in_blocks;
 use crate::peer::serve::Serving;
@@ -99,7 +99,8 @@ impl LiveRecords {
         belongs: impl Fn(&[u8]) -> bool,
     ) -> Option<Vec<u8>> {
         let (header, msg) = self.file.as_ref()?.read_record(offset?, self.end).ok()??;
-        (!header.is_deleted() && belongs(&msg)).then_some(msg)
+        // More than LDK's 1,024 excess bytes: stored, never served (see `servable`).
+        (!header.is_deleted() && belongs(&msg) && servable(&msg)).then_some(msg)
     }
 
     /// The live channel_update of `scid` in `direction`, unless it says `dont_forward`.

@@ -37,7 +37,7 @@ use super::outbound::Lane;
 use crate::graph::Graph;
 use crate::peer::serve::echo::RecentlyReceived;
 use crate::peer::serve::fields::{
-    announcement_scid, node_announcement_id, update_fields, DONT_FORWARD,
+    announcement_scid, node_announcement_id, servable, update_fields, DONT_FORWARD,
 };
 use crate::peer::serve::Serving;
 use crate::store::{TailCursor, TailRecord};
@@ -192,6 +192,10 @@ impl Walk {
             // Store-internal records (amounts, uuid, ...).
             return Vec::new();
         };
+        // More than LDK's 1,024 excess bytes: stored, never served (see `servable`).
+        if !servable(&msg) {
+            return Vec::new();
+        }
         match kind {
             GossipKind::ChannelAnnouncement => {
                 let Some(scid) = announcement_scid(&msg) else {
