@@ -33,6 +33,8 @@ fn readiness_follows_the_store_load_and_ends_with_the_shutdown() {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     let mut child = Command::new(common::binary())
         .args(["run", "--listen", "127.0.0.1:0", "--data-dir", data_arg])
+        // Loopback only: no outbound peers from the graph, no DNS seeds.
+        .args(["--outbound-peers", "0"])
         .arg("--metrics")
         .arg(addr.to_string())
         .env_remove("GOSSIP_SIEVE_LOG")

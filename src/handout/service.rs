@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, RwLock};
-use prometheus::{Histogram, HistogramOpts, IntGauge, IntGaugeVec, Opts};
 use tokio::sync::{watch, Semaphore};
 
 use super::model::{GraphModel, Selection};
@@ -55,54 +54,8 @@ impl Generation {
     }
 }
 
-struct HandoutMetrics {
-    snapshot_bytes: IntGaugeVec,
-    latest_seen: IntGauge,
-    build_seconds: Histogram,
-    channels: IntGauge,
-}
-
-impl HandoutMetrics {
-    fn register(metrics: &Metrics) -> prometheus::Result<Self> {
-        let snapshot_bytes = IntGaugeVec::new(
-            Opts::new(
-                "gossip_sieve_rgs_snapshot_bytes",
-                "Size of the cached full Rapid Gossip Sync snapshot",
-            ),
-            &["version"],
-        )?;
-        let latest_seen = IntGauge::new(
-            "gossip_sieve_rgs_latest_seen_timestamp",
-            "latest_seen (unix seconds) of the newest snapshot generation",
-        )?;
-        let build_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "gossip_sieve_rgs_build_duration_seconds",
-                "Time to build a snapshot generation (store read, model, v1 and v2)",
-            )
-            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
-        )?;
-        let channels = IntGauge::new(
-            "gossip_sieve_rgs_channels",
-            "Channels in the newest snapshot generation",
-        )?;
-        for version in ["1", "2"] {
-            snapshot_bytes.with_label_values(&[version]).set(0);
-        }
-        metrics
-            .registry
-            .register(Box::new(snapshot_bytes.clone()))?;
-        metrics.registry.register(Box::new(latest_seen.clone()))?;
-        metrics.registry.register(Box::new(build_seconds.clone()))?;
-        metrics.registry.register(Box::new(channels.clone()))?;
-        Ok(HandoutMetrics {
-            snapshot_bytes,
-            latest_seen,
-            build_seconds,
-            channels,
-        })
-    }
-}
+/// The snapshot series live in the core registry (every command exports them, zeroed at start).
+type HandoutMetrics = crate::metrics::registry::RgsMetrics;
 
 /// Builds and holds snapshot generations.
 pub struct Handout {
@@ -135,7 +88,7 @@ impl Handout {
             before_build: OnceLock::new(),
             building: tokio::sync::Mutex::new(()),
             incrementals: Semaphore::new(MAX_CONCURRENT_INCREMENTALS),
-            metrics: metrics.map(HandoutMetrics::register).transpose()?,
+            metrics: metrics.map(|m| m.rgs.clone()),
         })
     }
 

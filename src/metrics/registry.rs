@@ -59,6 +59,56 @@ impl StoreMetrics {
     }
 }
 
+/// Handles of the Rapid Gossip Sync snapshot series (set by the handout service; registered
+/// for every command so the dashboard's queries always find them, at 0 before a first build).
+#[derive(Clone)]
+pub struct RgsMetrics {
+    pub snapshot_bytes: IntGaugeVec,
+    pub latest_seen: IntGauge,
+    pub build_seconds: Histogram,
+    pub channels: IntGauge,
+}
+
+impl RgsMetrics {
+    fn register(registry: &Registry) -> prometheus::Result<Self> {
+        let snapshot_bytes = IntGaugeVec::new(
+            Opts::new(
+                name("rgs_snapshot_bytes"),
+                "Size of the cached full Rapid Gossip Sync snapshot",
+            ),
+            &["version"],
+        )?;
+        let latest_seen = IntGauge::with_opts(Opts::new(
+            name("rgs_latest_seen_timestamp"),
+            "latest_seen (unix seconds) of the newest snapshot generation",
+        ))?;
+        let build_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                name("rgs_build_duration_seconds"),
+                "Time to build a snapshot generation (store read, model, v1 and v2)",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+        )?;
+        let channels = IntGauge::with_opts(Opts::new(
+            name("rgs_channels"),
+            "Channels in the newest snapshot generation",
+        ))?;
+        for version in ["1", "2"] {
+            snapshot_bytes.with_label_values(&[version]).set(0);
+        }
+        registry.register(Box::new(snapshot_bytes.clone()))?;
+        registry.register(Box::new(latest_seen.clone()))?;
+        registry.register(Box::new(build_seconds.clone()))?;
+        registry.register(Box::new(channels.clone()))?;
+        Ok(RgsMetrics {
+            snapshot_bytes,
+            latest_seen,
+            build_seconds,
+            channels,
+        })
+    }
+}
+
 /// Per-kind handles, indexed by [`GossipKind::index`].
 pub struct KindCounters {
     pub received: IntCounter,
@@ -72,6 +122,8 @@ pub struct Metrics {
     pub registry: Registry,
     kinds: Vec<KindCounters>,
     flow: FlowFamilies,
+    /// Rapid Gossip Sync snapshot series (issue 13).
+    pub rgs: RgsMetrics,
     pub signature_valid: IntCounter,
     pub signature_invalid: IntCounter,
     pub queue_wait: Histogram,
@@ -240,6 +292,7 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
 
+        let rgs = RgsMetrics::register(&registry)?;
         let kinds = GossipKind::ALL
             .iter()
             .map(|kind| {
@@ -286,6 +339,7 @@ impl Metrics {
         Ok(Metrics {
             kinds,
             flow,
+            rgs,
             signature_valid: signature_checks.with_label_values(&["valid"]),
             signature_invalid: signature_checks.with_label_values(&["invalid"]),
             queue_wait,

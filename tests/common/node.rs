@@ -46,8 +46,13 @@ impl Node {
     ) -> Node {
         let mut command = Command::new(super::binary());
         configure(&mut command);
+        command.arg("run");
+        // Tests stay on loopback: no outbound peers chosen from the (forged, public-address)
+        // graph and no DNS seeds, unless a test asks for them.
+        if !args.iter().any(|a| a == "--outbound-peers") {
+            command.args(["--outbound-peers", "0"]);
+        }
         let mut child = command
-            .arg("run")
             .args([
                 "--metrics",
                 "127.0.0.1:0",
