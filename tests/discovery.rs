@@ -31,11 +31,7 @@ fn ldk_connected_to(nodes: &[Option<LdkNode>], ours: &PublicKey) -> BTreeSet<usi
         .enumerate()
         .filter_map(|(i, node)| {
             let node = node.as_ref()?;
-            node.peer_manager
-                .list_peers()
-                .iter()
-                .any(|p| p.counterparty_node_id.serialize() == ours)
-                .then_some(i)
+            node.is_connected_to(&ours).then_some(i)
         })
         .collect()
 }

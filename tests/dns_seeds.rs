@@ -8,12 +8,13 @@ mod common;
 mod ldk;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use bech32::{Bech32, Hrp};
 use common::metrics::metric;
 use common::node::Node;
+use common::python;
 use tokio::net::TcpListener;
 
 /// BOLT 10 "Examples": the seed's SRV answers and the addresses given for them.
@@ -29,10 +30,6 @@ ln1qv2w3tledmzczw227nnkqrrltvmydl8gu4w4d70g9td7avke6nmz2tdefqp.lseed.bitcoinstat
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
-fn python() -> String {
-    std::env::var("GOSSIP_SIEVE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
 /// The seed server; killed on drop.
 struct Seed {
     child: Child,
@@ -41,20 +38,12 @@ struct Seed {
 
 impl Seed {
     fn start(zone: &std::path::Path) -> Seed {
-        let script =
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/dns_seed.py");
-        let mut child = Command::new(python())
-            .arg(script)
-            .arg(zone)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {} ({e}); set GOSSIP_SIEVE_TEST_PYTHON",
-                    python()
-                )
-            });
+        let mut child = python::spawn(
+            python::interop_script("dns_seed.py")
+                .arg(zone)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+        );
         let stdout = child.stdout.take().expect("stdout");
         let mut line = String::new();
         BufReader::new(stdout)
@@ -120,11 +109,7 @@ async fn bootstraps_from_a_bolt10_seed_and_connects_to_the_node_it_names() {
     let ours = node.node_id.serialize();
     let started = Instant::now();
     loop {
-        let connected = ldk
-            .peer_manager
-            .list_peers()
-            .iter()
-            .any(|p| p.counterparty_node_id.serialize() == ours);
+        let connected = ldk.is_connected_to(&ours);
         let text = tokio::task::block_in_place(|| node.scrape());
         let via_seed = metric(
             &text,

@@ -10,7 +10,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use gossip_sieve::config::Network;
 use gossip_sieve::wire::bolt1::our_init_features;
 
 use common::node::{Node, WAIT};
+use common::python;
 
 /// Live (not deleted) gossip in gossip_store-part1.xz + part2.xz (see SOURCES.md): 89
 /// announcements of which one is deleted, 8 updates of which 4 are deleted, all four live ones
@@ -27,10 +28,6 @@ const UPDATES: u64 = 4;
 
 fn shared(name: &str) -> PathBuf {
     common::test_vectors::shared(&format!("gossip_store/{name}"))
-}
-
-fn python() -> String {
-    std::env::var("GOSSIP_SIEVE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
 }
 
 /// `gossip-sieve run` for gossip from 2021 (no age window), pinging every second so the pyln
@@ -178,23 +175,16 @@ struct PylnPeer {
 
 impl PylnPeer {
     fn start(node: &Node) -> PylnPeer {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyln_peer.py");
-        let mut child = Command::new(python())
-            .arg(&script)
-            .arg(hex::encode(node.node_id.serialize()))
-            .arg(node.listen().to_string())
-            .arg(shared("gossip_store-part1.xz"))
-            .arg(shared("gossip_store-part2.xz"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {} ({e}); set GOSSIP_SIEVE_TEST_PYTHON",
-                    python()
-                )
-            });
+        let mut child = python::spawn(
+            python::interop_script("pyln_peer.py")
+                .arg(hex::encode(node.node_id.serialize()))
+                .arg(node.listen().to_string())
+                .arg(shared("gossip_store-part1.xz"))
+                .arg(shared("gossip_store-part2.xz"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped()),
+        );
         let stdout = child.stdout.take().expect("stdout");
         let (tx, lines) = mpsc::channel();
         std::thread::spawn(move || {

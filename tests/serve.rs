@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::forge::{chain, recent, scid, Channel};
 use common::node::Node;
 use common::peer::TestPeer;
+use common::python;
 use gossip_sieve::wire::bolt1;
 use gossip_sieve::wire::queries::{
     self, EncodedList, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange,
@@ -286,10 +287,6 @@ async fn a_query_flood_gets_one_answer_at_a_time_and_an_honest_peer_is_unaffecte
     node.stop();
 }
 
-fn python() -> String {
-    std::env::var("GOSSIP_SIEVE_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string())
-}
-
 /// Core Lightning's Python stack (pyln-proto transport and codec, pyln-bolt7 definitions) runs
 /// query_channel_range → query_short_channel_ids and receives every stored message byte for
 /// byte.
@@ -301,29 +298,19 @@ async fn a_pyln_client_queries_and_gets_the_store_byte_for_byte() {
     let msgs: Vec<Vec<u8>> = forged.iter().flat_map(|c| c.all()).collect();
     drop(feed_node(&node, &msgs, msgs.len() as f64).await);
     wait_stored(dir.path(), msgs.len()).await;
-    let script =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyln_query.py");
-    let mut command = std::process::Command::new(python());
+    let mut command = python::interop_script("pyln_query.py");
     command
-        .arg(&script)
         .arg(hex::encode(node.node_id.serialize()))
         .arg(node.listen().to_string());
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("join")
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {} ({e}); set GOSSIP_SIEVE_TEST_PYTHON",
-                python()
-            )
-        });
-    assert!(
-        output.status.success(),
-        "pyln_query.py failed ({}); it needs pyln-proto and pyln-bolt7 (pip install -r \
-         tests/interop/requirements.txt, then set GOSSIP_SIEVE_TEST_PYTHON):\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = tokio::task::spawn_blocking(move || {
+        python::run_to_success(
+            command,
+            "it needs pyln-proto and pyln-bolt7 (pip install -r tests/interop/requirements.txt, \
+             then set GOSSIP_SIEVE_TEST_PYTHON)",
+        )
+    })
+    .await
+    .expect("join");
     let result: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("one JSON line from pyln_query.py");
     let scids: BTreeSet<u64> = result["scids"]

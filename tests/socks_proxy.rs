@@ -65,11 +65,7 @@ async fn a_configured_peer_is_reached_through_the_socks5_proxy() {
     let wanted = format!("connected to 127.0.0.1:{ldk_port}");
     let started = Instant::now();
     loop {
-        let connected = ldk
-            .peer_manager
-            .list_peers()
-            .iter()
-            .any(|p| p.counterparty_node_id.serialize() == ours);
+        let connected = ldk.is_connected_to(&ours);
         let proxied = log.lock().expect("log").iter().any(|l| l.contains(&wanted));
         if connected && proxied {
             break;

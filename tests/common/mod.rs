@@ -9,6 +9,7 @@ pub mod http;
 pub mod metrics;
 pub mod node;
 pub mod peer;
+pub mod python;
 pub mod tap;
 /// The one locator for the shared test data, the same file the unit tests use.
 #[path = "../../src/test_vectors.rs"]

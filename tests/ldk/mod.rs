@@ -63,6 +63,14 @@ impl LdkNode {
     pub fn peer_arg(&self) -> String {
         format!("{}@{}", self.node_id, self.addr)
     }
+
+    /// Whether this LDK node lists `node` (a serialized public key) among its connected peers.
+    pub fn is_connected_to(&self, node: &[u8; 33]) -> bool {
+        self.peer_manager
+            .list_peers()
+            .iter()
+            .any(|p| p.counterparty_node_id.serialize() == *node)
+    }
 }
 
 impl Drop for LdkNode {

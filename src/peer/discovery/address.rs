@@ -170,17 +170,12 @@ fn target_of(address: &Address, policy: AddressPolicy) -> Result<DialTarget, Ski
         Address::Ipv6 { addr, port } => {
             DialTarget::Ip(SocketAddr::new(IpAddr::V6(Ipv6Addr::from(*addr)), *port))
         }
-        Address::TorV3 {
-            ed25519_pubkey,
-            checksum,
-            version,
-            port,
-        } => {
+        Address::TorV3 { port, .. } => {
             if !policy.have_proxy {
                 return Err(Skip::NeedsProxy);
             }
             DialTarget::Onion {
-                host: onion_v3_host(ed25519_pubkey, *checksum, *version),
+                host: address.onion_name().ok_or(Skip::Unsupported)?,
                 port: *port,
             }
         }
@@ -242,16 +237,6 @@ pub fn is_public(ip: IpAddr) -> bool {
                 || (first == 0x2001 && v6.segments()[1] == 0x0db8))
         }
     }
-}
-
-/// Tor rend-spec-v3: onion_address = base32(PUBKEY | CHECKSUM | VERSION) + ".onion", the
-/// lower-case RFC 4648 alphabet without padding (35 bytes → 56 characters).
-pub fn onion_v3_host(pubkey: &[u8; 32], checksum: u16, version: u8) -> String {
-    let mut bytes = Vec::with_capacity(35);
-    bytes.extend_from_slice(pubkey);
-    bytes.extend_from_slice(&checksum.to_be_bytes());
-    bytes.push(version);
-    format!("{}.onion", crate::wire::address::base32_lower(&bytes))
 }
 
 #[cfg(test)]
@@ -316,13 +301,14 @@ mod tests {
         let pubkey: [u8; 32] = decoded[..32].try_into().expect("32");
         let checksum = u16::from_be_bytes([decoded[32], decoded[33]]);
         assert_eq!(decoded[34], 3);
-        assert_eq!(onion_v3_host(&pubkey, checksum, 3), host);
         let onion = Address::TorV3 {
             ed25519_pubkey: pubkey,
             checksum,
             version: 3,
             port: 9735,
         };
+        // Tor rend-spec-v3: onion_address = base32(PUBKEY | CHECKSUM | VERSION) + ".onion".
+        assert_eq!(onion.onion_name().as_deref(), Some(host));
         let mut skipped = Vec::new();
         assert!(dialable(
             std::slice::from_ref(&onion),
