@@ -13,7 +13,7 @@ use tokio::sync::watch;
 
 use super::chain::ChainRuntime;
 use super::gen_corpus::{write_corpus, write_corpus_with_chain};
-use super::ingest::{close_progress, progress_bar, summarize_and_stop, IngestOptions};
+use super::ingest::{close_progress, ready_to_feed, summarize_and_stop, IngestOptions};
 use super::summary::RunSummary;
 use crate::chain::ChainSource;
 use crate::config::{ChainSettings, PeerAddr};
@@ -153,6 +153,7 @@ async fn run_inside(
     chain: Option<(ChainSettings, Arc<dyn ChainSource>)>,
 ) -> anyhow::Result<RunSummary> {
     let (metrics, health, exporter) = super::ingest::start_metrics(&options).await?;
+    let feeding = options.feeding();
     let chain_hash = options.config.network.chain_hash();
     let graph = Arc::new(Graph::new());
     let (chain_stop, chain_shutdown) = watch::channel(false);
@@ -192,13 +193,7 @@ async fn run_inside(
         // The demo keeps no store: nothing to serve.
         serving: Serving::new(ServeConfig::default(), None, &metrics)?,
     });
-    health.set_ready(true);
-    if options.metrics_addr.is_some() && !options.warmup.is_zero() {
-        tokio::time::sleep(options.warmup).await;
-    }
-    let progress = options
-        .progress_total
-        .map(|total| progress_bar(total, metrics.clone()));
+    let progress = ready_to_feed(&feeding, &health, &metrics).await;
 
     let started = Instant::now();
     // Never signalled: each one-shot dialer ends when its synthetic peer has sent everything.

@@ -32,6 +32,23 @@ pub struct IngestOptions {
     pub linger: Duration,
 }
 
+/// What [`ready_to_feed`] reads of the options.
+pub struct Feeding {
+    metrics_addr: Option<SocketAddr>,
+    warmup: Duration,
+    progress_total: Option<u64>,
+}
+
+impl IngestOptions {
+    pub fn feeding(&self) -> Feeding {
+        Feeding {
+            metrics_addr: self.metrics_addr,
+            warmup: self.warmup,
+            progress_total: self.progress_total,
+        }
+    }
+}
+
 pub fn run(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Result<RunSummary> {
     let system = actix::System::new();
     let summary = system.block_on(run_inside(options, peers));
@@ -62,6 +79,7 @@ pub async fn start_metrics(
 
 async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Result<RunSummary> {
     let (metrics, health, exporter) = start_metrics(&options).await?;
+    let feeding = options.feeding();
     let graph = Arc::new(Graph::new());
     let store = match &options.data_dir {
         Some(dir) => {
@@ -83,13 +101,7 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
         metrics.clone(),
         store.as_ref().map(StoreHandle::sender),
     );
-    health.set_ready(true);
-    if options.metrics_addr.is_some() && !options.warmup.is_zero() {
-        tokio::time::sleep(options.warmup).await;
-    }
-    let progress = options
-        .progress_total
-        .map(|total| progress_bar(total, metrics.clone()));
+    let progress = ready_to_feed(&feeding, &health, &metrics).await;
 
     let started = Instant::now();
     let feeds: Vec<_> = peers
@@ -109,6 +121,22 @@ async fn run_inside(options: IngestOptions, peers: Vec<FrameIter>) -> anyhow::Re
         store.shutdown().await?;
     }
     Ok(summarize_and_stop(&metrics, wall, exporter, options.linger, pipeline).await)
+}
+
+/// The start of every offline run's feeding: ready, the warm-up a scraper needs to record the
+/// zero baseline (only when /metrics is served), then the progress bar if one was asked for.
+pub async fn ready_to_feed(
+    options: &Feeding,
+    health: &Health,
+    metrics: &Arc<Metrics>,
+) -> Option<Progress> {
+    health.set_ready(true);
+    if options.metrics_addr.is_some() && !options.warmup.is_zero() {
+        tokio::time::sleep(options.warmup).await;
+    }
+    options
+        .progress_total
+        .map(|total| progress_bar(total, metrics.clone()))
 }
 
 /// A progress bar from [`progress_bar`] and its ticker task.
