@@ -10,18 +10,17 @@
 //! `cargo bench --bench serve_peers -- [--nodes N --channels M --peers P --rate BYTES]`
 //! (default: mainnet size, 17,000 nodes / 54,000 channels, 32 peers, 1,000,000 B/s).
 
-use std::io::{BufRead, BufReader};
+#[path = "support/served.rs"]
+mod served;
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use gossip_sieve::peer::identity::NodeIdentity;
 use gossip_sieve::sim::corpus::{self, CorpusSpec, BITCOIN_MAINNET_CHAIN_HASH};
-use gossip_sieve::store::{StoreWriter, STORE_FILE};
 use gossip_sieve::transport::handshake_initiator;
 use gossip_sieve::wire::bolt1::{self, Init, Ping};
-use gossip_sieve::wire::kind::{message_kind, GossipKind};
 use gossip_sieve::wire::queries::GossipTimestampFilter;
 use secp256k1::PublicKey;
 
@@ -51,107 +50,6 @@ fn args() -> Args {
         }
     }
     a
-}
-
-/// Writes the corpus as a gossip_store: announcements, then updates, then node announcements
-/// (each after its channels, as the store actor writes them). Returns (messages, bytes).
-fn write_store(dir: &Path, nodes: usize, channels: usize) -> (u64, u64) {
-    let spec = CorpusSpec {
-        nodes,
-        channels,
-        seed: 7,
-        invalid_rate: 0.0,
-        chain_hash: BITCOIN_MAINNET_CHAIN_HASH,
-        now: gossip_sieve::clock::unix_now(),
-    };
-    let mut by_kind: [Vec<Vec<u8>>; 3] = [Vec::new(), Vec::new(), Vec::new()];
-    corpus::generate(&spec, |msg| {
-        if let Some(kind) = message_kind(&msg) {
-            by_kind[kind.index()].push(msg);
-        }
-    });
-    let mut writer = StoreWriter::create(dir.join(STORE_FILE)).expect("create store");
-    let (mut count, mut bytes) = (0u64, 0u64);
-    for kind in [
-        GossipKind::ChannelAnnouncement,
-        GossipKind::ChannelUpdate,
-        GossipKind::NodeAnnouncement,
-    ] {
-        for msg in &by_kind[kind.index()] {
-            let timestamp = timestamp_of(kind, msg);
-            match kind {
-                GossipKind::ChannelAnnouncement => writer
-                    .append_channel_announcement(msg, 0, 0)
-                    .expect("append"),
-                _ => writer.append(msg, timestamp).expect("append"),
-            };
-            count += 1;
-            bytes += msg.len() as u64;
-        }
-    }
-    writer.flush_and_sync().expect("sync");
-    (count, bytes)
-}
-
-fn timestamp_of(kind: GossipKind, msg: &[u8]) -> u32 {
-    use gossip_sieve::wire::gossip::{ChannelUpdate, NodeAnnouncement};
-    match kind {
-        GossipKind::ChannelUpdate => ChannelUpdate::parse(msg).map_or(0, |u| u.timestamp),
-        GossipKind::NodeAnnouncement => NodeAnnouncement::parse(msg).map_or(0, |n| n.timestamp),
-        GossipKind::ChannelAnnouncement => 0,
-    }
-}
-
-struct Served {
-    child: Child,
-    node_id: PublicKey,
-    listen: SocketAddr,
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path, rate: u64) -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gossip-sieve"))
-        .args(["run", "--network", "bitcoin", "--historical"])
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(dir)
-        .args(["--serve-bytes-per-sec", &rate.to_string()])
-        .env("GOSSIP_SIEVE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn gossip-sieve run");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut node_id, mut listen) = (None, None);
-    while node_id.is_none() || listen.is_none() {
-        let line = lines
-            .next()
-            .expect("run printed its addresses")
-            .expect("line");
-        if let Some(id) = line.strip_prefix("node_id ") {
-            node_id = PublicKey::from_slice(&hex::decode(id).expect("hex")).ok();
-        }
-        if let Some(addr) = line.strip_prefix("listening ") {
-            listen = addr.parse().ok();
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Served {
-        child,
-        node_id: node_id.expect("node id"),
-        listen: listen.expect("listen"),
-    }
 }
 
 /// One peer: streams until it has `want` gossip messages; returns (bytes, seconds).
@@ -203,21 +101,15 @@ async fn peer(listen: SocketAddr, node_id: PublicKey, want: u64) -> (u64, f64) {
     (bytes, started.elapsed().as_secs_f64())
 }
 
-/// Peak RSS (VmHWM) of `pid` in bytes.
-fn peak_rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
 fn round(dir: &Path, peers: usize, rate: u64, want: u64) -> (u64, Vec<(u64, f64)>) {
-    let served = start(dir, rate);
+    let served = served::start(
+        dir,
+        &[
+            "--historical".to_string(),
+            "--serve-bytes-per-sec".to_string(),
+            rate.to_string(),
+        ],
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -233,7 +125,7 @@ fn round(dir: &Path, peers: usize, rate: u64, want: u64) -> (u64, Vec<(u64, f64)
         }
         out
     });
-    (peak_rss(served.child.id()), results)
+    (served.peak_rss(), results)
 }
 
 fn main() {
@@ -243,7 +135,15 @@ fn main() {
     let a = args();
     let dir = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
-    let (messages, bytes) = write_store(dir.path(), a.nodes, a.channels);
+    let spec = CorpusSpec {
+        nodes: a.nodes,
+        channels: a.channels,
+        seed: 7,
+        invalid_rate: 0.0,
+        chain_hash: BITCOIN_MAINNET_CHAIN_HASH,
+        now: gossip_sieve::clock::unix_now(),
+    };
+    let (messages, bytes) = served::write_store(dir.path(), &spec);
     eprintln!(
         "store: {messages} messages, {bytes} bytes, written in {:.1}s",
         started.elapsed().as_secs_f64()

@@ -19,8 +19,10 @@ use gossip_sieve::wire::GossipKind;
 use lightning::bitcoin::secp256k1::PublicKey;
 use lightning::ln::peer_handler::{
     ErroringMessageHandler, IgnoringMessageHandler, MessageHandler, PeerManager,
+    SocketDescriptor as SocketDescriptorTrait,
 };
 use lightning::sign::{KeysManager, NodeSigner, Recipient};
+use lightning::util::ser::{ReadableArgs, Writeable};
 use lightning_net_tokio::SocketDescriptor;
 use rand::RngCore;
 use tokio::net::TcpListener;
@@ -36,8 +38,11 @@ const TIMER_TICK: Duration = Duration::from_secs(10);
 /// notifier; polling this often is as prompt on loopback).
 const PROCESS_EVENTS_EVERY: Duration = Duration::from_millis(50);
 
-pub type LdkPeerManager = PeerManager<
-    SocketDescriptor,
+pub type LdkPeerManager = LdkPeerManagerOver<SocketDescriptor>;
+
+/// LDK's `PeerManager` with our gossip handler, over any socket descriptor `D`.
+pub type LdkPeerManagerOver<D> = PeerManager<
+    D,
     Arc<ErroringMessageHandler>,
     Arc<GossipSync>,
     Arc<IgnoringMessageHandler>,
@@ -150,6 +155,30 @@ pub async fn start(spec: CorpusSpec) -> LdkNode {
     serve(graph, sync, expected, new_keys(), listener)
 }
 
+/// `n` LDK nodes, each with a node key of its own and its own copy of the graph of `spec`,
+/// which is verified once and copied through LDK's own graph serialization.
+pub async fn start_copies(spec: CorpusSpec, n: usize) -> Vec<LdkNode> {
+    let (graph, _, expected) = tokio::task::spawn_blocking(move || load_graph(&spec))
+        .await
+        .expect("graph loading task");
+    let bytes = graph.encode();
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        let copy: feed::Graph =
+            ReadableArgs::read(&mut &bytes[..], Arc::new(StderrLogger)).expect("graph copy");
+        let copy = Arc::new(copy);
+        let sync = Arc::new(lightning::routing::gossip::P2PGossipSync::new(
+            Arc::clone(&copy),
+            None,
+            Arc::new(StderrLogger),
+        ));
+        assert_eq!(ExpectedGraph::of(&copy), expected, "graph copy");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind LDK");
+        nodes.push(serve(copy, sync, expected.clone(), new_keys(), listener));
+    }
+    nodes
+}
+
 /// An LDK node with an empty graph (a node that syncs from its peers).
 pub async fn start_empty() -> LdkNode {
     let (graph, sync) = feed::new_gossip_sync(Arc::new(StderrLogger));
@@ -186,17 +215,15 @@ pub fn start_with(messages: &[Vec<u8>], keys: Arc<KeysManager>, listener: TcpLis
     serve(graph, sync, expected, keys, listener)
 }
 
-fn serve(
-    graph: Arc<feed::Graph>,
+/// LDK's `PeerManager` as a gossip-only node runs it, over any socket descriptor (benches drive
+/// it from memory with one of their own).
+pub fn new_peer_manager<D: SocketDescriptorTrait>(
     sync: Arc<GossipSync>,
-    expected: ExpectedGraph,
     keys: Arc<KeysManager>,
-    listener: TcpListener,
-) -> LdkNode {
-    let node_id = keys.get_node_id(Recipient::Node).expect("LDK node id");
+) -> LdkPeerManagerOver<D> {
     let mut ephemeral = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut ephemeral);
-    let peer_manager: Arc<LdkPeerManager> = Arc::new(PeerManager::new(
+    PeerManager::new(
         MessageHandler {
             chan_handler: Arc::new(ErroringMessageHandler::new()),
             route_handler: sync,
@@ -208,7 +235,18 @@ fn serve(
         &ephemeral,
         Arc::new(StderrLogger),
         keys,
-    ));
+    )
+}
+
+fn serve(
+    graph: Arc<feed::Graph>,
+    sync: Arc<GossipSync>,
+    expected: ExpectedGraph,
+    keys: Arc<KeysManager>,
+    listener: TcpListener,
+) -> LdkNode {
+    let node_id = keys.get_node_id(Recipient::Node).expect("LDK node id");
+    let peer_manager: Arc<LdkPeerManager> = Arc::new(new_peer_manager(sync, keys));
     let addr = listener.local_addr().expect("LDK addr");
     let accepting = {
         let pm = Arc::clone(&peer_manager);

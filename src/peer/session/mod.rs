@@ -371,11 +371,16 @@ impl Session {
         // burst of bad messages is still charged for them within this period.
         let mut penalty_tick = tokio::time::interval(PENALTY_CHECK_INTERVAL);
         penalty_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One wait on the shutdown signal for the whole session: a new `changed()` per message
+        // registered and dropped a waiter on the watch channel every time (~50 ns of a ~900 ns
+        // duplicate, `benches/bolt8_duplicates.rs` under perf).
+        let shutdown_signal = shutdown.changed();
+        tokio::pin!(shutdown_signal);
         loop {
             let deadline = self.pong_deadline;
             let step = tokio::select! {
                 biased;
-                _ = shutdown.changed() => Err(EndReason::Shutdown),
+                _ = &mut shutdown_signal => Err(EndReason::Shutdown),
                 _ = ping_tick.tick() => self.on_ping_tick(),
                 _ = penalty_tick.tick() => {
                     if let Some(dump) = &mut self.dump {
