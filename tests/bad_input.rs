@@ -614,3 +614,25 @@ fn a_connection_storm_is_capped_by_max_peers_and_an_honest_peer_still_syncs() {
     assert!(scids.contains(&late_channel.scid));
     h.finish();
 }
+
+#[test]
+fn a_channel_announcement_with_a_bad_signature_is_answered_with_a_warning() {
+    // BOLT 7, channel_announcement, the receiving node: "if bitcoin_signature_1,
+    // bitcoin_signature_2, node_signature_1 OR node_signature_2 are invalid OR NOT correct:
+    // SHOULD send a `warning`. MAY close the connection. MUST ignore the message."
+    // (lnprototest's test_bad_announcement expects the warning too.)
+    let mut h = Harness::start(&[]);
+    let forged = bad_signature(&h.new_channel().announcement(), 3);
+    let mut bad = h.connect();
+    h.rt.block_on(async {
+        bad.send(&forged).await;
+        loop {
+            let msg = bad.next().await.expect("closed before warning");
+            if bolt1::message_type(&msg) == Some(bolt1::WARNING) {
+                break;
+            }
+        }
+    });
+    assert_drops(&h.settle(), &[(CA, "invalid_signature", 1.0)]);
+    h.finish();
+}

@@ -480,6 +480,11 @@ impl Graph {
             .is_some_and(|n| n.stored_channels > 0)
     }
 
+    /// How many of the node's channels have their announcement in the store.
+    pub fn stored_channel_count(&self, node_id: &NodeId) -> u32 {
+        self.nodes.get(node_id).map_or(0, |n| n.stored_channels)
+    }
+
     /// Rewrites every store offset through `map` (after compaction moved the records). An
     /// offset `map` does not know is cleared; returns how many were.
     pub fn remap_offsets(&self, map: impl Fn(u64) -> Option<u64>) -> usize {

@@ -61,7 +61,10 @@ const KNOWN_FEATURES: &[usize] = &[
     14, // payment_secret
     16, // basic_mpp
     18, // option_support_large_channel
-    20, // option_anchor_outputs
+    // Not 20: BOLT 9 no longer assigns bits 20/21 (the old `option_anchor_outputs` commitment
+    // type was dropped; `option_anchors` is 22/23), so a peer requiring bit 20 requires an
+    // unknown feature, and BOLT 1 says to fail the connection (lnprototest's
+    // test_init_reject_option_data_loss_protect_if_not_supported checks it).
     22, // option_anchors_zero_fee_htlc_tx
     24, // option_route_blinding
     26, // option_shutdown_anysegwit
@@ -715,6 +718,11 @@ impl Session {
             verdict
         };
         match verdict {
+            // BOLT 7, channel_announcement: "if bitcoin_signature_1, bitcoin_signature_2,
+            // node_signature_1 OR node_signature_2 are invalid OR NOT correct: SHOULD send a
+            // `warning`." (Rate-limited like every gossip warning; lnprototest's
+            // test_bad_announcement expects it.)
+            Verdict::Ok if offense == Offense::InvalidSignature => self.warn_about_gossip(),
             Verdict::Ok => Ok(()),
             // BOLT 7 (channel_announcement with bad signatures): "SHOULD send a `warning`. MAY
             // close the connection."
@@ -965,6 +973,19 @@ mod tests {
             "{report:?}"
         );
         assert!(disconnects(&metrics, "unknown_even_type"));
+    }
+
+    #[test]
+    fn required_bit_20_is_unknown_since_bolt9_dropped_it() {
+        let (report, _) = with_session(SessionConfig::new(CHAIN), |mut remote| async move {
+            remote.recv().await.expect("init");
+            remote.send(&init_with(None, &[20])).await;
+            assert_eq!(remote.recv_type().await, Some(bolt1::ERROR));
+        });
+        assert!(
+            matches!(report.reason, EndReason::UnknownFeature(20)),
+            "{report:?}"
+        );
     }
 
     #[test]

@@ -288,8 +288,13 @@ pub(super) fn plan_range(
     per_reply: usize,
 ) -> Vec<RangePart> {
     let first = query.first_blocknum;
-    // BOLT 7: first_blocknum + number_of_blocks may overflow; treat the range as open-ended.
-    let end = u64::from(first) + u64::from(query.number_of_blocks);
+    // BOLT 7: first_blocknum + number_of_blocks may overflow; treat the range as open-ended,
+    // ending at the last block a u32 can name. The replies' ends stay representable: the first
+    // reply "MUST set first_blocknum plus number_of_blocks greater than first_blocknum in
+    // query_channel_range", which a sum wrapping past 2^32 - 1 would not be for a peer adding
+    // in u32 (Core Lightning clamps the same way; lnprototest's test_query_channel_range
+    // checks it).
+    let end = (u64::from(first) + u64::from(query.number_of_blocks)).min(u64::from(u32::MAX));
     let ids = in_blocks(sorted, first, end);
     // Where `ids` starts in `sorted`.
     let offset = sorted.partition_point(|scid| block(*scid) < u64::from(first));
@@ -360,6 +365,20 @@ mod tests {
         let empty = plan_range(&query(400, 10), &sorted, SCIDS_PER_REPLY);
         assert_eq!(empty.len(), 1);
         assert!(empty[0].ids.is_empty());
+    }
+
+    #[test]
+    fn an_overflowing_range_ends_at_the_last_u32_block() {
+        let sorted = [scid(103, 1), scid(109, 1)];
+        let plan = plan_range(&query(109, u32::MAX), &sorted, SCIDS_PER_REPLY);
+        assert_eq!(
+            plan,
+            vec![RangePart {
+                first_blocknum: 109,
+                number_of_blocks: u32::MAX - 109,
+                ids: 1..2
+            }]
+        );
     }
 
     #[test]

@@ -14,10 +14,15 @@
 //!   has no update in the peer's range yet is held back (a bounded set of scids) and sent just
 //!   before the first update of it the cursor sends; the store writes every update after its
 //!   announcement, so the announcement always goes first.
-//! - node_announcement only after one of its channels: the store writes a node_announcement
-//!   only after one of its channel_announcements, and the cursor follows file order. (A
-//!   channel held back for lack of an update can let its node's announcement go first; the
-//!   receiver then ignores it, as LDK and CLN do with a node they have no channel for.)
+//! - "If a channel_announcement is sent: MUST send the channel_announcement prior to any
+//!   corresponding channel_updates and node_announcements": the store writes a
+//!   node_announcement only after one of its channel_announcements, and the cursor follows file
+//!   order. When every stored channel of the node is held back, its node_announcement is held
+//!   too (its offset, a bounded map) and sent right after the first of those channels goes; a
+//!   node none of whose channels goes to this peer gets no node_announcement to it
+//!   (lnprototest's test_gossip_timestamp_filter checks it). If the held sets overflow, the
+//!   old order comes back for the evicted ones: the receiver ignores such a node_announcement,
+//!   as LDK and CLN do with a node they have no channel for.
 //! - `dont_forward` updates are never sent; DELETED (superseded or forgotten) records neither.
 //! - Never echo: what the peer sent us recently is not sent back (see `serve::echo`).
 //!
@@ -25,7 +30,7 @@
 //! the writer has not drained it: a slow reader is streamed more slowly, never buffered
 //! without bound and never disconnected for it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,7 +39,7 @@ use tokio::sync::watch;
 
 use super::inbound::{ByteBucket, FRAME_OVERHEAD};
 use super::outbound::Lane;
-use crate::graph::Graph;
+use crate::graph::{Graph, NodeId};
 use crate::peer::serve::echo::RecentlyReceived;
 use crate::peer::serve::fields::{
     announcement_scid, node_announcement_id, servable, update_fields, DONT_FORWARD,
@@ -104,6 +109,8 @@ impl Streamer {
                 },
                 request,
                 held: HashSet::new(),
+                held_per_node: HashMap::new(),
+                held_nodes: HashMap::new(),
                 lost_reported: 0,
             };
             let _streaming = Streaming::start(&self.serving);
@@ -178,6 +185,10 @@ struct Walk {
     request: StreamRequest,
     /// Announcements held back until their first in-range update.
     held: HashSet<u64>,
+    /// How many of `held` each node is in (at most two entries per held announcement).
+    held_per_node: HashMap<NodeId, u32>,
+    /// node_announcements held until one of their node's channels is sent: their offsets.
+    held_nodes: HashMap<NodeId, u64>,
     lost_reported: u64,
 }
 
@@ -210,7 +221,7 @@ impl Walk {
                     .flatten()
                     .any(|u| self.request.admits(u.timestamp));
                 if !in_range {
-                    self.hold(scid, s.serving.config.held_announcements);
+                    self.hold(scid, [channel.node_id_1, channel.node_id_2], s);
                     return Vec::new();
                 }
                 if s.echo.lock().contains(&msg) {
@@ -226,13 +237,19 @@ impl Walk {
                 if f.message_flags & DONT_FORWARD != 0 || !self.request.admits(f.timestamp) {
                     return Vec::new();
                 }
-                let held = self.held.remove(&f.short_channel_id);
+                let held = self.release(f.short_channel_id, &s.graph);
                 if s.echo.lock().contains(&msg) {
                     return Vec::new();
                 }
                 let mut out = Vec::with_capacity(2);
-                if held {
+                if let Some(nodes) = held {
                     out.extend(self.held_announcement(f.short_channel_id, &s.graph));
+                    out.push(msg);
+                    // Their node_announcements may follow now that a channel of theirs went.
+                    for node in nodes {
+                        out.extend(self.held_node_announcement(&node));
+                    }
+                    return out;
                 }
                 out.push(msg);
                 out
@@ -247,20 +264,65 @@ impl Walk {
                 {
                     return Vec::new();
                 }
+                let held_channels = self.held_per_node.get(&node_id).copied().unwrap_or(0);
+                if held_channels > 0 && held_channels >= s.graph.stored_channel_count(&node_id) {
+                    // None of its channels has gone to this peer: not before one does.
+                    let cap = s.serving.config.held_announcements.max(1);
+                    if self.held_nodes.len() < cap || self.held_nodes.contains_key(&node_id) {
+                        self.held_nodes.insert(node_id, record.offset);
+                        return Vec::new();
+                    }
+                }
                 vec![msg]
             }
         }
     }
 
-    fn hold(&mut self, scid: u64, cap: usize) {
-        if self.held.len() >= cap.max(1) {
+    fn hold(&mut self, scid: u64, nodes: [NodeId; 2], s: &Streamer) {
+        if self.held.len() >= s.serving.config.held_announcements.max(1) {
             // Full: forget one. Its channel's updates then go without the announcement, which
             // a receiver ignores as for an unknown channel; bounded memory matters more.
             if let Some(any) = self.held.iter().next().copied() {
-                self.held.remove(&any);
+                self.release(any, &s.graph);
             }
         }
-        self.held.insert(scid);
+        if self.held.insert(scid) {
+            for node in nodes {
+                *self.held_per_node.entry(node).or_insert(0) += 1;
+            }
+        }
+    }
+
+    /// Stops holding `scid`; its two nodes if it was held.
+    fn release(&mut self, scid: u64, graph: &Graph) -> Option<[NodeId; 2]> {
+        if !self.held.remove(&scid) {
+            return None;
+        }
+        let channel = graph.channel(scid);
+        let nodes = channel.map(|c| [c.node_id_1, c.node_id_2]);
+        match nodes {
+            Some(nodes) => {
+                for node in nodes {
+                    if let Some(count) = self.held_per_node.get_mut(&node) {
+                        *count = count.saturating_sub(1);
+                        if *count == 0 {
+                            self.held_per_node.remove(&node);
+                        }
+                    }
+                }
+            }
+            // Forgotten meanwhile: its nodes' counts can no longer be found; start over
+            // rather than let them hold node_announcements back for good.
+            None => self.held_per_node.clear(),
+        }
+        nodes
+    }
+
+    /// The held node_announcement of `node`, read back, if it is still the live one.
+    fn held_node_announcement(&mut self, node: &NodeId) -> Option<Vec<u8>> {
+        let offset = self.held_nodes.remove(node)?;
+        let (header, msg) = self.cursor.read_at(offset).ok()??;
+        (!header.is_deleted() && node_announcement_id(&msg) == Some(*node)).then_some(msg)
     }
 
     /// The live announcement of `scid`, read back at the offset the graph holds.
