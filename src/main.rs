@@ -134,10 +134,10 @@ enum Command {
         /// Synthetic peers, each sending the whole corpus.
         #[arg(long, default_value_t = 8)]
         peers: usize,
-        /// Runs of each kind (the best of each is compared).
+        /// Runs of each kind, interleaved (the best of each is compared); 0: the flood only.
         #[arg(long, default_value_t = 2)]
         runs: usize,
-        /// Fabricated announcements in the flood.
+        /// Fabricated announcements in the flood; 0: the throughput runs only.
         #[arg(long, default_value_t = 100_000)]
         fabricated: usize,
         #[arg(long, default_value_os_t = default_cache_dir())]

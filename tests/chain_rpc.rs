@@ -838,3 +838,148 @@ async fn a_flood_of_fabricated_validly_signed_channels_adds_none_and_an_honest_p
     drop((attacker, friend));
     sieve.stop();
 }
+
+/// Channels loaded from the store at start are checked on chain again and watched for their
+/// close (issue 10). The store is written by a run WITHOUT a chain source (so it also holds a
+/// fabricated channel); while the sieve is down, two funding outputs are spent and mined. On
+/// restart against the node: the fabricated channel is forgotten (`funding_not_found`), the
+/// one spent more than the forget delay ago is forgotten at once, the one spent 1 block ago
+/// after the delay counted from its spend (not from the restart), and the open one is watched:
+/// spent after the restart, it is forgotten after the delay too. Each leaves the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_loaded_from_the_store_are_revalidated_and_watched_for_their_close() {
+    let Some(binary) = node_binary() else { return };
+    let node = Node::start(binary);
+    node.ready().await;
+    let rpc = node.rpc(0);
+    mine(&rpc, 101).await;
+    let (long_spent, just_spent, open, fabricated) = (
+        Channel::new(0),
+        Channel::new(0),
+        Channel::new(0),
+        Channel::new(0),
+    );
+    let txid = pay_to_scripts(
+        &rpc,
+        &[
+            (funding_of(&long_spent), 400_000),
+            (funding_of(&just_spent), 500_000),
+            (funding_of(&open), 600_000),
+        ],
+    )
+    .await;
+    mine(&rpc, 6).await;
+    let scids = [
+        scid_of(&rpc, txid, 0).await,
+        scid_of(&rpc, txid, 1).await,
+        scid_of(&rpc, txid, 2).await,
+    ];
+    // A real block, and a transaction index no block of this chain has.
+    let fake_scid = ShortChannelId::new(scids[0].block, 999, 0).unwrap();
+    let anns = [
+        announce(&long_spent, scids[0]),
+        announce(&just_spent, scids[1]),
+        announce(&open, scids[2]),
+        announce(&fabricated, fake_scid),
+    ];
+
+    // Run 1, without a chain source: everything is taken (that is what --chain none means).
+    let dir = tempfile::tempdir().unwrap();
+    let unchecked = common::node::Node::start(dir.path(), &[]);
+    let mut peer = TestPeer::connect(unchecked.listen(), &unchecked.node_id).await;
+    peer.send_all(&anns).await;
+    peer.barrier().await;
+    unchecked.wait_until("all four taken without a chain", |t| {
+        metric(t, GRAPH) >= 4.0
+    });
+    drop(peer);
+    unchecked.stop();
+    wait_store(dir.path(), "all four stored", |live, _| {
+        anns.iter().all(|a| live.contains(a))
+    });
+
+    // While we are down: long_spent is spent at s, just_spent at s + 2; the tip is s + 3.
+    submit_block_with(&rpc, spend_of(OutPoint { txid, vout: 0 })).await;
+    mine(&rpc, 1).await;
+    submit_block_with(&rpc, spend_of(OutPoint { txid, vout: 1 })).await;
+    let spent_at = rpc.tip().await.unwrap().height;
+    mine(&rpc, 1).await;
+
+    // Run 2, against the node (forget delay 3 blocks).
+    let sieve = run_against(&node, dir.path());
+    let text = sieve.wait_until("loaded channels re-checked", |t| {
+        metric(t, "gossip_sieve_chain_revalidation_pending") == 0.0
+            && metric(t, "gossip_sieve_chain_revalidated_total{result=\"open\"}") >= 1.0
+            && metric(t, GRAPH) <= 2.0
+    });
+    assert_eq!(
+        metric(
+            &text,
+            "gossip_sieve_chain_revalidated_total{result=\"funding_not_found\"}"
+        ),
+        1.0,
+        "{}",
+        relevant(&text)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "gossip_sieve_chain_revalidated_total{result=\"funding_spent\"}"
+        ),
+        2.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "gossip_sieve_channels_forgotten_total{cause=\"funding_not_found\"}"
+        ),
+        1.0
+    );
+    wait_store(
+        dir.path(),
+        "the fabricated and the long-spent channel deleted",
+        |live, amounts| {
+            !live.contains(&anns[3])
+                && !live.contains(&anns[0])
+                && live.contains(&anns[1])
+                && live.contains(&anns[2])
+                && amounts.len() == 2
+        },
+    );
+    let tip_seen = |height: u32| {
+        sieve.wait_until("the follower at the tip", |t| {
+            metric(t, "gossip_sieve_chain_tip_height") >= f64::from(height)
+        })
+    };
+    // just_spent: spent at spent_at, forgotten at spent_at + 3 (counted from the spend).
+    mine(&rpc, 1).await; // spent_at + 2
+    let text = tip_seen(spent_at + 2);
+    assert_eq!(metric(&text, GRAPH), 2.0, "{}", relevant(&text));
+    mine(&rpc, 1).await; // spent_at + 3
+    sieve.wait_until("the channel spent while down forgotten", |t| {
+        metric(t, GRAPH) == 1.0
+    });
+    wait_store(dir.path(), "just_spent deleted", |live, _| {
+        !live.contains(&anns[1]) && live.contains(&anns[2])
+    });
+
+    // open: watched now, so its spend after the restart is seen.
+    submit_block_with(&rpc, spend_of(OutPoint { txid, vout: 2 })).await;
+    mine(&rpc, 3).await;
+    let text = sieve.wait_until("the loaded open channel forgotten after its spend", |t| {
+        metric(t, GRAPH) == 0.0
+    });
+    assert_eq!(
+        metric(
+            &text,
+            "gossip_sieve_channels_forgotten_total{cause=\"closed\"}"
+        ),
+        3.0,
+        "{}",
+        relevant(&text)
+    );
+    wait_store(dir.path(), "every channel deleted", |live, _| {
+        !anns.iter().any(|a| live.contains(a))
+    });
+    sieve.stop();
+}

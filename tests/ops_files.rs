@@ -62,6 +62,8 @@ const CONTRACT: &[(&str, bool)] = &[
     ("gossip_sieve_chain_source_up", false),
     ("gossip_sieve_chain_channels_closed_total", false),
     ("gossip_sieve_channels_forgotten_total", false),
+    ("gossip_sieve_chain_revalidated_total", false),
+    ("gossip_sieve_chain_revalidation_pending", false),
     ("gossip_sieve_propagation_first_arrival_age_seconds", true),
     ("gossip_sieve_rgs_snapshot_bytes", false),
     ("gossip_sieve_rgs_latest_seen_timestamp", false),

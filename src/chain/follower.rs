@@ -79,6 +79,9 @@ pub struct TipReport {
 struct WatchIndex {
     by_outpoint: HashMap<OutPoint, ShortChannelId>,
     by_scid: HashMap<ShortChannelId, OutPoint>,
+    /// Watched channels found spent at start (at the height given), for the follower to count
+    /// their forget delay from.
+    spent_earlier: Vec<(ShortChannelId, u32)>,
 }
 
 /// A cheap, thread-safe handle to add or remove watched channels (callable from any thread).
@@ -97,12 +100,25 @@ impl WatchHandle {
         index.by_outpoint.insert(outpoint, scid);
     }
 
+    /// Watches a channel whose funding output was already spent at `spend_height` when we
+    /// found it (loaded from the store after downtime): the follower forgets it once the
+    /// forget delay counted from that height has passed (at its next poll if it already has).
+    pub fn watch_spent(&self, scid: ShortChannelId, outpoint: OutPoint, spend_height: u32) {
+        self.watch(scid, outpoint);
+        self.index.lock().spent_earlier.push((scid, spend_height));
+    }
+
+    pub fn is_watched(&self, scid: ShortChannelId) -> bool {
+        self.index.lock().by_scid.contains_key(&scid)
+    }
+
     /// Stops watching (the channel was forgotten by other means).
     pub fn unwatch(&self, scid: ShortChannelId) {
         let mut index = self.index.lock();
         if let Some(outpoint) = index.by_scid.remove(&scid) {
             index.by_outpoint.remove(&outpoint);
         }
+        index.spent_earlier.retain(|(s, _)| *s != scid);
     }
 
     pub fn len(&self) -> usize {
@@ -363,6 +379,10 @@ impl TipFollower {
     }
 
     fn collect_forgets(&mut self, tip_height: u32, report: &mut TipReport) {
+        let spent_earlier = std::mem::take(&mut self.watch.index.lock().spent_earlier);
+        for (scid, height) in spent_earlier {
+            self.close(scid, height, CloseCause::Spent, report);
+        }
         let delay = self.config.forget_delay;
         let due: Vec<ShortChannelId> = self
             .closing
@@ -377,6 +397,37 @@ impl TipFollower {
         }
         report.forget.sort();
     }
+}
+
+/// The heights at which `outpoints` were spent, searching the `depth` blocks up to `tip`
+/// (newest first, stopping once all are found). An outpoint not found there was spent deeper.
+/// `None` when the backend cannot list a block's spends (Esplora).
+pub async fn find_spend_heights(
+    source: &dyn ChainSource,
+    outpoints: &[OutPoint],
+    tip: u32,
+    depth: u32,
+) -> Result<Option<HashMap<OutPoint, u32>>, ChainError> {
+    let wanted: std::collections::HashSet<OutPoint> = outpoints.iter().copied().collect();
+    let mut found = HashMap::new();
+    let lowest = tip.saturating_sub(depth.saturating_sub(1));
+    for height in (lowest..=tip).rev() {
+        if found.len() == wanted.len() {
+            break;
+        }
+        let Some(hash) = source.block_hash(height).await? else {
+            continue;
+        };
+        let Some(spends) = source.block_spends(hash).await? else {
+            return Ok(None);
+        };
+        for outpoint in spends {
+            if wanted.contains(&outpoint) {
+                found.entry(outpoint).or_insert(height);
+            }
+        }
+    }
+    Ok(Some(found))
 }
 
 impl TipFollower {
@@ -550,6 +601,56 @@ mod tests {
         assert_eq!(report.closed, vec![(scid, CloseCause::ReorganizedOut)]);
         chain.push_empty(3);
         assert_eq!(follower.poll().await.unwrap().forget, vec![scid]);
+    }
+
+    #[tokio::test]
+    async fn a_channel_spent_before_it_was_watched_counts_its_delay_from_the_spend() {
+        let (chain, scid, outpoint) = setup();
+        let mut follower = follower(&chain);
+        follower.poll().await.unwrap(); // tip 110
+                                        // Found spent at 109 (after a restart): forgotten at 112, not 113 (110 + 3).
+        follower.watch_handle().watch_spent(scid, outpoint, 109);
+        let report = follower.poll().await.unwrap();
+        assert_eq!(report.closed, vec![(scid, CloseCause::Spent)]);
+        assert!(report.forget.is_empty());
+        chain.push_empty(1);
+        assert!(follower.poll().await.unwrap().forget.is_empty());
+        chain.push_empty(1); // 112
+        assert_eq!(follower.poll().await.unwrap().forget, vec![scid]);
+        // One spent long ago goes at the next poll.
+        let old = ShortChannelId::new(101, 1, 1).unwrap();
+        follower.watch_handle().watch_spent(
+            old,
+            OutPoint {
+                vout: 1,
+                ..outpoint
+            },
+            100,
+        );
+        assert_eq!(follower.poll().await.unwrap().forget, vec![old]);
+        assert!(follower.watch_handle().is_empty());
+    }
+
+    #[tokio::test]
+    async fn spend_heights_are_found_in_the_recent_blocks_only() {
+        let (chain, _, outpoint) = setup();
+        chain.push_block(block_with(tx(outpoint))); // 111
+        chain.push_empty(4); // 115
+        let other = OutPoint {
+            vout: 7,
+            ..outpoint
+        };
+        let found = find_spend_heights(chain.as_ref(), &[outpoint, other], 115, 5)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.get(&outpoint), Some(&111));
+        assert_eq!(found.get(&other), None);
+        let shallow = find_spend_heights(chain.as_ref(), &[outpoint], 115, 4)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(shallow.is_empty(), "111 is below the 4 blocks searched");
     }
 
     #[tokio::test]

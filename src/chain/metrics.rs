@@ -53,7 +53,22 @@ pub struct ChainMetrics {
     pub channels_forgotten: IntCounter,
     /// Reorgs the tip follower handled.
     pub reorgs: IntCounter,
+    /// Channels loaded from the store at start whose funding is still to be re-checked.
+    pub revalidation_pending: IntGauge,
+    /// Channels loaded from the store re-checked at start, by result (`REVALIDATION_RESULTS`).
+    pub revalidated: IntCounterVec,
 }
+
+/// `result` label values of `gossip_sieve_chain_revalidated_total`: still open (now watched),
+/// each reason a loaded channel is forgotten for, and `deferred` (the source could not answer
+/// yet: asked again later, nothing forgotten).
+pub const REVALIDATION_RESULTS: &[&str] = &[
+    "open",
+    "funding_not_found",
+    "funding_script_mismatch",
+    "funding_spent",
+    "deferred",
+];
 
 impl ChainMetrics {
     /// Registers every series in `registry`, for one backend.
@@ -143,6 +158,19 @@ impl ChainMetrics {
                 "gossip_sieve_chain_reorgs_total",
                 "Reorganisations of the best chain handled",
             )?,
+            revalidation_pending: IntGauge::new(
+                "gossip_sieve_chain_revalidation_pending",
+                "Channels loaded from the store at start whose funding is not yet re-checked",
+            )?,
+            revalidated: IntCounterVec::new(
+                Opts::new(
+                    "gossip_sieve_chain_revalidated_total",
+                    "Channels loaded from the store whose funding was re-checked at start, by \
+                     result (open, funding_not_found, funding_script_mismatch, funding_spent, \
+                     deferred)",
+                ),
+                &["result"],
+            )?,
         };
         registry.register(Box::new(metrics.lookups.clone()))?;
         registry.register(Box::new(metrics.lookup_seconds.clone()))?;
@@ -161,6 +189,11 @@ impl ChainMetrics {
         registry.register(Box::new(metrics.channels_closed.clone()))?;
         registry.register(Box::new(metrics.channels_forgotten.clone()))?;
         registry.register(Box::new(metrics.reorgs.clone()))?;
+        registry.register(Box::new(metrics.revalidation_pending.clone()))?;
+        registry.register(Box::new(metrics.revalidated.clone()))?;
+        for result in REVALIDATION_RESULTS {
+            metrics.revalidated.with_label_values(&[result]);
+        }
         let b = metrics.backend;
         for result in LOOKUP_RESULTS {
             metrics.lookups.with_label_values(&[b, result]);

@@ -34,4 +34,6 @@ pub use funding::{FundingClaim, FundingOutput, FundingRejection};
 pub use memory::{MemoryChain, SparseBlock};
 pub use metrics::ChainMetrics;
 pub use source::{BackendKind, BlockOutputs, ChainSource, ChainTip};
-pub use validator::{ChainHealth, ChainValidator, LookupOutcome, LookupPermit, ValidatorConfig};
+pub use validator::{
+    ChainHealth, ChainValidator, LookupOutcome, LookupPermit, Recheck, ValidatorConfig,
+};

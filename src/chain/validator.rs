@@ -83,6 +83,19 @@ pub enum LookupOutcome {
     Unavailable(ChainError),
 }
 
+/// Where the funding of a channel loaded from the store stands now ([`ChainValidator::recheck`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recheck {
+    /// Still there and unspent: watch `outpoint` for the close.
+    Unspent(FundingOutput),
+    /// There, but spent while we were not watching: the channel is closing.
+    Spent(FundingOutput),
+    /// Not found, or not this channel's script: the channel should never have been there.
+    Rejected(FundingRejection),
+    /// The scid's block is above the source's tip: ask again once the source has caught up.
+    AboveTip(ChainTip),
+}
+
 /// A slot in the lookup queue; dropping it frees the slot.
 pub struct LookupPermit(#[allow(dead_code)] OwnedSemaphorePermit);
 
@@ -235,6 +248,11 @@ impl ChainValidator {
         &self.inner.source
     }
 
+    /// The runtime lookups run on (chain work belongs there, off the threads serving peers).
+    pub fn runtime(&self) -> &Handle {
+        &self.inner.runtime
+    }
+
     /// Waits for a slot in the lookup queue (backpressure).
     pub async fn admit(&self) -> LookupPermit {
         let permit = Arc::clone(&self.inner.queue)
@@ -278,6 +296,51 @@ impl ChainValidator {
         let permit = self.admit().await;
         self.lookup(permit, claim).await.unwrap_or_else(|_| {
             LookupOutcome::Unavailable(ChainError::Unreachable("validator stopped".into()))
+        })
+    }
+
+    /// Re-checks the funding of a channel loaded from the store (accepted by an earlier run),
+    /// on the validator's runtime like [`Self::lookup`] and through the same caches, but
+    /// without taking a slot of the lookup queue (intake keeps all of it) and without parking:
+    /// the caller decides what to do with a channel the source cannot answer for yet. Depth is
+    /// not asked again (it was six when the channel was accepted; a reorg is the follower's).
+    /// The verdict is counted in `gossip_sieve_chain_lookups_total` like any lookup's.
+    pub fn recheck(&self, claim: FundingClaim) -> oneshot::Receiver<Result<Recheck, ChainError>> {
+        let (reply, answer) = oneshot::channel();
+        let this = self.clone();
+        self.inner.runtime.spawn(async move {
+            let started = Instant::now();
+            let result = this.recheck_now(&claim).await;
+            let metrics = &this.inner.metrics;
+            match &result {
+                Ok(Recheck::Unspent(_)) => metrics.count_result(Ok(())),
+                Ok(Recheck::Spent(_)) => metrics.count_result(Err(FundingRejection::Spent)),
+                Ok(Recheck::Rejected(rejection)) => metrics.count_result(Err(*rejection)),
+                Ok(Recheck::AboveTip(_)) | Err(_) => {}
+            }
+            metrics
+                .lookup_seconds
+                .with_label_values(&[metrics.backend()])
+                .observe(started.elapsed().as_secs_f64());
+            let _ = reply.send(result);
+        });
+        answer
+    }
+
+    async fn recheck_now(&self, claim: &FundingClaim) -> Result<Recheck, ChainError> {
+        let tip = self.tip().await?;
+        if claim.scid.block > tip.height {
+            // A lagging (or still syncing) source: not proof of anything.
+            return Ok(Recheck::AboveTip(tip));
+        }
+        let funding = match self.find_output(claim).await? {
+            Ok(funding) => funding,
+            Err(rejection) => return Ok(Recheck::Rejected(rejection)),
+        };
+        Ok(if self.is_unspent(&funding).await? {
+            Recheck::Unspent(funding)
+        } else {
+            Recheck::Spent(funding)
         })
     }
 
@@ -646,6 +709,29 @@ impl ChainValidator {
         Ok(resolved)
     }
 
+    async fn is_unspent(&self, funding: &FundingOutput) -> Result<bool, ChainError> {
+        self.inner
+            .source
+            .is_unspent(funding.outpoint)
+            .await
+            .inspect_err(|e| self.note_error(e))
+    }
+
+    /// The output the claim's scid names, checked against its keys (at or below the tip).
+    async fn find_output(&self, claim: &FundingClaim) -> Result<Resolved, ChainError> {
+        let Some(hash) = self.block_hash(claim.scid.block).await? else {
+            return Ok(Err(FundingRejection::NotFound));
+        };
+        let outputs = self.block_outputs(hash, claim.scid.tx_index).await?;
+        let tx = outputs.tx(claim.scid.tx_index).map_err(|()| {
+            ChainError::Inconsistent(format!(
+                "block {hash}: no answer for transaction {}",
+                claim.scid.tx_index
+            ))
+        })?;
+        Ok(check_output(claim, tx))
+    }
+
     async fn resolve_uncached(&self, claim: &FundingClaim) -> Result<Resolved, ChainError> {
         let min_depth = self.inner.config.min_depth;
         let tip = self.tip().await?;
@@ -660,17 +746,7 @@ impl ChainValidator {
                 FundingRejection::NotFound
             }));
         }
-        let Some(hash) = self.block_hash(height).await? else {
-            return Ok(Err(FundingRejection::NotFound));
-        };
-        let outputs = self.block_outputs(hash, claim.scid.tx_index).await?;
-        let tx = outputs.tx(claim.scid.tx_index).map_err(|()| {
-            ChainError::Inconsistent(format!(
-                "block {hash}: no answer for transaction {}",
-                claim.scid.tx_index
-            ))
-        })?;
-        let funding = match check_output(claim, tx) {
+        let funding = match self.find_output(claim).await? {
             Ok(funding) => funding,
             Err(rejection) => return Ok(Err(rejection)),
         };
@@ -682,13 +758,7 @@ impl ChainValidator {
         }
         // BOLT 7, channel_announcement, the receiving node: "if the `short_channel_id`'s output
         // ... OR the output is spent: MUST ignore the message."
-        let unspent = self
-            .inner
-            .source
-            .is_unspent(funding.outpoint)
-            .await
-            .inspect_err(|e| self.note_error(e))?;
-        if !unspent {
+        if !self.is_unspent(&funding).await? {
             return Ok(Err(FundingRejection::Spent));
         }
         Ok(Ok(funding))

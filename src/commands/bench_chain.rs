@@ -6,8 +6,9 @@
 //!    without. Target ≥ 0.95: lookups overlap verification.
 //! 2. **Fabricated flood.** `fabricated` validly signed announcements with fresh keys, funding
 //!    missing, wrong script or spent, are fed straight into a pipeline validating against the
-//!    in-process chain: channels added (target: zero) and resident memory after the first tenth
-//!    and at the end (target: flat, as the caches and queues are bounded).
+//!    in-process chain: channels added (target: zero) and resident memory sampled along the
+//!    flood, signed a slice at a time so the messages themselves are not held (target: flat once
+//!    the flood is past the largest cap of the caches it fills, as they are bounded).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ use crate::graph::Graph;
 use crate::metrics::{Health, Metrics};
 use crate::peer::feed;
 use crate::pipeline::Pipeline;
-use crate::sim::chain::{build_chain, fabricated_announcements};
+use crate::sim::chain::{build_chain, fabricated_fundings, fabricated_range};
 use crate::sim::corpus::CorpusSpec;
 
 pub struct BenchChainOptions {
@@ -46,18 +47,36 @@ pub struct BenchChainReport {
     pub unique_per_second_with: Vec<f64>,
     /// Best with ÷ best without (target ≥ 0.95).
     pub throughput_ratio: f64,
+    /// With ÷ without of each interleaved pair (run i without, then run i with), and the best
+    /// of them: on a shared machine a pair's two runs see the closest load.
+    pub pair_ratios: Vec<f64>,
+    pub best_pair_ratio: f64,
+    /// Load average (1 minute) before and after the throughput runs, from /proc/loadavg.
+    pub load_average: (f64, f64),
     pub fabricated: usize,
     pub fabricated_channels_added: i64,
     /// Drops of the fabricated announcements by reason.
     pub fabricated_dropped: std::collections::BTreeMap<&'static str, u64>,
-    /// Resident memory after the first tenth of the flood and at its end.
-    pub rss_after_first_tenth_bytes: u64,
-    pub rss_at_end_bytes: u64,
+    /// Resident memory sampled along the flood: (announcements fed so far, bytes). The flood
+    /// is signed a slice at a time, so the baseline holds its chain but not its messages.
+    pub rss_series: Vec<(usize, u64)>,
+    /// Announcements fed when the last bounded cache filled (the largest cap).
+    pub caps_full_after: usize,
+    /// RSS growth from the first sample at or past `caps_full_after` to the end (plateau:
+    /// ~0; a leak keeps growing).
+    pub rss_growth_past_caps_bytes: i64,
 }
 
 fn unique_per_second(summary: &RunSummary) -> f64 {
     let accepted: u64 = summary.accepted.values().sum();
     accepted as f64 / summary.wall_seconds.max(1e-9)
+}
+
+fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn rss_bytes() -> u64 {
@@ -70,7 +89,9 @@ fn rss_bytes() -> u64 {
 pub fn run(options: BenchChainOptions) -> anyhow::Result<BenchChainReport> {
     let mut without = Vec::new();
     let mut with = Vec::new();
-    for _ in 0..options.runs.max(1) {
+    let load_before = load_average();
+    // `--runs 0`: the flood only.
+    for _ in 0..options.runs {
         for validate in [false, true] {
             let summary = demo::run(DemoOptions {
                 spec: options.spec,
@@ -105,41 +126,76 @@ pub fn run(options: BenchChainOptions) -> anyhow::Result<BenchChainReport> {
     }
     let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     let throughput_ratio = best(&with) / best(&without).max(1e-9);
-    let flood = actix::System::new().block_on(fabricated_flood(&options))?;
-    actix::System::current().stop();
+    let pair_ratios: Vec<f64> = with
+        .iter()
+        .zip(&without)
+        .map(|(w, wo)| w / wo.max(1e-9))
+        .collect();
+    let load_average = (load_before, load_average());
+    eprintln!(
+        "throughput ratio (best with / best without) {throughput_ratio:.3}; pairs {pair_ratios:.3?}; \
+         load average {load_average:?}"
+    );
+    // `--fabricated 0`: the throughput runs only.
+    let flood = if options.fabricated > 0 {
+        let flood = actix::System::new().block_on(fabricated_flood(&options))?;
+        actix::System::current().stop();
+        flood
+    } else {
+        Flood {
+            channels_added: 0,
+            dropped: Default::default(),
+            rss_series: Vec::new(),
+            caps_full_after: 0,
+        }
+    };
+    let rss_growth_past_caps_bytes = flood.growth_past(flood.caps_full_after);
     Ok(BenchChainReport {
-        runs: options.runs.max(1),
+        runs: options.runs,
+        best_pair_ratio: best(&pair_ratios),
+        pair_ratios,
+        load_average,
         unique_per_second_without: without,
         unique_per_second_with: with,
         throughput_ratio,
         fabricated: options.fabricated,
-        fabricated_channels_added: flood.0,
-        fabricated_dropped: flood.1,
-        rss_after_first_tenth_bytes: flood.2,
-        rss_at_end_bytes: flood.3,
+        fabricated_channels_added: flood.channels_added,
+        fabricated_dropped: flood.dropped,
+        rss_growth_past_caps_bytes,
+        caps_full_after: flood.caps_full_after,
+        rss_series: flood.rss_series,
     })
 }
 
-type Flood = (i64, std::collections::BTreeMap<&'static str, u64>, u64, u64);
+struct Flood {
+    channels_added: i64,
+    dropped: std::collections::BTreeMap<&'static str, u64>,
+    rss_series: Vec<(usize, u64)>,
+    caps_full_after: usize,
+}
+
+impl Flood {
+    fn growth_past(&self, fed: usize) -> i64 {
+        let start = self.rss_series.iter().find(|(n, _)| *n >= fed);
+        match (start, self.rss_series.last()) {
+            (Some((_, first)), Some((_, last))) => *last as i64 - *first as i64,
+            _ => 0,
+        }
+    }
+}
+
+/// Samples of RSS along the flood.
+const RSS_SAMPLES: usize = 20;
 
 async fn fabricated_flood(options: &BenchChainOptions) -> anyhow::Result<Flood> {
     const FIRST_BLOCK: u32 = 700_000;
     const BLOCKS: u32 = 1_000;
-    eprintln!(
-        "signing {} fabricated announcements ...",
-        options.fabricated
-    );
-    let fabricated = fabricated_announcements(
-        options.spec.seed,
-        options.pipeline.network.chain_hash(),
-        FIRST_BLOCK,
-        BLOCKS,
-        options.fabricated,
-    );
-    let spoiled: Vec<_> = fabricated.iter().map(|f| (f.funding, f.how)).collect();
-    let source: Arc<dyn ChainSource> = Arc::new(build_chain(&[], &spoiled, 6).into_memory());
-    let messages: Vec<Vec<u8>> = fabricated.into_iter().map(|f| f.msg).collect();
-    drop(spoiled);
+    let total = options.fabricated;
+    eprintln!("deriving the chain of {total} fabricated announcements ...");
+    let source: Arc<dyn ChainSource> = {
+        let spoiled = fabricated_fundings(options.spec.seed, FIRST_BLOCK, BLOCKS, 0..total);
+        Arc::new(build_chain(&[], &spoiled, 6).into_memory())
+    };
     let metrics = Arc::new(Metrics::new(options.pipeline.shards.max(1))?);
     let health = Health::default();
     let chain = ChainRuntime::start(&options.chain, Some(source), &metrics, &health)?;
@@ -151,21 +207,41 @@ async fn fabricated_flood(options: &BenchChainOptions) -> anyhow::Result<Flood> 
         None,
         Some(chain.stage.clone()),
     );
-    let tenth = (messages.len() / 10).max(1);
+    // The caches a fabricated announcement can leave an entry in; past the largest cap every
+    // one is full, and RSS must stop growing.
+    let caps_full_after = options
+        .pipeline
+        .rejected_cache_cap
+        .max(options.pipeline.pubkey_cache_cap)
+        .max(
+            super::chain::chain_config(&options.chain)
+                .validator
+                .negative_cache,
+        );
+    let slice = total.div_ceil(RSS_SAMPLES).max(1);
     let started = Instant::now();
-    let mut rss_first_tenth = 0;
-    for (i, chunk) in messages.chunks(tenth).enumerate() {
-        let frames = chunk.iter().cloned().map(Ok);
-        feed(pipeline.sieve.clone(), frames).await;
+    let mut rss_series = vec![(0, rss_bytes())];
+    let mut fed = 0;
+    while fed < total {
+        let end = (fed + slice).min(total);
+        let chain_hash = options.pipeline.network.chain_hash();
+        let messages: Vec<Vec<u8>> =
+            fabricated_range(options.spec.seed, chain_hash, FIRST_BLOCK, BLOCKS, fed..end)
+                .into_iter()
+                .map(|f| f.msg)
+                .collect();
+        feed(pipeline.sieve.clone(), messages.into_iter().map(Ok)).await;
         pipeline.drained().await;
-        if i == 0 {
-            rss_first_tenth = rss_bytes();
-        }
+        fed = end;
+        let rss = rss_bytes();
+        eprintln!(
+            "flood: {fed:>7} fabricated fed, RSS {:.1} MB",
+            rss as f64 / 1e6
+        );
+        rss_series.push((fed, rss));
     }
-    let rss_end = rss_bytes();
     eprintln!(
-        "flood of {} fabricated announcements in {:.1} s",
-        messages.len(),
+        "flood of {total} fabricated announcements in {:.1} s (signing included)",
         started.elapsed().as_secs_f64()
     );
     let summary = RunSummary::from_metrics(&metrics, started.elapsed());
@@ -177,10 +253,10 @@ async fn fabricated_flood(options: &BenchChainOptions) -> anyhow::Result<Flood> 
     chain.release_waiting();
     pipeline.stop();
     chain.stop();
-    Ok((
-        i64::try_from(graph.channel_count()).unwrap_or(i64::MAX),
+    Ok(Flood {
+        channels_added: i64::try_from(graph.channel_count()).unwrap_or(i64::MAX),
         dropped,
-        rss_first_tenth,
-        rss_end,
-    ))
+        rss_series,
+        caps_full_after,
+    })
 }

@@ -20,6 +20,7 @@ use crate::config::{ChainSettings, ChainSourceKind};
 use crate::metrics::{Health, Metrics};
 use crate::pipeline::chain_stage::{ChainMode, ChainStage, UnvalidatedCaps};
 use crate::pipeline::forget::{ForgetCause, Forgetter};
+use crate::pipeline::revalidate::{LoadedStore, Revalidation, RevalidationConfig};
 
 /// The `Health` part name of the chain.
 const HEALTH_PART: &str = "chain";
@@ -72,6 +73,7 @@ struct Validating {
     follower: Option<TipFollower>,
     metrics: ChainMetrics,
     poll_interval: Duration,
+    forget_delay: u32,
     /// Runs lookups and the follower; shut down in the background at stop (dropping a runtime
     /// inside another one's task would panic).
     runtime: tokio::runtime::Runtime,
@@ -142,6 +144,7 @@ impl ChainRuntime {
                 follower: Some(follower),
                 metrics: chain_metrics,
                 poll_interval: config.poll_interval,
+                forget_delay: config.follower.forget_delay,
                 runtime,
             }),
             stale_age,
@@ -156,12 +159,14 @@ impl ChainRuntime {
     }
 
     /// Starts, on the current arbiter, the loops that keep `/readyz` honest about the chain,
-    /// forget channels the follower reports closed, and prune stale ones. They end when
-    /// `shutdown` turns true.
+    /// forget channels the follower reports closed, and prune stale ones, and the one pass
+    /// that re-checks the channels `loaded` from the store (see [`crate::pipeline::revalidate`];
+    /// with `--chain none` there is none). They end when `shutdown` turns true.
     pub fn spawn_watchers(
         &mut self,
         forgetter: Forgetter,
         health: Arc<Health>,
+        loaded: Option<LoadedStore>,
         shutdown: watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let mut tasks = Vec::new();
@@ -176,6 +181,19 @@ impl ChainRuntime {
         let Some(validating) = &mut self.validating else {
             return tasks;
         };
+        if let (Some(loaded), ChainMode::Validate { watch, .. }) = (loaded, self.stage.mode()) {
+            let pass = Revalidation {
+                validator: validating.validator.clone(),
+                watch: watch.clone(),
+                forgetter: forgetter.clone(),
+                graph: forgetter.graph(),
+                config: RevalidationConfig {
+                    forget_delay: validating.forget_delay,
+                    ..RevalidationConfig::default()
+                },
+            };
+            tasks.push(actix::spawn(pass.run(loaded, shutdown.clone())));
+        }
         if let Some(follower) = validating.follower.take() {
             let (reports, incoming) = mpsc::channel::<TipReport>(16);
             validating.runtime.spawn(follower.run(

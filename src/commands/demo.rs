@@ -162,7 +162,7 @@ async fn run_inside(
             eprintln!("validating funding outputs through the in-process chain source (memory)");
             let mut chain = ChainRuntime::start(&settings, Some(source), &metrics, &health)?;
             let forgetter = Forgetter::new(graph.clone(), metrics.clone(), None)?;
-            let watchers = chain.spawn_watchers(forgetter, health.clone(), chain_shutdown);
+            let watchers = chain.spawn_watchers(forgetter, health.clone(), None, chain_shutdown);
             Some((chain, watchers))
         }
         None => None,

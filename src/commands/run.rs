@@ -26,6 +26,7 @@ use crate::peer::score::{ScoreBoard, ScoreConfig};
 use crate::peer::serve::{ServeConfig, Serving};
 use crate::peer::session::{PeerContext, SessionConfig};
 use crate::pipeline::forget::Forgetter;
+use crate::pipeline::revalidate::LoadedStore;
 use crate::pipeline::Pipeline;
 use crate::store::{Flush, StoreConfig, StoreHandle};
 
@@ -170,7 +171,12 @@ async fn run_inside(
     // Tests and scripts parse these lines; the bound addresses matter when port 0 was asked.
     println!("node_id {}", identity.node_id_hex());
     println!("metrics {metrics_bound}");
-    let mut tasks = chain.spawn_watchers(forgetter, health.clone(), shutdown.clone());
+    let loaded = LoadedStore {
+        path: report.path.clone(),
+        len: report.file_bytes,
+        channels: report.channels,
+    };
+    let mut tasks = chain.spawn_watchers(forgetter, health.clone(), Some(loaded), shutdown.clone());
     if let Some(listener) = listener {
         println!("listening {}", listener.local_addr()?);
         tasks.push(actix::spawn(accept_loop(

@@ -165,13 +165,8 @@ impl ChainStage {
         let ChainMode::Validate { validator, .. } = &self.mode else {
             return None;
         };
-        let claim = FundingClaim {
-            scid: ShortChannelId::from_u64(ann.short_channel_id),
-            bitcoin_key_1: ann.bitcoin_key_1,
-            bitcoin_key_2: ann.bitcoin_key_2,
-        };
         let ChainTicket { lookup, _bytes } = ticket;
-        Some((validator.lookup(lookup, claim), ChainHold(_bytes)))
+        Some((validator.lookup(lookup, claim_of(ann)), ChainHold(_bytes)))
     }
 
     /// With `--chain none`: whether one more unvalidated channel fits the caps.
@@ -209,6 +204,15 @@ impl ChainStage {
         if let ChainMode::Validate { watch, .. } = &self.mode {
             watch.unwatch(ShortChannelId::from_u64(short_channel_id));
         }
+    }
+}
+
+/// What an announcement claims about its funding output.
+pub fn claim_of(ann: &ChannelAnnouncement) -> FundingClaim {
+    FundingClaim {
+        scid: ShortChannelId::from_u64(ann.short_channel_id),
+        bitcoin_key_1: ann.bitcoin_key_1,
+        bitcoin_key_2: ann.bitcoin_key_2,
     }
 }
 

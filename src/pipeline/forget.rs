@@ -18,15 +18,26 @@ pub enum ForgetCause {
     Closed,
     /// No update in either direction for `stale_channel_age`.
     Stale,
+    /// Loaded from the store, and re-checked at start: its funding output is not there.
+    FundingNotFound,
+    /// Loaded from the store, and re-checked at start: the output is not its 2-of-2 P2WSH.
+    FundingScriptMismatch,
 }
 
 impl ForgetCause {
-    pub const ALL: [ForgetCause; 2] = [ForgetCause::Closed, ForgetCause::Stale];
+    pub const ALL: [ForgetCause; 4] = [
+        ForgetCause::Closed,
+        ForgetCause::Stale,
+        ForgetCause::FundingNotFound,
+        ForgetCause::FundingScriptMismatch,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             ForgetCause::Closed => "closed",
             ForgetCause::Stale => "stale",
+            ForgetCause::FundingNotFound => "funding_not_found",
+            ForgetCause::FundingScriptMismatch => "funding_script_mismatch",
         }
     }
 }
@@ -50,7 +61,8 @@ impl Forgetter {
         let forgotten = IntCounterVec::new(
             Opts::new(
                 "gossip_sieve_channels_forgotten_total",
-                "Channels removed from the graph and the store, by cause (closed, stale)",
+                "Channels removed from the graph and the store, by cause (closed, stale, and for \
+                 channels loaded from the store: funding_not_found, funding_script_mismatch)",
             ),
             &["cause"],
         )?;
@@ -64,6 +76,10 @@ impl Forgetter {
             store,
             forgotten,
         })
+    }
+
+    pub fn graph(&self) -> Arc<Graph> {
+        self.graph.clone()
     }
 
     pub fn counter(&self, cause: ForgetCause) -> IntCounter {

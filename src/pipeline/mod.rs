@@ -19,6 +19,7 @@ pub mod forget;
 pub mod job;
 pub mod pending;
 pub mod rate_limit;
+pub mod revalidate;
 pub mod shard;
 pub mod sieve;
 pub mod state;

@@ -271,53 +271,102 @@ pub fn fabricated_announcements(
     blocks: u32,
     count: usize,
 ) -> Vec<Fabricated> {
+    fabricated_range(seed, chain_hash, first_block, blocks, 0..count)
+}
+
+/// Fabricated announcements `range` of the sequence [`fabricated_announcements`] makes (a
+/// flood can then be signed a slice at a time instead of held whole).
+pub fn fabricated_range(
+    seed: u64,
+    chain_hash: [u8; 32],
+    first_block: u32,
+    blocks: u32,
+    range: std::ops::Range<usize>,
+) -> Vec<Fabricated> {
     let secp = secp256k1::Secp256k1::signing_only();
-    (0..count)
+    range
         .map(|i| {
-            let index = i as u64;
-            let mut nodes = [0u8, 1].map(|role| fabricated_secret(seed, index, role));
-            let bitcoin = [2u8, 3].map(|role| fabricated_secret(seed, index, role));
-            let public = |key: &secp256k1::SecretKey| {
-                secp256k1::PublicKey::from_secret_key(&secp, key).serialize()
-            };
-            // BOLT 7: node_id_1 is the lesser key.
-            if public(&nodes[0]) > public(&nodes[1]) {
-                nodes.swap(0, 1);
-            }
-            let how = FabricatedFunding::ALL[i % FabricatedFunding::ALL.len()];
-            let block = first_block + (i as u32 % blocks.max(1));
-            let scid = ShortChannelId::new(block, FABRICATED_TX_BIT | i as u32, 0)
-                .unwrap_or(ShortChannelId::from_u64(0));
-            let unsigned = ChannelAnnouncement {
-                node_signature_1: [0; 64],
-                node_signature_2: [0; 64],
-                bitcoin_signature_1: [0; 64],
-                bitcoin_signature_2: [0; 64],
-                features: Vec::new(),
-                chain_hash,
-                short_channel_id: scid.to_u64(),
-                node_id_1: public(&nodes[0]),
-                node_id_2: public(&nodes[1]),
-                bitcoin_key_1: public(&bitcoin[0]),
-                bitcoin_key_2: public(&bitcoin[1]),
-                excess: Vec::new(),
-            };
-            let msg = crate::sim::corpus::sign_announcement_with(
-                unsigned.serialize(),
-                [nodes[0], nodes[1], bitcoin[0], bitcoin[1]],
-            );
+            let (unsigned, secrets, how) =
+                fabricated_unsigned(&secp, seed, chain_hash, first_block, blocks, i);
+            let msg = crate::sim::corpus::sign_announcement_with(unsigned.serialize(), secrets);
             Fabricated {
-                funding: ChannelFunding {
-                    scid,
-                    bitcoin_key_1: unsigned.bitcoin_key_1,
-                    bitcoin_key_2: unsigned.bitcoin_key_2,
-                    amount_sat: amount_for(scid.to_u64()),
-                },
+                funding: funding_of(&unsigned),
                 msg,
                 how,
             }
         })
         .collect()
+}
+
+/// The funding claims of fabricated announcements `range` (what their chain must hold),
+/// without signing them.
+pub fn fabricated_fundings(
+    seed: u64,
+    first_block: u32,
+    blocks: u32,
+    range: std::ops::Range<usize>,
+) -> Vec<(ChannelFunding, FabricatedFunding)> {
+    let secp = secp256k1::Secp256k1::signing_only();
+    range
+        .map(|i| {
+            let (unsigned, _, how) =
+                fabricated_unsigned(&secp, seed, [0; 32], first_block, blocks, i);
+            (funding_of(&unsigned), how)
+        })
+        .collect()
+}
+
+fn funding_of(unsigned: &ChannelAnnouncement) -> ChannelFunding {
+    ChannelFunding {
+        scid: ShortChannelId::from_u64(unsigned.short_channel_id),
+        bitcoin_key_1: unsigned.bitcoin_key_1,
+        bitcoin_key_2: unsigned.bitcoin_key_2,
+        amount_sat: amount_for(unsigned.short_channel_id),
+    }
+}
+
+/// Fabricated announcement `i`, unsigned, with its four secret keys (node 1, node 2, bitcoin
+/// 1, bitcoin 2) and how its funding is spoiled.
+fn fabricated_unsigned(
+    secp: &secp256k1::Secp256k1<secp256k1::SignOnly>,
+    seed: u64,
+    chain_hash: [u8; 32],
+    first_block: u32,
+    blocks: u32,
+    i: usize,
+) -> (
+    ChannelAnnouncement,
+    [secp256k1::SecretKey; 4],
+    FabricatedFunding,
+) {
+    let index = i as u64;
+    let mut nodes = [0u8, 1].map(|role| fabricated_secret(seed, index, role));
+    let bitcoin = [2u8, 3].map(|role| fabricated_secret(seed, index, role));
+    let public =
+        |key: &secp256k1::SecretKey| secp256k1::PublicKey::from_secret_key(secp, key).serialize();
+    // BOLT 7: node_id_1 is the lesser key.
+    if public(&nodes[0]) > public(&nodes[1]) {
+        nodes.swap(0, 1);
+    }
+    let how = FabricatedFunding::ALL[i % FabricatedFunding::ALL.len()];
+    let block = first_block + (i as u32 % blocks.max(1));
+    let scid = ShortChannelId::new(block, FABRICATED_TX_BIT | i as u32, 0)
+        .unwrap_or(ShortChannelId::from_u64(0));
+    let unsigned = ChannelAnnouncement {
+        node_signature_1: [0; 64],
+        node_signature_2: [0; 64],
+        bitcoin_signature_1: [0; 64],
+        bitcoin_signature_2: [0; 64],
+        features: Vec::new(),
+        chain_hash,
+        short_channel_id: scid.to_u64(),
+        node_id_1: public(&nodes[0]),
+        node_id_2: public(&nodes[1]),
+        bitcoin_key_1: public(&bitcoin[0]),
+        bitcoin_key_2: public(&bitcoin[1]),
+        excess: Vec::new(),
+    };
+    (unsigned, [nodes[0], nodes[1], bitcoin[0], bitcoin[1]], how)
 }
 
 /// The chain file `gen-corpus --chain` writes: magic, base height and block count, then per
