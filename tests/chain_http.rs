@@ -326,7 +326,7 @@ async fn unconfirmed_then_accepted(api: Api) {
     let v = validator(&source);
     let tx = funding_tx(9, funding_script_pubkey(&key(8), &key(9)).unwrap(), 123_456);
     let height = double.fixture.lock().mine(vec![tx]);
-    let rx = v.lookup(v.admit().await, claim(height, 1, 1, 8, 9));
+    let (rx, _slot) = v.lookup(v.admit().await, claim(height, 1, 1, 8, 9));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while v.health().parked == 0 {
         assert!(

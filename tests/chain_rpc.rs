@@ -376,7 +376,7 @@ async fn rpc_backend_against_a_real_regtest_node() {
     };
 
     // One confirmation: the claim waits, and is accepted once six blocks bury it.
-    let pending = v.lookup(v.admit().await, claim_a);
+    let (pending, _slot) = v.lookup(v.admit().await, claim_a);
     wait_parked(&v, 1).await;
     mine(&rpc, 5).await;
     v.on_tip(source.tip().await.unwrap());
@@ -460,7 +460,7 @@ async fn rpc_backend_against_a_real_regtest_node() {
         bitcoin_key_1: key(6),
         bitcoin_key_2: key(7),
     };
-    let pending = v.lookup(v.admit().await, claim_c);
+    let (pending, _slot_c) = v.lookup(v.admit().await, claim_c);
     wait_parked(&v, 1).await;
     let reason = v
         .health()

@@ -35,5 +35,5 @@ pub use memory::{MemoryChain, SparseBlock};
 pub use metrics::ChainMetrics;
 pub use source::{BackendKind, BlockOutputs, ChainSource, ChainTip};
 pub use validator::{
-    ChainHealth, ChainValidator, LookupOutcome, LookupPermit, Recheck, ValidatorConfig,
+    ChainHealth, ChainValidator, HeldSlot, LookupOutcome, LookupPermit, Recheck, ValidatorConfig,
 };

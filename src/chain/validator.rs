@@ -99,6 +99,9 @@ pub enum Recheck {
 /// A slot in the lookup queue; dropping it frees the slot.
 pub struct LookupPermit(#[allow(dead_code)] OwnedSemaphorePermit);
 
+/// A lookup's queue slot after its answer: held until dropped (see [`ChainValidator::lookup`]).
+pub struct HeldSlot(#[allow(dead_code)] oneshot::Receiver<LookupPermit>);
+
 /// What `/readyz` and operators need to know about the chain source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainHealth {
@@ -272,29 +275,40 @@ impl ChainValidator {
 
     /// Starts a lookup on the validator's runtime; never blocks the calling thread. The
     /// receiver resolves once, possibly much later for a parked claim.
+    ///
+    /// A claim answered at once hands its queue slot over with the answer ([`HeldSlot`]): the
+    /// slot stays taken until the caller has acted on the answer and drops it, so the queue
+    /// bounds announcements from admission until they are applied, and with them the updates
+    /// that wait (parked as orphans) for them. A parked claim gives its slot back at once:
+    /// parked ones have their own cap.
     pub fn lookup(
         &self,
         permit: LookupPermit,
         claim: FundingClaim,
-    ) -> oneshot::Receiver<LookupOutcome> {
+    ) -> (oneshot::Receiver<LookupOutcome>, HeldSlot) {
         let (reply, answer) = oneshot::channel();
+        let (hand_over, held) = oneshot::channel();
         let this = self.clone();
         self.inner.metrics.queue_depth.inc();
         self.inner.runtime.spawn(async move {
             let started = Instant::now();
             let resolved = this.resolve(&claim).await;
-            drop(permit);
             this.inner.metrics.queue_depth.dec();
             let tip = this.cached_tip();
-            this.finish(resolved, claim, reply, started, tip, None);
+            if this.finish(resolved, claim, reply, started, tip, None) {
+                // Answered: the caller holds the slot until it drops its `HeldSlot` (if it
+                // already has, or is gone, the send fails and the slot is freed here).
+                let _ = hand_over.send(permit);
+            }
         });
-        answer
+        (answer, HeldSlot(held))
     }
 
     /// Admits, looks up and waits for the answer.
     pub async fn validate(&self, claim: FundingClaim) -> LookupOutcome {
         let permit = self.admit().await;
-        self.lookup(permit, claim).await.unwrap_or_else(|_| {
+        let (answer, _slot) = self.lookup(permit, claim);
+        answer.await.unwrap_or_else(|_| {
             LookupOutcome::Unavailable(ChainError::Unreachable("validator stopped".into()))
         })
     }
@@ -430,7 +444,7 @@ impl ChainValidator {
             let resolved = self.resolve(&parked.claim).await;
             let Parked { claim, reply, .. } = parked;
             let bounds = (parked.give_up_height, parked.give_up_at);
-            self.finish(
+            let _answered = self.finish(
                 resolved,
                 claim,
                 reply,
@@ -484,8 +498,8 @@ impl ChainValidator {
             .inc();
     }
 
-    /// Answers, or parks a claim that may pass later. `bounds` carries a re-parked claim's
-    /// original deadlines so retries cannot extend its wait.
+    /// Answers (true), or parks a claim that may pass later (false). `bounds` carries a
+    /// re-parked claim's original deadlines so retries cannot extend its wait.
     fn finish(
         &self,
         resolved: Result<Resolved, ChainError>,
@@ -494,7 +508,7 @@ impl ChainValidator {
         started: Instant,
         tip: Option<ChainTip>,
         bounds: Option<(u32, Instant)>,
-    ) {
+    ) -> bool {
         let metrics = &self.inner.metrics;
         let config = &self.inner.config;
         let answer = |reply: oneshot::Sender<LookupOutcome>, outcome: LookupOutcome| {
@@ -507,12 +521,14 @@ impl ChainValidator {
         let reason = match resolved {
             Ok(Ok(output)) => {
                 metrics.count_result(Ok(()));
-                return answer(reply, LookupOutcome::Accepted(output));
+                answer(reply, LookupOutcome::Accepted(output));
+                return true;
             }
             Ok(Err(FundingRejection::Unconfirmed)) => ParkReason::Unconfirmed,
             Ok(Err(rejection)) => {
                 metrics.count_result(Err(rejection));
-                return answer(reply, LookupOutcome::Rejected(rejection));
+                answer(reply, LookupOutcome::Rejected(rejection));
+                return true;
             }
             Err(e) => ParkReason::Unavailable(e),
         };
@@ -538,7 +554,7 @@ impl ChainValidator {
                     answer(reply, LookupOutcome::Unavailable(e));
                 }
             }
-            return;
+            return true;
         }
         let ready_height = claim
             .scid
@@ -553,6 +569,7 @@ impl ChainValidator {
             reason,
         });
         metrics.parked.set(state.parked.len() as i64);
+        false
     }
 
     fn cached_tip(&self) -> Option<ChainTip> {
@@ -908,10 +925,54 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answered_lookup_keeps_its_slot_until_the_answer_is_acted_on() {
+        let (source, claim) = setup();
+        source.chain.push_empty(5);
+        let v = validator(
+            &source,
+            ValidatorConfig {
+                lookup_queue: 1,
+                ..ValidatorConfig::default()
+            },
+        );
+        let (answer, slot) = v.lookup(v.admit().await, claim);
+        assert!(matches!(
+            answer_within(answer).await,
+            LookupOutcome::Accepted(_)
+        ));
+        // Answered, not yet applied: the announcement still counts against the queue.
+        assert!(
+            v.try_admit().is_none(),
+            "slot held until the answer is acted on"
+        );
+        drop(slot);
+        assert!(v.try_admit().is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_parked_lookup_gives_its_slot_back() {
+        let (source, claim) = setup();
+        let v = validator(
+            &source,
+            ValidatorConfig {
+                lookup_queue: 1,
+                ..ValidatorConfig::default()
+            },
+        );
+        // One confirmation: parked, and parked claims have their own cap.
+        let (_answer, _slot) = v.lookup(v.admit().await, claim);
+        let slot_back = tokio::time::timeout(Duration::from_secs(30), v.admit())
+            .await
+            .expect("the parked claim's slot is free again");
+        assert_eq!(v.health().parked, 1);
+        drop(slot_back);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn unconfirmed_waits_then_is_accepted_as_blocks_arrive() {
         let (source, claim) = setup();
         let v = validator(&source, ValidatorConfig::default());
-        let mut rx = v.lookup(v.admit().await, claim);
+        let (mut rx, _slot) = v.lookup(v.admit().await, claim);
         // Parked: no answer while the funding has one confirmation.
         while v.health().parked == 0 {
             tokio::task::yield_now().await;
@@ -940,7 +1001,7 @@ mod tests {
         while v.health().parked == 0 {
             tokio::task::yield_now().await;
         }
-        let second = v.lookup(v.admit().await, claim);
+        let (second, _slot) = v.lookup(v.admit().await, claim);
         assert_eq!(
             answer_within(second).await,
             LookupOutcome::Rejected(FundingRejection::Unconfirmed)
@@ -954,7 +1015,7 @@ mod tests {
         source.chain.push_empty(5);
         let v = validator(&source, ValidatorConfig::default());
         source.down.store(true, Ordering::SeqCst);
-        let rx = v.lookup(v.admit().await, claim);
+        let (rx, _slot) = v.lookup(v.admit().await, claim);
         while v.health().parked == 0 {
             tokio::task::yield_now().await;
         }

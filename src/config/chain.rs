@@ -53,8 +53,10 @@ pub struct ChainSettings {
     pub cookie_file: Option<PathBuf>,
     /// BOLT 7: six confirmations.
     pub min_depth: u32,
-    /// Lookups in flight at once. Each costs a few hundred bytes; 4096 keeps the verifiers
-    /// busy while a remote node answers in tens of milliseconds.
+    /// Channel_announcements between admission and the graph: lookups in flight and answers
+    /// not yet applied (parked ones excluded). 4096 keeps the verifiers busy while a remote
+    /// node answers in tens of milliseconds, and their updates (two per channel, parked as
+    /// orphans until the channel lands) fit the 10,000-update pending map.
     pub lookup_queue: usize,
     /// Bytes of announcements waiting for their funding answer (parked ones included): 16 MiB
     /// holds ~40,000 ordinary announcements and only 256 of the largest.

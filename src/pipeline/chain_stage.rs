@@ -22,7 +22,8 @@ use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::chain::{
-    ChainValidator, FundingClaim, FundingRejection, LookupOutcome, LookupPermit, WatchHandle,
+    ChainValidator, FundingClaim, FundingRejection, HeldSlot, LookupOutcome, LookupPermit,
+    WatchHandle,
 };
 use crate::graph::Graph;
 use crate::vocab::DropReason;
@@ -166,7 +167,8 @@ impl ChainStage {
             return None;
         };
         let ChainTicket { lookup, _bytes } = ticket;
-        Some((validator.lookup(lookup, claim_of(ann)), ChainHold(_bytes)))
+        let (answer, slot) = validator.lookup(lookup, claim_of(ann));
+        Some((answer, ChainHold(_bytes, slot)))
     }
 
     /// With `--chain none`: whether one more unvalidated channel fits the caps.
@@ -216,8 +218,16 @@ pub fn claim_of(ann: &ChannelAnnouncement) -> FundingClaim {
     }
 }
 
-/// Held from hand-off to answer: the announcement's bytes in the stage's budget.
-pub struct ChainHold(#[allow(dead_code)] OwnedSemaphorePermit);
+/// Held from hand-off until the answer has been acted on: the announcement's bytes in the
+/// stage's budget, and (once answered) its lookup-queue slot. So at most `lookup_queue`
+/// announcements are between admission and the graph, and the updates that arrive before
+/// their announcement lands (parked as orphans, two per channel) fit the pending map: a slot
+/// given back at the answer, before the shard applied it, let announcements answered but not yet
+/// applied pile up beyond the queue, and their updates overflow the pending map.
+pub struct ChainHold(
+    #[allow(dead_code)] OwnedSemaphorePermit,
+    #[allow(dead_code)] HeldSlot,
+);
 
 /// The drop reason a funding verdict becomes.
 pub fn drop_reason(outcome: &LookupOutcome) -> Option<DropReason> {
