@@ -103,6 +103,22 @@ impl FirstArrivals {
         }
     }
 
+    /// Starts loading `key`'s bucket into the cache, so that its miss overlaps the graph
+    /// lookup that decides whether the message is a duplicate, instead of following it.
+    #[inline]
+    pub fn prefetch(&self, key: ArrivalKey) {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(bucket) = self.buckets.get(key.bucket) {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let line = std::ptr::from_ref(bucket).cast::<i8>();
+            // SAFETY: a prefetch is only a hint to the cache: it cannot fault and changes no
+            // program state; SSE is part of the x86_64 baseline.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
+
     /// The first copy of `key` arrived at `now_ms` (see [`crate::clock::coarse_monotonic_ms`]):
     /// it takes its bucket's empty or oldest slot. Two peers recording at once may both take
     /// the same slot; one record is lost, and that message's copies go untimed.

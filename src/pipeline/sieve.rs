@@ -12,7 +12,7 @@ use actix::Recipient;
 use prometheus::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::arrivals::FirstArrivals;
+use super::arrivals::{ArrivalKey, FirstArrivals};
 use super::chain_stage::ChainStage;
 use super::checks::CheckPolicy;
 use super::flight::{Claim, FlightKey};
@@ -240,25 +240,32 @@ impl Sieve {
             Ok(summary) => summary,
             Err(_) => return self.dropped(kind, DropReason::Malformed),
         };
+        // The message's slot in the first-arrival table, on its way into the cache while the
+        // dedup below looks the message up.
+        let arrival = fresh.map(|peer| {
+            let key = self.arrivals.key(&summary);
+            self.arrivals.prefetch(key);
+            (key, peer)
+        });
         match self.classify_summary(kind, summary, &msg, penalties.as_ref()) {
             Classified::Drop(reason) => {
-                if let (DropReason::Duplicate, Some(peer)) = (reason, fresh) {
-                    self.arrived_again(kind, &summary, peer);
+                if let (DropReason::Duplicate, Some((key, peer))) = (reason, arrival) {
+                    self.arrived_again(kind, key, peer);
                 }
                 self.dropped(kind, reason)
             }
             Classified::Park => {
                 // A first copy waiting for its channel or node is a first arrival too.
-                if let Some(peer) = fresh {
-                    self.arrived_first(kind, &summary, peer);
+                if let Some((key, peer)) = arrival {
+                    self.arrived_first(kind, &summary, key, peer);
                 }
                 Outcome::Parked
             }
             Classified::Admit(mut admission) => {
                 // The first copy of a message from a peer (not a parked one released later):
                 // its age now is how long it took to reach us.
-                if let Some(peer) = fresh {
-                    self.arrived_first(kind, &summary, peer);
+                if let Some((key, peer)) = arrival {
+                    self.arrived_first(kind, &summary, key, peer);
                 }
                 admission.penalties = penalties;
                 self.admit(admission).await
@@ -273,7 +280,13 @@ impl Sieve {
 
     /// The first copy of a message: its age, its arrival time (for timing later copies), and
     /// the peer that delivered it.
-    fn arrived_first(&self, kind: GossipKind, summary: &Summary, peer: Option<&PeerPropagation>) {
+    fn arrived_first(
+        &self,
+        kind: GossipKind,
+        summary: &Summary,
+        key: ArrivalKey,
+        peer: Option<&PeerPropagation>,
+    ) {
         let timestamp = match summary {
             Summary::ChannelUpdate { timestamp, .. }
             | Summary::NodeAnnouncement { timestamp, .. } => Some(*timestamp),
@@ -284,8 +297,7 @@ impl Sieve {
                 .propagation
                 .first_arrival(kind, timestamp, coarse_unix_now());
         }
-        self.arrivals
-            .record(self.arrivals.key(summary), coarse_monotonic_ms());
+        self.arrivals.record(key, coarse_monotonic_ms());
         if let Some(peer) = peer {
             peer.first_delivery(kind);
         }
@@ -293,10 +305,8 @@ impl Sieve {
 
     /// A later copy of a message we have (or have in flight): how far it trails the first,
     /// and which peer sent it.
-    fn arrived_again(&self, kind: GossipKind, summary: &Summary, peer: Option<&PeerPropagation>) {
-        let delay = self
-            .arrivals
-            .since_first(self.arrivals.key(summary), coarse_monotonic_ms());
+    fn arrived_again(&self, kind: GossipKind, key: ArrivalKey, peer: Option<&PeerPropagation>) {
+        let delay = self.arrivals.since_first(key, coarse_monotonic_ms());
         self.metrics.propagation.duplicate_delay(kind, delay);
         if let Some(peer) = peer {
             peer.duplicate(kind);
