@@ -297,6 +297,7 @@ fn env_case(key: &str) -> (String, &'static str) {
         "discovery.dns_server" => ("127.0.0.1:5353", "\"127.0.0.1:5353\""),
         "discovery.proxy" => ("127.0.0.1:9050", "\"127.0.0.1:9050\""),
         "discovery.proxy_all" => ("true", "true"),
+        "pipeline.first_arrival_table_bytes" => ("65536", "65536"),
         other => panic!("no environment case for option {other}: add one to env_case"),
     };
     (value.to_string(), toml)

@@ -67,6 +67,11 @@ const CONTRACT: &[(&str, bool)] = &[
     ("gossip_sieve_propagation_first_arrival_age_seconds", true),
     ("gossip_sieve_rgs_snapshot_bytes", false),
     ("gossip_sieve_rgs_latest_seen_timestamp", false),
+    // Propagation per peer and duplicate delay (issue 13).
+    ("gossip_sieve_propagation_first_deliveries_total", false),
+    ("gossip_sieve_propagation_duplicates_total", false),
+    ("gossip_sieve_propagation_duplicate_delay_seconds", true),
+    ("gossip_sieve_propagation_untimed_duplicates_total", false),
 ];
 
 /// Series Prometheus itself attaches to every scrape target.

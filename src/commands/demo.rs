@@ -154,6 +154,9 @@ async fn run_inside(
 ) -> anyhow::Result<RunSummary> {
     let (metrics, health, exporter) = super::ingest::start_metrics(&options).await?;
     let feeding = options.feeding();
+    // The synthetic peers are the demo's configured peers: each gets its propagation label.
+    let configured: Vec<[u8; 33]> = peers.iter().map(|p| p.node_id.serialize()).collect();
+    metrics.propagation.label_peers(&configured);
     let chain_hash = options.config.network.chain_hash();
     let graph = Arc::new(Graph::new());
     let (chain_stop, chain_shutdown) = watch::channel(false);

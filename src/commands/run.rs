@@ -73,6 +73,13 @@ async fn run_inside(
     scores: ScoreBoard,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(options.pipeline.shards.max(1))?);
+    // The operator's peers get their own propagation label; every other peer shares one.
+    let configured: Vec<[u8; 33]> = options
+        .peers
+        .iter()
+        .map(|p| p.node_id.serialize())
+        .collect();
+    metrics.propagation.label_peers(&configured);
     let health = Arc::new(Health::default());
     let graph = Arc::new(Graph::new());
     // Snapshots and the graph API are served on the metrics listener from the start (503 until

@@ -231,6 +231,10 @@ pub struct PipelineArgs {
     /// [env: GOSSIP_SIEVE_MAX_AGE_SECS].
     #[arg(long)]
     pub max_age_secs: Option<u64>,
+    /// Bytes of the table timing later copies of a message against its first (8 a message)
+    /// [env: GOSSIP_SIEVE_FIRST_ARRIVAL_TABLE_BYTES].
+    #[arg(long)]
+    pub first_arrival_table_bytes: Option<usize>,
 }
 
 /// Log options; global, so they go before or after the subcommand.

@@ -114,6 +114,8 @@ pub struct PipelineSection {
     pub max_future_skew_secs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_age_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_arrival_table_bytes: Option<usize>,
 }
 
 /// `[limits]`: per-peer bounds.

@@ -256,6 +256,11 @@ pub(super) const PROXY_ALL: OptionSpec = opt(
     "--proxy-all",
     "GOSSIP_SIEVE_PROXY_ALL",
 );
+pub(super) const FIRST_ARRIVAL_BYTES: OptionSpec = opt(
+    "pipeline.first_arrival_table_bytes",
+    "--first-arrival-table-bytes",
+    "GOSSIP_SIEVE_FIRST_ARRIVAL_TABLE_BYTES",
+);
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
 pub(super) const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
 
@@ -320,4 +325,5 @@ pub const OPTIONS: &[OptionSpec] = &[
     DNS_SERVER,
     PROXY,
     PROXY_ALL,
+    FIRST_ARRIVAL_BYTES,
 ];

@@ -62,6 +62,12 @@ pub struct PipelineConfig {
     /// An update this much newer than the stored one is a keep-alive refresh and bypasses the
     /// bucket (LND rebroadcasts keep-alives daily; BOLT 7 prunes after two weeks without one).
     pub update_keepalive_after: Duration,
+    /// Bytes of the first-arrival table (8 bytes a slot, rounded down to a power of two of
+    /// slots), which times later copies of a message against its first (propagation metrics).
+    /// 2 MiB holds 262,144 messages: every channel_update and node_announcement mainnet sends
+    /// in well over a day, so live relays are timed; older first copies are overwritten, and
+    /// their duplicates counted as untimed.
+    pub first_arrival_table_bytes: usize,
 }
 
 impl Default for PipelineConfig {
@@ -86,6 +92,7 @@ impl Default for PipelineConfig {
             update_rate_per_minute: 1,
             update_burst: 10,
             update_keepalive_after: Duration::from_secs(24 * 3600),
+            first_arrival_table_bytes: 2 << 20,
         }
     }
 }

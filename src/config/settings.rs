@@ -695,6 +695,14 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         s.discovery.proxy_all = all.value;
         Ok(())
     }),
+    plain!(
+        FIRST_ARRIVAL_BYTES,
+        pipeline.first_arrival_table_bytes,
+        pipeline.first_arrival_table_bytes,
+        pipeline.first_arrival_table_bytes,
+        8,
+        MAX_PENDING_BYTES
+    ),
 ];
 
 /// Outbound peers beyond this are a typo: each is a socket and a session.
@@ -895,6 +903,7 @@ impl Settings {
                 update_rate_per_minute: Some(p.update_rate_per_minute),
                 update_burst: Some(p.update_burst),
                 max_age_secs: Some(p.max_age.map_or(0, to_u64)),
+                first_arrival_table_bytes: Some(p.first_arrival_table_bytes),
             },
             limits: LimitsSection {
                 max_peers: Some(self.limits.max_peers),

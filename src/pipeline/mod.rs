@@ -12,6 +12,7 @@
 //! The sieve admits, the shards verify and apply; both share one [`state::PipelineState`] and
 //! hand each other nothing but [`job::VerifyJob`]s, so neither imports the other.
 
+pub mod arrivals;
 pub mod chain_stage;
 pub mod checks;
 pub mod flight;

@@ -12,6 +12,7 @@ use actix::Recipient;
 use prometheus::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::arrivals::{ArrivalKey, FirstArrivals};
 use super::chain_stage::ChainStage;
 use super::checks::CheckPolicy;
 use super::flight::{Claim, FlightKey};
@@ -19,9 +20,10 @@ use super::job::{OrphanQuota, PeerVerdicts, PenaltyCounter, Slot, VerifyJob};
 use super::pending::{ParkOutcome, Parked};
 use super::rate_limit::UpdateRateLimiter;
 use super::state::{PipelineState, Released};
-use crate::clock::coarse_unix_now;
+use crate::clock::{coarse_monotonic_ms, coarse_unix_now};
 use crate::config::PipelineConfig;
 use crate::graph::{Graph, NodeId, UpdateStanding};
+use crate::metrics::propagation::PeerPropagation;
 use crate::metrics::Metrics;
 use crate::vocab::DropReason;
 use crate::wire::gossip::{summarize, Summary};
@@ -142,6 +144,8 @@ pub struct Sieve {
     shards: OnceLock<Vec<ShardHandle>>,
     /// Where channel_announcements take a place before admission when the chain validates.
     chain: Option<Arc<ChainStage>>,
+    /// When recent messages first arrived, to time their later copies (metrics only).
+    arrivals: FirstArrivals,
 }
 
 /// Spreads keys over shards; the multiplier scatters sequential scids (block-ordered) evenly.
@@ -162,6 +166,11 @@ impl Sieve {
             max_future_skew: config.max_future_skew,
             max_age: config.max_age,
         };
+        let arrivals = FirstArrivals::with_bytes(config.first_arrival_table_bytes);
+        // DESIGN §3: every bound exported (the table is allocated whole: its cap is its size).
+        let metrics = state.metrics();
+        metrics.set_limit("first_arrival_table_bytes", arrivals.bytes());
+        metrics.set_limit("first_arrival_table_slots", arrivals.slots());
         Sieve {
             rate_limit,
             policy,
@@ -171,6 +180,7 @@ impl Sieve {
             config,
             shards: OnceLock::new(),
             chain,
+            arrivals,
         }
     }
 
@@ -198,61 +208,64 @@ impl Sieve {
     /// Counts `msg` as received and runs it through the sieve. Resolves once the message is
     /// dropped, parked or sits in a shard's mailbox; a full shard makes this wait.
     pub async fn offer(self: &Arc<Self>, msg: Vec<u8>) -> Outcome {
-        self.offer_from(msg, None).await
+        self.offer_from(msg, None, None).await
     }
 
     /// [`Sieve::offer`] for a peer that wants the shards' later verdicts on its messages
-    /// charged to `penalties`.
+    /// charged to `penalties`, and its first deliveries and duplicates counted under `peer`.
     pub async fn offer_from(
         self: &Arc<Self>,
         msg: Vec<u8>,
         penalties: Option<PenaltyCounter>,
+        peer: Option<&PeerPropagation>,
     ) -> Outcome {
         let Some(kind) = message_kind(&msg) else {
             return Outcome::NotGossip;
         };
         self.metrics().kind(kind).received.inc();
-        self.sift(kind, msg, penalties, true).await
+        self.sift(kind, msg, penalties, Some(peer)).await
     }
 
-    /// The sieve proper, shared by fresh frames and parked messages being released.
+    /// The sieve proper, shared by fresh frames and parked messages being released. `fresh`
+    /// is `None` for a released message, else the offering peer (if any): only a fresh frame
+    /// is a copy that arrived (a released one arrived when it was parked).
     async fn sift(
         self: &Arc<Self>,
         kind: GossipKind,
         msg: Vec<u8>,
         penalties: Option<PenaltyCounter>,
-        fresh: bool,
+        fresh: Option<Option<&PeerPropagation>>,
     ) -> Outcome {
-        match self.classify(kind, &msg, penalties.as_ref()) {
+        let summary = match summarize(&msg) {
+            Ok(summary) => summary,
+            Err(_) => return self.dropped(kind, DropReason::Malformed),
+        };
+        // The message's slot in the first-arrival table, on its way into the cache while the
+        // dedup below looks the message up.
+        let arrival = fresh.map(|peer| {
+            let key = self.arrivals.key(&summary);
+            self.arrivals.prefetch(key);
+            (key, peer)
+        });
+        match self.classify_summary(kind, summary, &msg, penalties.as_ref()) {
             Classified::Drop(reason) => {
-                self.state.count_drop(kind, reason);
-                Outcome::Dropped(reason)
+                if let (DropReason::Duplicate, Some((key, peer))) = (reason, arrival) {
+                    self.arrived_again(kind, key, peer);
+                }
+                self.dropped(kind, reason)
             }
             Classified::Park => {
-                // A first copy waiting for its channel or node is a first arrival too (parsing
-                // it again is cheap next to parking it, and parking is rare).
-                if fresh {
-                    if let Ok(
-                        Summary::ChannelUpdate { timestamp, .. }
-                        | Summary::NodeAnnouncement { timestamp, .. },
-                    ) = summarize(&msg)
-                    {
-                        self.metrics
-                            .propagation
-                            .first_arrival(kind, timestamp, coarse_unix_now());
-                    }
+                // A first copy waiting for its channel or node is a first arrival too.
+                if let Some((key, peer)) = arrival {
+                    self.arrived_first(kind, &summary, key, peer);
                 }
                 Outcome::Parked
             }
             Classified::Admit(mut admission) => {
                 // The first copy of a message from a peer (not a parked one released later):
                 // its age now is how long it took to reach us.
-                if fresh {
-                    self.metrics.propagation.first_arrival(
-                        kind,
-                        admission.claim.timestamp,
-                        coarse_unix_now(),
-                    );
+                if let Some((key, peer)) = arrival {
+                    self.arrived_first(kind, &summary, key, peer);
                 }
                 admission.penalties = penalties;
                 self.admit(admission).await
@@ -260,12 +273,62 @@ impl Sieve {
         }
     }
 
+    fn dropped(&self, kind: GossipKind, reason: DropReason) -> Outcome {
+        self.state.count_drop(kind, reason);
+        Outcome::Dropped(reason)
+    }
+
+    /// The first copy of a message: its age, its arrival time (for timing later copies), and
+    /// the peer that delivered it.
+    fn arrived_first(
+        &self,
+        kind: GossipKind,
+        summary: &Summary,
+        key: ArrivalKey,
+        peer: Option<&PeerPropagation>,
+    ) {
+        let timestamp = match summary {
+            Summary::ChannelUpdate { timestamp, .. }
+            | Summary::NodeAnnouncement { timestamp, .. } => Some(*timestamp),
+            Summary::ChannelAnnouncement { .. } => None,
+        };
+        if let Some(timestamp) = timestamp {
+            self.metrics
+                .propagation
+                .first_arrival(kind, timestamp, coarse_unix_now());
+        }
+        self.arrivals.record(key, coarse_monotonic_ms());
+        if let Some(peer) = peer {
+            peer.first_delivery(kind);
+        }
+    }
+
+    /// A later copy of a message we have (or have in flight): how far it trails the first,
+    /// and which peer sent it.
+    fn arrived_again(&self, kind: GossipKind, key: ArrivalKey, peer: Option<&PeerPropagation>) {
+        let delay = self.arrivals.since_first(key, coarse_monotonic_ms());
+        self.metrics.propagation.duplicate_delay(kind, delay);
+        if let Some(peer) = peer {
+            peer.duplicate(kind);
+        }
+    }
+
     /// `from` is the offering peer, whose orphan quota a parked message takes.
     fn classify(&self, kind: GossipKind, msg: &[u8], from: Option<&PenaltyCounter>) -> Classified {
-        let summary = match summarize(msg) {
-            Ok(summary) => summary,
-            Err(_) => return Classified::Drop(DropReason::Malformed),
-        };
+        match summarize(msg) {
+            Ok(summary) => self.classify_summary(kind, summary, msg, from),
+            Err(_) => Classified::Drop(DropReason::Malformed),
+        }
+    }
+
+    /// [`Sieve::classify`] of a message already summarized.
+    fn classify_summary(
+        &self,
+        kind: GossipKind,
+        summary: Summary,
+        msg: &[u8],
+        from: Option<&PenaltyCounter>,
+    ) -> Classified {
         if let Err(reason) = self.policy.check(&summary, coarse_unix_now()) {
             return Classified::Drop(reason);
         }
@@ -575,7 +638,7 @@ async fn released_feed(
     while let Some((kind, msg)) = messages.recv().await {
         let Some(sieve) = sieve.upgrade() else { break };
         sieve.state.released_taken(msg.len());
-        let _outcome = sieve.sift(kind, msg, None, false).await;
+        let _outcome = sieve.sift(kind, msg, None, None).await;
         sieve.state.work_finished();
     }
 }

@@ -39,6 +39,7 @@ use super::serve::echo::RecentlyReceived;
 use super::serve::sync::DumpWatch;
 use super::serve::Serving;
 use crate::clock::unix_now;
+use crate::metrics::propagation::PeerPropagation;
 use crate::metrics::Metrics;
 use crate::pipeline::{message_kind, Outcome, PeerAction, PenaltyCounter, Sieve, VerdictCounts};
 use crate::transport::{Bolt8Reader, Bolt8Writer, TransportError};
@@ -228,6 +229,7 @@ where
         remote: remote_id,
         shard_penalties: PenaltyCounter::default(),
         shard_penalties_acted_on: VerdictCounts::default(),
+        propagation: ctx.metrics.propagation.peer(&remote_id),
         last_warning: None,
         bucket: ByteBucket::new(ctx.session.inbound_bytes_per_sec, ctx.session.inbound_burst),
         pong_deadline: None,
@@ -274,6 +276,9 @@ struct Session {
     shard_penalties: PenaltyCounter,
     /// How much of `shard_penalties` is already charged or warned about.
     shard_penalties_acted_on: VerdictCounts,
+    /// Where this peer's first deliveries and duplicates are counted (its own `peer` label if
+    /// it is a configured peer, else the aggregated one).
+    propagation: Arc<PeerPropagation>,
     /// When we last sent this peer a gossip `warning` (they are rate-limited).
     last_warning: Option<Instant>,
     bucket: ByteBucket,
@@ -660,7 +665,11 @@ impl Session {
         let outcome = self
             .ctx
             .sieve
-            .offer_from(msg, Some(self.shard_penalties.clone()))
+            .offer_from(
+                msg,
+                Some(self.shard_penalties.clone()),
+                Some(&self.propagation),
+            )
             .await;
         if let (Outcome::Dropped(reason), Some(kind)) = (outcome, kind) {
             if let Some(offense) = Offense::from_drop(kind, reason) {
