@@ -303,6 +303,7 @@ fn env_case(key: &str) -> (String, &'static str) {
         "limits.per_ip_limits_on_loopback" => ("true", "true"),
         "limits.metrics_max_connections" => ("8", "8"),
         "limits.metrics_header_timeout_ms" => ("1500", "1500"),
+        "limits.peer_threads" => ("3", "3"),
         other => panic!("no environment case for option {other}: add one to env_case"),
     };
     (value.to_string(), toml)

@@ -115,6 +115,7 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
         },
         rgs_interval: settings.handout.rgs_interval,
         discovery: discovery_config(settings),
+        peer_threads: settings.limits.peer_threads.max(1),
     }
 }
 

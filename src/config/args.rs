@@ -126,6 +126,10 @@ pub struct NodeArgs {
     /// [env: GOSSIP_SIEVE_METRICS_HEADER_TIMEOUT_MS; default 5000].
     #[arg(long)]
     pub metrics_header_timeout_ms: Option<u64>,
+    /// Threads running peer sessions, handshakes and the metrics server; 0 = one per core
+    /// [env: GOSSIP_SIEVE_PEER_THREADS; default 0].
+    #[arg(long)]
+    pub peer_threads: Option<usize>,
     #[command(flatten)]
     pub chain: ChainArgs,
 }

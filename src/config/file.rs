@@ -154,6 +154,8 @@ pub struct LimitsSection {
     pub metrics_max_connections: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_header_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_threads: Option<usize>,
 }
 
 /// `[discovery]`: finding and reaching outbound peers.

@@ -286,6 +286,11 @@ pub(super) const METRICS_HEADER_TIMEOUT: OptionSpec = opt(
     "--metrics-header-timeout-ms",
     "GOSSIP_SIEVE_METRICS_HEADER_TIMEOUT_MS",
 );
+pub(super) const PEER_THREADS: OptionSpec = opt(
+    "limits.peer_threads",
+    "--peer-threads",
+    "GOSSIP_SIEVE_PEER_THREADS",
+);
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
 pub(super) const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
 
@@ -356,4 +361,5 @@ pub const OPTIONS: &[OptionSpec] = &[
     PER_IP_ON_LOOPBACK,
     METRICS_MAX_CONNECTIONS,
     METRICS_HEADER_TIMEOUT,
+    PEER_THREADS,
 ];

@@ -63,6 +63,10 @@ pub struct PeerLimits {
     pub metrics_max_connections: usize,
     /// Time a metrics client has to send a whole request head.
     pub metrics_header_timeout: Duration,
+    /// Worker threads of the runtime that runs peer sessions, handshakes and the metrics
+    /// server (resolved: 0 in the layers means one per core). The verifier shards and the
+    /// store have threads of their own.
+    pub peer_threads: usize,
 }
 
 impl Default for PeerLimits {
@@ -93,6 +97,9 @@ impl Default for PeerLimits {
             per_ip_limits_on_loopback: false,
             metrics_max_connections: 64,
             metrics_header_timeout: Duration::from_secs(5),
+            // Sessions spend their time in BOLT 8 decryption and waiting; one thread per core
+            // lets a slow or hostile session hold one thread without stalling the rest.
+            peer_threads: default_shards(),
         }
     }
 }
@@ -232,20 +239,8 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         Ok(())
     }),
     (SHARDS, |l, a, f, s| {
-        // 0 = one per core.
-        let shards = l.bounded(
-            SHARDS,
-            a.pipeline.shards,
-            f.pipeline.shards,
-            0,
-            0,
-            MAX_SHARDS,
-        )?;
-        s.pipeline.shards = if shards == 0 {
-            default_shards()
-        } else {
-            shards
-        };
+        s.pipeline.shards =
+            threads_or_one_per_core(l, SHARDS, a.pipeline.shards, f.pipeline.shards)?;
         Ok(())
     }),
     plain!(
@@ -778,6 +773,11 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         1,
         3_600_000
     ),
+    (PEER_THREADS, |l, a, f, s| {
+        let (flag, file) = (a.node.peer_threads, f.limits.peer_threads);
+        s.limits.peer_threads = threads_or_one_per_core(l, PEER_THREADS, flag, file)?;
+        Ok(())
+    }),
 ];
 
 /// Outbound peers beyond this are a typo: each is a socket and a session.
@@ -869,6 +869,21 @@ fn resolve_dns_seeds(
         }
     }
     Ok(items)
+}
+
+/// A thread count where 0 (the default) means one per core.
+fn threads_or_one_per_core(
+    layers: &Layers<'_>,
+    option: OptionSpec,
+    flag: Option<usize>,
+    file: Option<usize>,
+) -> Result<usize, ConfigError> {
+    let threads = layers.bounded(option, flag, file, 0, 0, MAX_SHARDS)?;
+    Ok(if threads == 0 {
+        default_shards()
+    } else {
+        threads
+    })
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -999,6 +1014,7 @@ impl Settings {
                 per_ip_limits_on_loopback: Some(self.limits.per_ip_limits_on_loopback),
                 metrics_max_connections: Some(self.limits.metrics_max_connections),
                 metrics_header_timeout_ms: Some(millis(self.limits.metrics_header_timeout)),
+                peer_threads: Some(self.limits.peer_threads),
             },
             log: LogSection {
                 level: Some(self.log.level.clone()),
