@@ -193,6 +193,11 @@ async fn run_inside(
     // at once, and an uninstalled handler would let the signal kill the process uncleanly.
     let signals = Signals::install()?;
 
+    // Every series exists before the metrics address is printed: the exporter runs on the
+    // network runtime, so a scrape may come in at once.
+    let discovery_metrics = Arc::new(DiscoveryMetrics::register(&metrics.registry)?);
+    discovery::publish_limits(&options.discovery, &metrics);
+
     // Tests and scripts parse these lines; the bound addresses matter when port 0 was asked.
     println!("node_id {}", identity.node_id_hex());
     println!("metrics {metrics_bound}");
@@ -207,8 +212,6 @@ async fn run_inside(
         )));
     }
     // Configured peers, and the outbound slots left filled from the graph (issue 18).
-    let discovery_metrics = Arc::new(DiscoveryMetrics::register(&metrics.registry)?);
-    discovery::publish_limits(&options.discovery, &metrics);
     // The dialers and the manager spawn onto the runtime they are started in.
     tasks.extend({
         let _network = network.enter();
