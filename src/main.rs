@@ -19,8 +19,6 @@ use gossip_sieve::config::{
     FileConfig, LogArgs, LogSettings, Network, NodeArgs, PipelineArgs, PipelineConfig, Settings,
     SettingsArgs,
 };
-use gossip_sieve::metrics::ExporterConfig;
-use gossip_sieve::peer::admission::AdmissionConfig;
 use gossip_sieve::sim::corpus::CorpusSpec;
 
 #[derive(Parser)]
@@ -111,8 +109,6 @@ enum Command {
         historical: bool,
         #[command(flatten)]
         node: NodeArgs,
-        #[command(flatten)]
-        connection: ConnectionArgs,
         #[command(flatten)]
         pipeline: PipelineArgs,
     },
@@ -216,51 +212,6 @@ struct BenchArgs {
     cache_dir: PathBuf,
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Args, Clone)]
-/// Bounds on inbound connections and on the metrics server (`run` flags; not yet options of
-/// the config file or the environment).
-struct ConnectionArgs {
-    /// Inbound connections from one address (IPv6: one /64) at once; 0 = no cap.
-    #[arg(long, default_value_t = AdmissionConfig::default().max_per_ip)]
-    max_peers_per_ip: usize,
-    /// Inbound handshakes one address may start per minute; 0 = no limit.
-    #[arg(long, default_value_t = AdmissionConfig::default().handshakes_per_minute)]
-    handshakes_per_ip_per_minute: u32,
-    /// Inbound handshakes one address may start back to back.
-    #[arg(long, default_value_t = AdmissionConfig::default().handshake_burst)]
-    handshake_burst_per_ip: u32,
-    /// Apply the per-address limits to loopback too (off by default: Tor hands every inbound
-    /// peer over from 127.0.0.1).
-    #[arg(long)]
-    per_ip_limits_on_loopback: bool,
-    /// Connections the metrics server serves at once.
-    #[arg(long, default_value_t = ExporterConfig::default().max_connections)]
-    metrics_max_connections: usize,
-    /// Milliseconds a metrics client has to send a whole request head.
-    #[arg(long, default_value_t = 5_000)]
-    metrics_header_timeout_ms: u64,
-}
-
-impl ConnectionArgs {
-    fn admission(&self) -> AdmissionConfig {
-        AdmissionConfig {
-            max_per_ip: self.max_peers_per_ip,
-            handshakes_per_minute: self.handshakes_per_ip_per_minute,
-            handshake_burst: self.handshake_burst_per_ip,
-            limit_loopback: self.per_ip_limits_on_loopback,
-            ..AdmissionConfig::default()
-        }
-    }
-
-    fn exporter(&self) -> ExporterConfig {
-        ExporterConfig {
-            max_connections: self.metrics_max_connections.max(1),
-            header_read_timeout: Duration::from_millis(self.metrics_header_timeout_ms.max(1)),
-            ..ExporterConfig::default()
-        }
-    }
 }
 
 #[derive(Args, Clone)]
@@ -427,14 +378,10 @@ fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         Command::Run {
             historical,
             node,
-            connection,
             pipeline,
         } => {
             let settings = resolve(node, &pipeline, &file)?;
-            let mut run_options = options::run_options(&settings, historical);
-            run_options.listener.admission = connection.admission();
-            run_options.exporter = connection.exporter();
-            run_node::run(run_options)?;
+            run_node::run(options::run_options(&settings, historical))?;
         }
         Command::Bench {
             bench,

@@ -298,6 +298,13 @@ fn env_case(key: &str) -> (String, &'static str) {
         "discovery.proxy" => ("127.0.0.1:9050", "\"127.0.0.1:9050\""),
         "discovery.proxy_all" => ("true", "true"),
         "pipeline.first_arrival_table_bytes" => ("65536", "65536"),
+        "limits.max_peers_per_ip" => ("5", "5"),
+        "limits.handshakes_per_ip_per_minute" => ("0", "0"),
+        "limits.handshake_burst_per_ip" => ("4", "4"),
+        "limits.per_ip_limits_on_loopback" => ("true", "true"),
+        "limits.metrics_max_connections" => ("8", "8"),
+        "limits.metrics_header_timeout_ms" => ("1500", "1500"),
+        "limits.peer_threads" => ("3", "3"),
         other => panic!("no environment case for option {other}: add one to env_case"),
     };
     (value.to_string(), toml)

@@ -22,6 +22,7 @@ use super::run::RunOptions;
 use crate::config::Network;
 use crate::config::{PeerLimits, PipelineConfig, Settings};
 use crate::metrics::ExporterConfig;
+use crate::peer::admission::AdmissionConfig;
 use crate::peer::dialer::{DialerConfig, ProxyConfig};
 use crate::peer::discovery::address::AddressPolicy;
 use crate::peer::discovery::DiscoveryConfig;
@@ -100,10 +101,11 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
         listener: ListenerConfig {
             max_peers: settings.limits.max_peers.max(1),
             handshake_timeout,
+            admission: admission_config(&settings.limits),
             ..ListenerConfig::default()
         },
         score: score_config(&settings.limits),
-        exporter: ExporterConfig::default(),
+        exporter: exporter_config(&settings.limits),
         chain: settings.chain.clone(),
         serve: ServeConfig {
             peer_bytes_per_sec: settings.limits.serve_bytes_per_sec,
@@ -113,6 +115,27 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
         },
         rgs_interval: settings.handout.rgs_interval,
         discovery: discovery_config(settings),
+        peer_threads: settings.limits.peer_threads.max(1),
+    }
+}
+
+/// The per-address limits on inbound connections.
+pub fn admission_config(limits: &PeerLimits) -> AdmissionConfig {
+    AdmissionConfig {
+        max_per_ip: limits.max_peers_per_ip,
+        handshakes_per_minute: limits.handshakes_per_ip_per_minute,
+        handshake_burst: limits.handshake_burst_per_ip.max(1),
+        limit_loopback: limits.per_ip_limits_on_loopback,
+        ..AdmissionConfig::default()
+    }
+}
+
+/// The metrics server's bounds.
+pub fn exporter_config(limits: &PeerLimits) -> ExporterConfig {
+    ExporterConfig {
+        max_connections: limits.metrics_max_connections.max(1),
+        header_read_timeout: limits.metrics_header_timeout.max(Duration::from_millis(1)),
+        ..ExporterConfig::default()
     }
 }
 
@@ -132,5 +155,24 @@ pub fn discovery_config(settings: &Settings) -> DiscoveryConfig {
         dns_seeds: d.dns_seeds.clone(),
         dns_server: d.dns_server,
         ..DiscoveryConfig::new(settings.data_dir.join(crate::store::STORE_FILE))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The config layer cannot name the peer and metrics layers' types, so it repeats their
+    /// defaults: they must agree.
+    #[test]
+    fn connection_limit_defaults_match_the_listener_and_exporter_defaults() {
+        let limits = PeerLimits::default();
+        assert_eq!(admission_config(&limits), AdmissionConfig::default());
+        let exporter = exporter_config(&limits);
+        let default = ExporterConfig::default();
+        assert_eq!(
+            (exporter.max_connections, exporter.header_read_timeout),
+            (default.max_connections, default.header_read_timeout)
+        );
     }
 }

@@ -2,6 +2,14 @@
 //! opens the gossip_store in the data dir, starts the pipeline, accepts peers on `--listen` and dials every `--peer`, all feeding the
 //! one sieve; on SIGINT/SIGTERM stops accepting and dialing, closes the sessions, drains the
 //! pipeline and exits.
+//!
+//! Two runtimes (issue 11): everything that faces the network — the listener, handshakes,
+//! sessions with their writers, streams and query answers, the dialer and the metrics server
+//! with the hand-out routes — runs on a multi-threaded tokio runtime of `peer_threads` workers,
+//! so one slow or hostile connection holds at most one thread. The actix `System` on the main
+//! thread keeps the start-up, the chain watchers, snapshot timing and shutdown; the verifier
+//! shards and the store are actix actors on arbiters of their own, reached from any thread
+//! through their mailboxes (`Recipient::try_send` under the sieve's slots, `Addr::send`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -47,6 +55,8 @@ pub struct RunOptions {
     /// Time between Rapid Gossip Sync snapshot generations.
     pub rgs_interval: Duration,
     pub discovery: DiscoveryConfig,
+    /// Worker threads of the network runtime (see the module comment).
+    pub peer_threads: usize,
 }
 
 pub fn run(options: RunOptions) -> anyhow::Result<()> {
@@ -61,9 +71,22 @@ pub fn run(options: RunOptions) -> anyhow::Result<()> {
     for peer in &options.peers {
         scores.protect(peer.node_id.serialize());
     }
+    let network = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(options.peer_threads.max(1))
+        .thread_name("gossip-sieve-net")
+        .enable_all()
+        .build()?;
     let system = actix::System::new();
-    let result = system.block_on(run_inside(options, identity, scores));
+    let result = system.block_on(run_inside(
+        options,
+        identity,
+        scores,
+        network.handle().clone(),
+    ));
     actix::System::current().stop();
+    // Sessions have ended by now (or were given up on after the drain timeout); what is left
+    // (an aborted exporter connection) must not hold the exit.
+    network.shutdown_timeout(Duration::from_secs(2));
     result
 }
 
@@ -71,6 +94,7 @@ async fn run_inside(
     options: RunOptions,
     identity: Arc<NodeIdentity>,
     scores: ScoreBoard,
+    network: tokio::runtime::Handle,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new(options.pipeline.shards.max(1))?);
     // The operator's peers get their own propagation label; every other peer shares one.
@@ -91,16 +115,18 @@ async fn run_inside(
         Some(&metrics),
     )?);
     let routes: Arc<dyn metrics::exporter::Routes> = HandoutRoutes::new(handout.clone());
-    let (metrics_bound, exporter) = metrics::serve_routes(
-        options.metrics_addr,
-        metrics.clone(),
-        health.clone(),
-        options.exporter.clone(),
-        Some(routes),
-    )
-    .await?;
+    // Bound inside the network runtime, so their sockets are driven by its threads.
+    let (metrics_bound, exporter) = network
+        .spawn(metrics::serve_routes(
+            options.metrics_addr,
+            metrics.clone(),
+            health.clone(),
+            options.exporter.clone(),
+            Some(routes),
+        ))
+        .await??;
     let listener = match options.listen {
-        Some(addr) => Some(TcpListener::bind(addr).await?),
+        Some(addr) => Some(network.spawn(TcpListener::bind(addr)).await??),
         None => None,
     };
     // Accepted gossip is persisted in the data dir and loaded back at start without
@@ -175,6 +201,11 @@ async fn run_inside(
     // at once, and an uninstalled handler would let the signal kill the process uncleanly.
     let signals = Signals::install()?;
 
+    // Every series exists before the metrics address is printed: the exporter runs on the
+    // network runtime, so a scrape may come in at once.
+    let discovery_metrics = Arc::new(DiscoveryMetrics::register(&metrics.registry)?);
+    discovery::publish_limits(&options.discovery, &metrics);
+
     // Tests and scripts parse these lines; the bound addresses matter when port 0 was asked.
     println!("node_id {}", identity.node_id_hex());
     println!("metrics {metrics_bound}");
@@ -186,7 +217,7 @@ async fn run_inside(
     let mut tasks = chain.spawn_watchers(forgetter, health.clone(), Some(loaded), shutdown.clone());
     if let Some(listener) = listener {
         println!("listening {}", listener.local_addr()?);
-        tasks.push(actix::spawn(accept_loop(
+        tasks.push(network.spawn(accept_loop(
             listener,
             ctx.clone(),
             options.listener,
@@ -194,17 +225,19 @@ async fn run_inside(
         )));
     }
     // Configured peers, and the outbound slots left filled from the graph (issue 18).
-    let discovery_metrics = Arc::new(DiscoveryMetrics::register(&metrics.registry)?);
-    discovery::publish_limits(&options.discovery, &metrics);
-    tasks.extend(discovery::spawn(
-        options.peers,
-        ctx.clone(),
-        graph,
-        options.dialer,
-        options.discovery,
-        discovery_metrics,
-        shutdown.clone(),
-    ));
+    // The dialers and the manager spawn onto the runtime they are started in.
+    tasks.extend({
+        let _network = network.enter();
+        discovery::spawn(
+            options.peers,
+            ctx.clone(),
+            graph,
+            options.dialer,
+            options.discovery,
+            discovery_metrics,
+            shutdown.clone(),
+        )
+    });
     // Periodic snapshots start once our own sync is complete, so a wallet is never handed a
     // half-synced graph as the whole network (POST /snapshot/trigger still builds at once).
     let rgs_interval = options.rgs_interval;

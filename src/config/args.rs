@@ -102,6 +102,34 @@ pub struct NodeArgs {
     /// [env: GOSSIP_SIEVE_PROXY_ALL; default false].
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub proxy_all: Option<bool>,
+    /// Inbound connections from one address (IPv6: one /64) at once; 0 = no cap
+    /// [env: GOSSIP_SIEVE_MAX_PEERS_PER_IP; default 16].
+    #[arg(long)]
+    pub max_peers_per_ip: Option<usize>,
+    /// Inbound handshakes one address may start per minute; 0 = no limit
+    /// [env: GOSSIP_SIEVE_HANDSHAKES_PER_IP_PER_MINUTE; default 60].
+    #[arg(long)]
+    pub handshakes_per_ip_per_minute: Option<u32>,
+    /// Inbound handshakes one address may start back to back
+    /// [env: GOSSIP_SIEVE_HANDSHAKE_BURST_PER_IP; default 16].
+    #[arg(long)]
+    pub handshake_burst_per_ip: Option<u32>,
+    /// Apply the per-address limits to loopback too (off by default: Tor hands every inbound
+    /// peer over from 127.0.0.1) [env: GOSSIP_SIEVE_PER_IP_LIMITS_ON_LOOPBACK; default false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub per_ip_limits_on_loopback: Option<bool>,
+    /// Connections the metrics server serves at once
+    /// [env: GOSSIP_SIEVE_METRICS_MAX_CONNECTIONS; default 64].
+    #[arg(long)]
+    pub metrics_max_connections: Option<usize>,
+    /// Milliseconds a metrics client has to send a whole request head
+    /// [env: GOSSIP_SIEVE_METRICS_HEADER_TIMEOUT_MS; default 5000].
+    #[arg(long)]
+    pub metrics_header_timeout_ms: Option<u64>,
+    /// Threads running peer sessions, handshakes and the metrics server; 0 = one per core
+    /// [env: GOSSIP_SIEVE_PEER_THREADS; default 0].
+    #[arg(long)]
+    pub peer_threads: Option<usize>,
     #[command(flatten)]
     pub chain: ChainArgs,
 }

@@ -144,6 +144,20 @@ pub struct LimitsSection {
     pub serve_reply_bytes_per_sec: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serve_global_reply_bytes_per_sec: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_peers_per_ip: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshakes_per_ip_per_minute: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake_burst_per_ip: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_ip_limits_on_loopback: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_max_connections: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_header_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_threads: Option<usize>,
 }
 
 /// `[discovery]`: finding and reaching outbound peers.

@@ -261,6 +261,41 @@ pub(super) const FIRST_ARRIVAL_BYTES: OptionSpec = opt(
     "--first-arrival-table-bytes",
     "GOSSIP_SIEVE_FIRST_ARRIVAL_TABLE_BYTES",
 );
+pub(super) const MAX_PEERS_PER_IP: OptionSpec = opt(
+    "limits.max_peers_per_ip",
+    "--max-peers-per-ip",
+    "GOSSIP_SIEVE_MAX_PEERS_PER_IP",
+);
+pub(super) const HANDSHAKES_PER_IP: OptionSpec = opt(
+    "limits.handshakes_per_ip_per_minute",
+    "--handshakes-per-ip-per-minute",
+    "GOSSIP_SIEVE_HANDSHAKES_PER_IP_PER_MINUTE",
+);
+pub(super) const HANDSHAKE_BURST_PER_IP: OptionSpec = opt(
+    "limits.handshake_burst_per_ip",
+    "--handshake-burst-per-ip",
+    "GOSSIP_SIEVE_HANDSHAKE_BURST_PER_IP",
+);
+pub(super) const PER_IP_ON_LOOPBACK: OptionSpec = opt(
+    "limits.per_ip_limits_on_loopback",
+    "--per-ip-limits-on-loopback",
+    "GOSSIP_SIEVE_PER_IP_LIMITS_ON_LOOPBACK",
+);
+pub(super) const METRICS_MAX_CONNECTIONS: OptionSpec = opt(
+    "limits.metrics_max_connections",
+    "--metrics-max-connections",
+    "GOSSIP_SIEVE_METRICS_MAX_CONNECTIONS",
+);
+pub(super) const METRICS_HEADER_TIMEOUT: OptionSpec = opt(
+    "limits.metrics_header_timeout_ms",
+    "--metrics-header-timeout-ms",
+    "GOSSIP_SIEVE_METRICS_HEADER_TIMEOUT_MS",
+);
+pub(super) const PEER_THREADS: OptionSpec = opt(
+    "limits.peer_threads",
+    "--peer-threads",
+    "GOSSIP_SIEVE_PEER_THREADS",
+);
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
 pub(super) const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
 
@@ -326,4 +361,11 @@ pub const OPTIONS: &[OptionSpec] = &[
     PROXY,
     PROXY_ALL,
     FIRST_ARRIVAL_BYTES,
+    MAX_PEERS_PER_IP,
+    HANDSHAKES_PER_IP,
+    HANDSHAKE_BURST_PER_IP,
+    PER_IP_ON_LOOPBACK,
+    METRICS_MAX_CONNECTIONS,
+    METRICS_HEADER_TIMEOUT,
+    PEER_THREADS,
 ];

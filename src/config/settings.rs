@@ -51,6 +51,22 @@ pub struct PeerLimits {
     pub serve_reply_bytes_per_sec: u64,
     /// Query replies to all peers, bytes per second (0 = unlimited).
     pub serve_global_reply_bytes_per_sec: u64,
+    /// Inbound connections from one source address (IPv6: one /64) at once (0 = no cap).
+    pub max_peers_per_ip: usize,
+    /// Inbound handshakes one source address may start per minute (0 = no limit).
+    pub handshakes_per_ip_per_minute: u32,
+    /// Inbound handshakes one source address may start back to back.
+    pub handshake_burst_per_ip: u32,
+    /// The per-address limits apply to loopback too.
+    pub per_ip_limits_on_loopback: bool,
+    /// Connections the metrics server serves at once.
+    pub metrics_max_connections: usize,
+    /// Time a metrics client has to send a whole request head.
+    pub metrics_header_timeout: Duration,
+    /// Worker threads of the runtime that runs peer sessions, handshakes and the metrics
+    /// server (resolved: 0 in the layers means one per core). The verifier shards and the
+    /// store have threads of their own.
+    pub peer_threads: usize,
 }
 
 impl Default for PeerLimits {
@@ -72,6 +88,18 @@ impl Default for PeerLimits {
             serve_bytes_per_sec: 1_000_000,
             serve_reply_bytes_per_sec: 1_000_000,
             serve_global_reply_bytes_per_sec: 1000 * 1024,
+            // The peer layer's `AdmissionConfig` and the metrics layer's `ExporterConfig` say
+            // why (a test in `commands::options` holds these to their defaults).
+            max_peers_per_ip: 16,
+            handshakes_per_ip_per_minute: 60,
+            handshake_burst_per_ip: 16,
+            // Tor hands every inbound peer over from 127.0.0.1.
+            per_ip_limits_on_loopback: false,
+            metrics_max_connections: 64,
+            metrics_header_timeout: Duration::from_secs(5),
+            // Sessions spend their time in BOLT 8 decryption and waiting; one thread per core
+            // lets a slow or hostile session hold one thread without stalling the rest.
+            peer_threads: default_shards(),
         }
     }
 }
@@ -163,6 +191,18 @@ macro_rules! seconds {
     };
 }
 
+/// A row for a `Duration` option spelled in milliseconds, within `[min, max]` of them.
+macro_rules! millis {
+    ($spec:expr, $($set:ident).+, $($flag:ident).+, $($file:ident).+, $min:expr, $max:expr) => {
+        ($spec, |l, a, f, s| {
+            let default = millis(s.$($set).+);
+            let ms = l.bounded($spec, a.$($flag).+, f.$($file).+, default, $min, $max)?;
+            s.$($set).+ = Duration::from_millis(ms);
+            Ok(())
+        })
+    };
+}
+
 /// Every option but the log's (resolved on its own by [`LogSettings::resolve`], which `main`
 /// also calls before anything else so that errors can be logged), in resolution order: a check
 /// that compares two options sits in the row of the later one.
@@ -199,20 +239,8 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         Ok(())
     }),
     (SHARDS, |l, a, f, s| {
-        // 0 = one per core.
-        let shards = l.bounded(
-            SHARDS,
-            a.pipeline.shards,
-            f.pipeline.shards,
-            0,
-            0,
-            MAX_SHARDS,
-        )?;
-        s.pipeline.shards = if shards == 0 {
-            default_shards()
-        } else {
-            shards
-        };
+        s.pipeline.shards =
+            threads_or_one_per_core(l, SHARDS, a.pipeline.shards, f.pipeline.shards)?;
         Ok(())
     }),
     plain!(
@@ -372,20 +400,15 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         limits.ping_timeout_secs,
         1
     ),
-    (HANDSHAKE_TIMEOUT, |l, a, f, s| {
-        // 0 is taken as 1 ms where the timeout is used (`commands::options`).
-        let default = millis(s.limits.handshake_timeout);
-        let ms = l.bounded(
-            HANDSHAKE_TIMEOUT,
-            a.node.handshake_timeout_ms,
-            f.limits.handshake_timeout_ms,
-            default,
-            0,
-            u64::MAX,
-        )?;
-        s.limits.handshake_timeout = Duration::from_millis(ms);
-        Ok(())
-    }),
+    // 0 is taken as 1 ms where the timeout is used (`commands::options`).
+    millis!(
+        HANDSHAKE_TIMEOUT,
+        limits.handshake_timeout,
+        node.handshake_timeout_ms,
+        limits.handshake_timeout_ms,
+        0,
+        u64::MAX
+    ),
     plain!(
         DISCONNECT_SCORE,
         limits.disconnect_score,
@@ -703,6 +726,66 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         8,
         MAX_PENDING_BYTES
     ),
+    // 0 = no cap.
+    plain!(
+        MAX_PEERS_PER_IP,
+        limits.max_peers_per_ip,
+        node.max_peers_per_ip,
+        limits.max_peers_per_ip,
+        0,
+        usize::MAX
+    ),
+    // 0 = no limit.
+    plain!(
+        HANDSHAKES_PER_IP,
+        limits.handshakes_per_ip_per_minute,
+        node.handshakes_per_ip_per_minute,
+        limits.handshakes_per_ip_per_minute,
+        0,
+        u32::MAX
+    ),
+    plain!(
+        HANDSHAKE_BURST_PER_IP,
+        limits.handshake_burst_per_ip,
+        node.handshake_burst_per_ip,
+        limits.handshake_burst_per_ip,
+        1,
+        u32::MAX
+    ),
+    (PER_IP_ON_LOOPBACK, |l, a, f, s| {
+        let m = &mut s.limits;
+        m.per_ip_limits_on_loopback = l
+            .pick(
+                PER_IP_ON_LOOPBACK,
+                a.node.per_ip_limits_on_loopback,
+                f.limits.per_ip_limits_on_loopback,
+                m.per_ip_limits_on_loopback,
+            )?
+            .value;
+        Ok(())
+    }),
+    // Each connection is a file descriptor: the cap exists to keep them bounded.
+    plain!(
+        METRICS_MAX_CONNECTIONS,
+        limits.metrics_max_connections,
+        node.metrics_max_connections,
+        limits.metrics_max_connections,
+        1,
+        MAX_MAILBOX
+    ),
+    millis!(
+        METRICS_HEADER_TIMEOUT,
+        limits.metrics_header_timeout,
+        node.metrics_header_timeout_ms,
+        limits.metrics_header_timeout_ms,
+        1,
+        3_600_000
+    ),
+    (PEER_THREADS, |l, a, f, s| {
+        let (flag, file) = (a.node.peer_threads, f.limits.peer_threads);
+        s.limits.peer_threads = threads_or_one_per_core(l, PEER_THREADS, flag, file)?;
+        Ok(())
+    }),
 ];
 
 /// Outbound peers beyond this are a typo: each is a socket and a session.
@@ -794,6 +877,21 @@ fn resolve_dns_seeds(
         }
     }
     Ok(items)
+}
+
+/// A thread count where 0 (the default) means one per core.
+fn threads_or_one_per_core(
+    layers: &Layers<'_>,
+    option: OptionSpec,
+    flag: Option<usize>,
+    file: Option<usize>,
+) -> Result<usize, ConfigError> {
+    let threads = layers.bounded(option, flag, file, 0, 0, MAX_SHARDS)?;
+    Ok(if threads == 0 {
+        default_shards()
+    } else {
+        threads
+    })
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -919,6 +1017,13 @@ impl Settings {
                 serve_global_reply_bytes_per_sec: Some(
                     self.limits.serve_global_reply_bytes_per_sec,
                 ),
+                max_peers_per_ip: Some(self.limits.max_peers_per_ip),
+                handshakes_per_ip_per_minute: Some(self.limits.handshakes_per_ip_per_minute),
+                handshake_burst_per_ip: Some(self.limits.handshake_burst_per_ip),
+                per_ip_limits_on_loopback: Some(self.limits.per_ip_limits_on_loopback),
+                metrics_max_connections: Some(self.limits.metrics_max_connections),
+                metrics_header_timeout_ms: Some(millis(self.limits.metrics_header_timeout)),
+                peer_threads: Some(self.limits.peer_threads),
             },
             log: LogSection {
                 level: Some(self.log.level.clone()),

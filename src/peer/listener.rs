@@ -110,7 +110,7 @@ pub async fn accept_loop(
         let mut shutdown = shutdown.clone();
         let handshake_timeout = config.handshake_timeout;
         let refusals = refusals.clone();
-        actix::spawn(async move {
+        tokio::spawn(async move {
             let _slot = slot;
             let _permit = permit;
             let handshake = tokio::select! {

@@ -117,7 +117,7 @@ pub fn spawn(
             metrics.connected_gauge(Origin::Configured, DialTarget::type_of_host(&peer.host));
         let (peer, ctx, dialer, shutdown) =
             (peer.clone(), ctx.clone(), dialer.clone(), shutdown.clone());
-        tasks.push(actix::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let stats = dial_counted(peer.clone(), ctx, dialer, shutdown, Some(gauge)).await;
             tracing::info!(%peer, ?stats, "dialer stopped");
         }));
@@ -140,7 +140,7 @@ pub fn spawn(
             metrics,
             seeds_due: Instant::now(),
         };
-        tasks.push(actix::spawn(manager.run(shutdown)));
+        tasks.push(tokio::spawn(manager.run(shutdown)));
     }
     tasks
 }
@@ -363,7 +363,7 @@ impl Manager {
         let (ctx, dialer, metrics) = (self.ctx.clone(), self.dialer.clone(), self.metrics.clone());
         let mut shutdown = shutdown.clone();
         tracing::info!(%peer, origin = origin.label(), "dialling a discovered peer");
-        Some(actix::spawn(async move {
+        Some(tokio::spawn(async move {
             let on_session = metrics.clone();
             let established = move || {
                 drop(queued);

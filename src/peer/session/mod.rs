@@ -186,8 +186,8 @@ pub async fn run_session<R, W>(
     mut shutdown: watch::Receiver<bool>,
 ) -> SessionReport
 where
-    R: AsyncRead + Unpin + 'static,
-    W: AsyncWrite + Unpin + 'static,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     let started = Instant::now();
     let remote_id: PeerId = remote.serialize();
@@ -500,7 +500,7 @@ impl Session {
                 echo: self.echo.clone(),
                 requests: self.stream_requests.subscribe(),
             };
-            self.stream_task = Some(AbortOnDrop(actix::spawn(streamer.run())));
+            self.stream_task = Some(AbortOnDrop(tokio::spawn(streamer.run())));
         }
     }
 
@@ -523,7 +523,7 @@ impl Session {
     /// gets one answer at a time at the reply rate, and costs us no memory for the rest.
     fn start_query<F>(&mut self, query_type: &'static str, answer: F) -> Result<(), EndReason>
     where
-        F: std::future::Future<Output = Result<(), outbound::Closed>> + 'static,
+        F: std::future::Future<Output = Result<(), outbound::Closed>> + Send + 'static,
     {
         let metrics = &self.ctx.serving.metrics;
         if self
@@ -540,7 +540,7 @@ impl Session {
             return Ok(());
         }
         metrics.query(query_type, "answered");
-        self.query_task = Some(AbortOnDrop(actix::spawn(async move {
+        self.query_task = Some(AbortOnDrop(tokio::spawn(async move {
             // A closed lane is the session ending: nothing left to answer.
             let _ = answer.await;
         })));

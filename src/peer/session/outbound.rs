@@ -106,8 +106,8 @@ impl Lane {
 }
 
 impl Outbound {
-    /// Starts the writer task on the current actix arbiter; returns the queue and the task.
-    pub(super) fn start<W: AsyncWrite + Unpin + 'static>(
+    /// Starts the writer task on the current tokio runtime; returns the queue and the task.
+    pub(super) fn start<W: AsyncWrite + Unpin + Send + 'static>(
         writer: Bolt8Writer<W>,
         max_messages: usize,
         max_bytes: usize,
@@ -121,7 +121,7 @@ impl Outbound {
         let (replies, replies_rx) = Lane::new(lanes.replies, serve.clone());
         let (stream, stream_rx) = Lane::new(lanes.stream, serve.clone());
         let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let task = actix::spawn(write_loop(
+        let task = tokio::spawn(write_loop(
             writer,
             Receivers {
                 control: control_rx,

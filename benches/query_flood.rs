@@ -1,0 +1,400 @@
+//! How much a peer flooding `query_channel_range` slows another peer's gossip intake (issue 11
+//! item 4): the ratio of one peer's intake rate with a flood running to the rate without it,
+//! measured in the same run against the same release binary, best of `--runs` each,
+//! interleaved. Target: the ratio stays above 0.8 (under 20% slowdown).
+//!
+//! Each round starts `gossip-sieve run` on a copy of a mainnet-sized gossip_store (so every
+//! flood query asks for the whole graph: ~54,000 short_channel_ids, ~430 KB of replies), then
+//! one inbound "intake" peer sends a separate generated graph (new channels, their updates and
+//! node announcements), and the time until the node has judged every one of its messages
+//! (`messages_accepted_total` + `messages_dropped_total`) gives the intake rate. In the flood
+//! rounds `--flooders` more inbound peers send `query_channel_range` for every block, back to
+//! back without waiting for answers, for the whole round, and read whatever comes back.
+//!
+//! The node runs with its defaults (reply rates 1 MB/s per peer, 1,000 KiB/s for all; inbound
+//! 1 MiB/s per peer with an 8 MiB burst, which the default intake of ~5 MB fits in, so the
+//! intake peer's own budget does not hide a slowdown), `--peer-threads` passed through (0 = one
+//! per core). `--peer-rate B` sets `--peer-rate-bytes-per-sec` for every peer: a high value lets
+//! the flooder send as fast as the node decrypts (the worst case).
+//!
+//! The flooding client runs on the same machine and competes for its cores: on a small machine
+//! part of the measured slowdown is the flooder's own CPU, not the node's.
+//!
+//! `cargo bench --bench query_flood -- [--nodes N --channels M --intake-nodes N
+//! --intake-channels M --flooders F --runs R --peer-threads T --peer-rate B]`
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gossip_sieve::peer::identity::NodeIdentity;
+use gossip_sieve::sim::corpus::{self, CorpusSpec, BITCOIN_MAINNET_CHAIN_HASH};
+use gossip_sieve::store::{StoreWriter, STORE_FILE};
+use gossip_sieve::transport::{handshake_initiator, Bolt8Reader, Bolt8Writer};
+use gossip_sieve::wire::bolt1::Init;
+use gossip_sieve::wire::gossip::{ChannelUpdate, NodeAnnouncement};
+use gossip_sieve::wire::kind::{message_kind, GossipKind};
+use gossip_sieve::wire::queries::QueryChannelRange;
+use secp256k1::PublicKey;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+struct Args {
+    nodes: usize,
+    channels: usize,
+    intake_nodes: usize,
+    intake_channels: usize,
+    flooders: usize,
+    runs: usize,
+    peer_threads: usize,
+    /// `--peer-rate-bytes-per-sec` for the node; 0 = its default.
+    peer_rate: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        nodes: corpus::MAINNET_NODES,
+        channels: corpus::MAINNET_CHANNELS,
+        intake_nodes: 2_000,
+        intake_channels: 6_000,
+        flooders: 1,
+        runs: 3,
+        peer_threads: 0,
+        peer_rate: 0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let Some(value) = it.next().and_then(|v| v.parse::<usize>().ok()) else {
+            continue;
+        };
+        match flag.as_str() {
+            "--nodes" => a.nodes = value,
+            "--channels" => a.channels = value,
+            "--intake-nodes" => a.intake_nodes = value,
+            "--intake-channels" => a.intake_channels = value,
+            "--flooders" => a.flooders = value,
+            "--runs" => a.runs = value.max(1),
+            "--peer-threads" => a.peer_threads = value,
+            "--peer-rate" => a.peer_rate = value,
+            _ => {}
+        }
+    }
+    a
+}
+
+fn spec(nodes: usize, channels: usize, seed: u64) -> CorpusSpec {
+    CorpusSpec {
+        nodes,
+        channels,
+        seed,
+        invalid_rate: 0.0,
+        chain_hash: BITCOIN_MAINNET_CHAIN_HASH,
+        now: gossip_sieve::clock::unix_now(),
+    }
+}
+
+/// The graph the flood queries, as a store `run` loads without verifying (announcements
+/// first, as the store actor writes them). Returns the messages written.
+fn write_base_store(path: &Path, nodes: usize, channels: usize) -> usize {
+    let mut messages = Vec::new();
+    corpus::generate(&spec(nodes, channels, 7), |msg| messages.push(msg));
+    // A stable sort keeps each kind in generation order.
+    messages.sort_by_key(|msg| message_kind(msg).map_or(3, GossipKind::index));
+    let mut writer = StoreWriter::create(path).expect("create store");
+    for msg in &messages {
+        let written = match message_kind(msg) {
+            Some(GossipKind::ChannelAnnouncement) => writer.append_channel_announcement(msg, 0, 0),
+            Some(GossipKind::ChannelUpdate) => {
+                let at = ChannelUpdate::parse(msg).map_or(0, |u| u.timestamp);
+                writer.append(msg, at)
+            }
+            Some(GossipKind::NodeAnnouncement) => {
+                let at = NodeAnnouncement::parse(msg).map_or(0, |n| n.timestamp);
+                writer.append(msg, at)
+            }
+            None => continue,
+        };
+        written.expect("append");
+    }
+    writer.flush_and_sync().expect("sync");
+    messages.len()
+}
+
+struct Node {
+    child: Child,
+    node_id: PublicKey,
+    listen: SocketAddr,
+    metrics: SocketAddr,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_node(data_dir: &Path, a: &Args) -> Node {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gossip-sieve"));
+    command
+        .args(["run", "--network", "bitcoin"])
+        .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+        .args(["--outbound-peers", "0", "--dns-seed", "none"])
+        .args(["--peer-threads", &a.peer_threads.to_string()]);
+    if a.peer_rate > 0 {
+        command.args(["--peer-rate-bytes-per-sec", &a.peer_rate.to_string()]);
+    }
+    let mut child = command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("GOSSIP_SIEVE_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn gossip-sieve run");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (mut node_id, mut listen, mut metrics) = (None, None, None);
+    while node_id.is_none() || listen.is_none() || metrics.is_none() {
+        let line = lines
+            .next()
+            .expect("run printed its addresses")
+            .expect("line");
+        if let Some(id) = line.strip_prefix("node_id ") {
+            node_id = PublicKey::from_slice(&hex::decode(id).expect("hex")).ok();
+        } else if let Some(addr) = line.strip_prefix("listening ") {
+            listen = addr.parse().ok();
+        } else if let Some(addr) = line.strip_prefix("metrics ") {
+            metrics = addr.parse().ok();
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Node {
+        child,
+        node_id: node_id.expect("node id"),
+        listen: listen.expect("listen"),
+        metrics: metrics.expect("metrics"),
+    }
+}
+
+/// Messages the node has judged (accepted or dropped), from `/metrics`.
+fn judged(metrics: SocketAddr) -> f64 {
+    let Ok(mut stream) = std::net::TcpStream::connect(metrics) else {
+        return 0.0;
+    };
+    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n");
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.lines()
+        .filter(|l| {
+            l.starts_with("gossip_sieve_messages_accepted_total{")
+                || l.starts_with("gossip_sieve_messages_dropped_total{")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+type Connection = (Bolt8Reader<OwnedReadHalf>, Bolt8Writer<OwnedWriteHalf>);
+
+/// Connects, handshakes and exchanges `init`.
+async fn connect(listen: SocketAddr, node_id: &PublicKey) -> Option<Connection> {
+    let stream = tokio::net::TcpStream::connect(listen).await.ok()?;
+    stream.set_nodelay(true).ok()?;
+    let me = NodeIdentity::random();
+    let (reader, mut writer) =
+        handshake_initiator(stream, me.secret(), node_id, Duration::from_secs(30))
+            .await
+            .ok()?;
+    let init = Init::ours(BITCOIN_MAINNET_CHAIN_HASH).serialize();
+    writer.write_message(&init).await.ok()?;
+    Some((reader, writer))
+}
+
+/// Reads everything the node sends and counts its bytes (pings need no answer: a round is far
+/// shorter than the node's ping interval plus its pong timeout).
+async fn drain(mut reader: Bolt8Reader<OwnedReadHalf>, bytes: Arc<AtomicU64>) {
+    while let Ok(Some(msg)) = reader.read_message().await {
+        bytes.fetch_add(msg.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Sends `query_channel_range` for every block, back to back, until `stop`; reconnects if the
+/// node closes the connection. Returns the queries sent.
+async fn flood(
+    listen: SocketAddr,
+    node_id: PublicKey,
+    stop: Arc<AtomicBool>,
+    replies: Arc<AtomicU64>,
+) -> u64 {
+    let query = QueryChannelRange {
+        chain_hash: BITCOIN_MAINNET_CHAIN_HASH,
+        first_blocknum: 0,
+        number_of_blocks: u32::MAX,
+        query_option: None,
+        unknown_tlvs: Vec::new(),
+    }
+    .serialize();
+    let mut sent = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let Some((reader, mut writer)) = connect(listen, &node_id).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let reading = tokio::spawn(drain(reader, replies.clone()));
+        while !stop.load(Ordering::Relaxed) {
+            if writer.write_message(&query).await.is_err() {
+                break;
+            }
+            sent += 1;
+        }
+        reading.abort();
+    }
+    sent
+}
+
+/// One round: a fresh node on a copy of the base store, the intake peer's graph sent in full,
+/// with or without the flood. Returns (intake messages per second, flood queries, reply bytes).
+fn round(
+    dir: &Path,
+    base: &Path,
+    intake: &[Vec<u8>],
+    flood_with: usize,
+    a: &Args,
+) -> (f64, u64, u64) {
+    static ROUNDS: AtomicU64 = AtomicU64::new(0);
+    let data_dir = dir.join(format!("node-{}", ROUNDS.fetch_add(1, Ordering::Relaxed)));
+    std::fs::create_dir_all(&data_dir).expect("data dir");
+    std::fs::copy(base, data_dir.join(STORE_FILE)).expect("copy store");
+    let node = start_node(&data_dir, a);
+    let before = judged(node.metrics);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let stop = Arc::new(AtomicBool::new(false));
+    let replies = Arc::new(AtomicU64::new(0));
+    let flooders: Vec<_> = (0..flood_with)
+        .map(|_| {
+            runtime.spawn(flood(
+                node.listen,
+                node.node_id,
+                stop.clone(),
+                replies.clone(),
+            ))
+        })
+        .collect();
+    if flood_with > 0 {
+        // The flood is under way before the intake starts.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while replies.load(Ordering::Relaxed) < 100_000 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let (reader, mut writer) = runtime
+        .block_on(connect(node.listen, &node.node_id))
+        .expect("intake peer connects");
+    let _intake_reader = runtime.spawn(drain(reader, Arc::new(AtomicU64::new(0))));
+    let started = Instant::now();
+    let target = before + intake.len() as f64;
+    runtime.block_on(async {
+        for msg in intake {
+            writer.write_message(msg).await.expect("intake write");
+        }
+    });
+    // Until every intake message is judged; a message parked as an orphan (a generated scid
+    // that happens to collide with the base graph's) would never be, so 5 s without progress
+    // also ends the wait, timed at the last progress.
+    let (mut last, mut last_change) = (before, started.elapsed());
+    loop {
+        let now = judged(node.metrics);
+        if now > last {
+            (last, last_change) = (now, started.elapsed());
+        }
+        if now >= target || started.elapsed() - last_change > Duration::from_secs(5) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if last < target {
+        eprintln!("  ({} intake messages never judged)", target - last);
+    }
+    let seconds = last_change.as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let queries: u64 = flooders
+        .into_iter()
+        .map(|f| runtime.block_on(f).unwrap_or(0))
+        .sum();
+    drop(writer);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(node);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    (
+        intake.len() as f64 / seconds,
+        queries,
+        replies.load(Ordering::Relaxed),
+    )
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let a = args();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let base: PathBuf = dir.path().join("base_store");
+    let started = Instant::now();
+    let stored = write_base_store(&base, a.nodes, a.channels);
+    let mut intake = Vec::new();
+    corpus::generate(&spec(a.intake_nodes, a.intake_channels, 8), |msg| {
+        intake.push(msg)
+    });
+    eprintln!(
+        "base store: {stored} messages; intake: {} messages; prepared in {:.1}s",
+        intake.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let (mut quiet, mut flooded) = (Vec::new(), Vec::new());
+    for run in 0..a.runs {
+        let (rate, _, _) = round(dir.path(), &base, &intake, 0, &a);
+        eprintln!("run {run}: no flood {rate:.0} msg/s");
+        quiet.push(rate);
+        let (rate, queries, replies) = round(dir.path(), &base, &intake, a.flooders, &a);
+        eprintln!(
+            "run {run}: flood   {rate:.0} msg/s ({queries} queries sent, {replies} reply bytes read)"
+        );
+        flooded.push((rate, queries, replies));
+    }
+    let best_quiet = quiet.iter().cloned().fold(0.0, f64::max);
+    let best_flooded = flooded.iter().map(|f| f.0).fold(0.0, f64::max);
+    let (queries, replies) = flooded.iter().fold((0, 0), |(q, r), f| (q + f.1, r + f.2));
+    println!(
+        "query_flood store={}ch intake={} msgs flooders={} peer_threads={} peer_rate={} runs={}",
+        a.channels,
+        intake.len(),
+        a.flooders,
+        if a.peer_threads == 0 {
+            "cores".to_string()
+        } else {
+            a.peer_threads.to_string()
+        },
+        if a.peer_rate == 0 {
+            "default".to_string()
+        } else {
+            a.peer_rate.to_string()
+        },
+        a.runs
+    );
+    println!("  intake without flood: best {best_quiet:.0} msg/s");
+    println!(
+        "  intake with flood:    best {best_flooded:.0} msg/s ({} queries sent, {} reply bytes read over all flood rounds)",
+        queries, replies
+    );
+    println!(
+        "  ratio with/without: {:.3} (slowdown {:.1}%; target < 20%)",
+        best_flooded / best_quiet.max(1e-9),
+        (1.0 - best_flooded / best_quiet.max(1e-9)) * 100.0
+    );
+}
