@@ -23,21 +23,23 @@
 //! `cargo bench --bench query_flood -- [--nodes N --channels M --intake-nodes N
 //! --intake-channels M --flooders F --runs R --peer-threads T --peer-rate B]`
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "support/args.rs"]
+mod flags;
+#[path = "support/served.rs"]
+mod served;
+
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gossip_sieve::peer::identity::NodeIdentity;
 use gossip_sieve::sim::corpus::{self, CorpusSpec, BITCOIN_MAINNET_CHAIN_HASH};
-use gossip_sieve::store::{StoreWriter, STORE_FILE};
+use gossip_sieve::store::STORE_FILE;
 use gossip_sieve::transport::{handshake_initiator, Bolt8Reader, Bolt8Writer};
 use gossip_sieve::wire::bolt1::Init;
-use gossip_sieve::wire::gossip::{ChannelUpdate, NodeAnnouncement};
-use gossip_sieve::wire::kind::{message_kind, GossipKind};
 use gossip_sieve::wire::queries::QueryChannelRange;
 use secp256k1::PublicKey;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -55,7 +57,7 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut a = Args {
+    let defaults = Args {
         nodes: corpus::MAINNET_NODES,
         channels: corpus::MAINNET_CHANNELS,
         intake_nodes: 2_000,
@@ -65,24 +67,17 @@ fn args() -> Args {
         peer_threads: 0,
         peer_rate: 0,
     };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let Some(value) = it.next().and_then(|v| v.parse::<usize>().ok()) else {
-            continue;
-        };
-        match flag.as_str() {
-            "--nodes" => a.nodes = value,
-            "--channels" => a.channels = value,
-            "--intake-nodes" => a.intake_nodes = value,
-            "--intake-channels" => a.intake_channels = value,
-            "--flooders" => a.flooders = value,
-            "--runs" => a.runs = value.max(1),
-            "--peer-threads" => a.peer_threads = value,
-            "--peer-rate" => a.peer_rate = value,
-            _ => {}
-        }
+    let or = |name: &str, default: usize| flags::value(name).unwrap_or(default);
+    Args {
+        nodes: or("--nodes", defaults.nodes),
+        channels: or("--channels", defaults.channels),
+        intake_nodes: or("--intake-nodes", defaults.intake_nodes),
+        intake_channels: or("--intake-channels", defaults.intake_channels),
+        flooders: or("--flooders", defaults.flooders),
+        runs: or("--runs", defaults.runs).max(1),
+        peer_threads: or("--peer-threads", defaults.peer_threads),
+        peer_rate: or("--peer-rate", defaults.peer_rate),
     }
-    a
 }
 
 fn spec(nodes: usize, channels: usize, seed: u64) -> CorpusSpec {
@@ -96,87 +91,24 @@ fn spec(nodes: usize, channels: usize, seed: u64) -> CorpusSpec {
     }
 }
 
-/// The graph the flood queries, as a store `run` loads without verifying (announcements
-/// first, as the store actor writes them). Returns the messages written.
-fn write_base_store(path: &Path, nodes: usize, channels: usize) -> usize {
-    let mut messages = Vec::new();
-    corpus::generate(&spec(nodes, channels, 7), |msg| messages.push(msg));
-    // A stable sort keeps each kind in generation order.
-    messages.sort_by_key(|msg| message_kind(msg).map_or(3, GossipKind::index));
-    let mut writer = StoreWriter::create(path).expect("create store");
-    for msg in &messages {
-        let written = match message_kind(msg) {
-            Some(GossipKind::ChannelAnnouncement) => writer.append_channel_announcement(msg, 0, 0),
-            Some(GossipKind::ChannelUpdate) => {
-                let at = ChannelUpdate::parse(msg).map_or(0, |u| u.timestamp);
-                writer.append(msg, at)
-            }
-            Some(GossipKind::NodeAnnouncement) => {
-                let at = NodeAnnouncement::parse(msg).map_or(0, |n| n.timestamp);
-                writer.append(msg, at)
-            }
-            None => continue,
-        };
-        written.expect("append");
-    }
-    writer.flush_and_sync().expect("sync");
-    messages.len()
-}
-
-struct Node {
-    child: Child,
-    node_id: PublicKey,
-    listen: SocketAddr,
-    metrics: SocketAddr,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_node(data_dir: &Path, a: &Args) -> Node {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_gossip-sieve"));
-    command
-        .args(["run", "--network", "bitcoin"])
-        .args(["--listen", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
-        .args(["--outbound-peers", "0", "--dns-seed", "none"])
-        .args(["--peer-threads", &a.peer_threads.to_string()]);
+/// The node under test: `run` on the round's copy of the base store, dialing nobody.
+fn start_node(data_dir: &Path, a: &Args) -> served::Served {
+    let mut extra: Vec<String> = [
+        "--outbound-peers",
+        "0",
+        "--dns-seed",
+        "none",
+        "--peer-threads",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    extra.push(a.peer_threads.to_string());
     if a.peer_rate > 0 {
-        command.args(["--peer-rate-bytes-per-sec", &a.peer_rate.to_string()]);
+        extra.push("--peer-rate-bytes-per-sec".into());
+        extra.push(a.peer_rate.to_string());
     }
-    let mut child = command
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("GOSSIP_SIEVE_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn gossip-sieve run");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let (mut node_id, mut listen, mut metrics) = (None, None, None);
-    while node_id.is_none() || listen.is_none() || metrics.is_none() {
-        let line = lines
-            .next()
-            .expect("run printed its addresses")
-            .expect("line");
-        if let Some(id) = line.strip_prefix("node_id ") {
-            node_id = PublicKey::from_slice(&hex::decode(id).expect("hex")).ok();
-        } else if let Some(addr) = line.strip_prefix("listening ") {
-            listen = addr.parse().ok();
-        } else if let Some(addr) = line.strip_prefix("metrics ") {
-            metrics = addr.parse().ok();
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Node {
-        child,
-        node_id: node_id.expect("node id"),
-        listen: listen.expect("listen"),
-        metrics: metrics.expect("metrics"),
-    }
+    served::start(data_dir, &extra)
 }
 
 /// Messages the node has judged (accepted or dropped), from `/metrics`.
@@ -339,14 +271,17 @@ fn round(
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    if flags::listing_only() {
         return;
     }
     let a = args();
     let dir = tempfile::tempdir().expect("tempdir");
-    let base: PathBuf = dir.path().join("base_store");
+    // The graph the flood queries, as a store `run` loads without verifying.
+    let base_dir: PathBuf = dir.path().join("base");
+    std::fs::create_dir_all(&base_dir).expect("base dir");
+    let base = base_dir.join(STORE_FILE);
     let started = Instant::now();
-    let stored = write_base_store(&base, a.nodes, a.channels);
+    let (stored, _) = served::write_store(&base_dir, &spec(a.nodes, a.channels, 7));
     let mut intake = Vec::new();
     corpus::generate(&spec(a.intake_nodes, a.intake_channels, 8), |msg| {
         intake.push(msg)
