@@ -728,6 +728,20 @@ async fn the_binary_validates_waits_forgets_and_survives_its_regtest_node_stoppi
                 && amounts.contains(&700_000)
         },
     );
+    // The graph API in LND's shape gives the funding outpoint it validated as `chan_point`.
+    let (status, body) = common::http::request(sieve.metrics, "POST", "/snapshot/trigger")
+        .expect("snapshot trigger");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = common::http::request(
+        sieve.metrics,
+        "GET",
+        &format!("/api/v1/channel/{scid_good}"),
+    )
+    .expect("graph API");
+    assert_eq!(status, 200, "{body}");
+    let edge: Value = serde_json::from_str(&body).expect("LND edge JSON");
+    assert_eq!(edge["chan_point"], format!("{txid}:0"), "{edge}");
+    assert_eq!(edge["capacity"], "500000", "{edge}");
 
     // Spent, then the forget delay (3 blocks): forgotten and deleted in the store.
     submit_block_with(&rpc, spend_of(OutPoint { txid, vout: 0 })).await;

@@ -133,7 +133,8 @@ impl WatchHandle {
         self.index.lock().by_outpoint.get(outpoint).copied()
     }
 
-    fn outpoint_of(&self, scid: ShortChannelId) -> Option<OutPoint> {
+    /// The funding outpoint of a watched (validated, open) channel.
+    pub fn outpoint_of(&self, scid: ShortChannelId) -> Option<OutPoint> {
         self.index.lock().by_scid.get(&scid).copied()
     }
 }

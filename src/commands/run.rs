@@ -140,6 +140,7 @@ async fn run_inside(
     )?;
     eprintln!("store: {}", serde_json::to_string(&report)?);
     let mut chain = ChainRuntime::start(&options.chain, None, &metrics, &health)?;
+    handout.set_chain(chain.stage.clone());
     let forgetter = Forgetter::new(graph.clone(), metrics.clone(), Some(store.sender()))?;
     let serving = Serving::new(options.serve.clone(), Some(store.tail()), &metrics)?;
     // DESIGN §3: every bound exported. Per peer: streamed and reply bytes queued, echo window,

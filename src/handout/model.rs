@@ -46,6 +46,9 @@ pub struct ChannelInfo {
     /// Funding amount from the store's `channel_amount` record; 0 while unknown (no chain
     /// backend has looked it up).
     pub amount_sat: u64,
+    /// `txid:vout` of the funding output, as LND's `chan_point`; known only to a running node
+    /// that validated the channel on chain (the store keeps no outpoint), else `None`.
+    pub funding_outpoint: Option<String>,
     pub seen: u32,
     /// Index = direction (`channel_flags & 1`): 0 is signed by node_id_1.
     pub policies: [Option<Policy>; 2],
@@ -239,6 +242,7 @@ impl Builder<'_> {
                 nodes,
                 features: ca.features,
                 amount_sat: 0,
+                funding_outpoint: None,
                 seen: 0,
                 policies: [None, None],
             },

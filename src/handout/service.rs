@@ -23,6 +23,7 @@ use super::rgs::{serialize, RgsVersion, SnapshotCounts};
 use crate::clock::unix_now;
 use crate::graph::Graph;
 use crate::metrics::Metrics;
+use crate::pipeline::chain_stage::ChainStage;
 use crate::store::first_seen::FirstSeen;
 use crate::store::STORE_FILE;
 
@@ -65,6 +66,8 @@ pub struct Handout {
     first_seen: Arc<Mutex<FirstSeen>>,
     current: RwLock<Option<Arc<Generation>>>,
     before_build: OnceLock<BeforeBuild>,
+    /// Where the funding outpoints of validated channels are known (LND's `chan_point`).
+    chain: OnceLock<Arc<ChainStage>>,
     /// One build at a time (the periodic one and triggers).
     building: tokio::sync::Mutex<()>,
     incrementals: Semaphore,
@@ -86,6 +89,7 @@ impl Handout {
             first_seen: Arc::new(Mutex::new(FirstSeen::open(data_dir)?)),
             current: RwLock::new(None),
             before_build: OnceLock::new(),
+            chain: OnceLock::new(),
             building: tokio::sync::Mutex::new(()),
             incrementals: Semaphore::new(MAX_CONCURRENT_INCREMENTALS),
             metrics: metrics.map(|m| m.rgs.clone()),
@@ -95,6 +99,12 @@ impl Handout {
     /// Installs what runs before each build (the store's flush), once the store is open.
     pub fn set_before_build(&self, hook: BeforeBuild) {
         let _ = self.before_build.set(hook);
+    }
+
+    /// Installs the chain stage whose validated channels' funding outpoints the graph API
+    /// shows (once, at start).
+    pub fn set_chain(&self, stage: Arc<ChainStage>) {
+        let _ = self.chain.set(stage);
     }
 
     pub fn chain_hash(&self) -> [u8; 32] {
@@ -144,6 +154,11 @@ impl Handout {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => GraphModel::default(),
             Err(err) => return Err(err.into()),
         };
+        if let Some(stage) = self.chain.get() {
+            for (scid, channel) in model.channels.iter_mut() {
+                channel.funding_outpoint = stage.funding_outpoint(*scid).map(|o| o.to_string());
+            }
+        }
         {
             let mut first_seen = self.first_seen.lock();
             model.assign_seen(&mut first_seen, built_at);

@@ -3,8 +3,9 @@
 //! prints them: 64-bit integers as strings) and Core Lightning's (`listnodes` and
 //! `listchannels`, one entry per channel direction). The API and `export` both write these.
 //!
-//! Until a chain backend records funding amounts, `capacity` / `amount_msat` are 0, and
-//! `chan_point` is empty: the store keeps no funding outpoint.
+//! Until a chain backend records funding amounts, `capacity` / `amount_msat` are 0. `chan_point`
+//! is the funding outpoint a running node validated on chain; it is empty with `--chain none`
+//! and in offline exports (the store keeps no outpoint).
 
 use std::io::{self, Write};
 
@@ -148,7 +149,7 @@ pub fn lnd_edge(model: &GraphModel, channel: &ChannelInfo) -> Value {
         .unwrap_or(0);
     json!({
         "channel_id": channel.short_channel_id.to_string(),
-        "chan_point": "",
+        "chan_point": channel.funding_outpoint.as_deref().unwrap_or(""),
         "last_update": last_update,
         "node1_pub": hex::encode(model.node_id(channel.nodes[0])),
         "node2_pub": hex::encode(model.node_id(channel.nodes[1])),

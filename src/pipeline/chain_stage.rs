@@ -200,6 +200,17 @@ impl ChainStage {
 }
 
 impl ChainStage {
+    /// The funding outpoint of a validated channel still open (`None` with `--chain none`, or
+    /// while a channel loaded from the store waits for its re-check).
+    pub fn funding_outpoint(&self, short_channel_id: u64) -> Option<bitcoin::OutPoint> {
+        match &self.mode {
+            ChainMode::Validate { watch, .. } => {
+                watch.outpoint_of(ShortChannelId::from_u64(short_channel_id))
+            }
+            ChainMode::Unvalidated(_) => None,
+        }
+    }
+
     /// A forgotten channel's funding outpoint leaves the watch list (which thus holds at most
     /// the validated channels of the graph).
     pub fn unwatch(&self, short_channel_id: u64) {
