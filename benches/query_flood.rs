@@ -80,17 +80,6 @@ fn args() -> Args {
     }
 }
 
-fn spec(nodes: usize, channels: usize, seed: u64) -> CorpusSpec {
-    CorpusSpec {
-        nodes,
-        channels,
-        seed,
-        invalid_rate: 0.0,
-        chain_hash: BITCOIN_MAINNET_CHAIN_HASH,
-        now: gossip_sieve::clock::unix_now(),
-    }
-}
-
 /// The node under test: `run` on the round's copy of the base store, dialing nobody.
 fn start_node(data_dir: &Path, a: &Args) -> served::Served {
     let mut extra: Vec<String> = [
@@ -281,11 +270,12 @@ fn main() {
     std::fs::create_dir_all(&base_dir).expect("base dir");
     let base = base_dir.join(STORE_FILE);
     let started = Instant::now();
-    let (stored, _) = served::write_store(&base_dir, &spec(a.nodes, a.channels, 7));
+    let (stored, _) = served::write_store(&base_dir, &CorpusSpec::valid(a.nodes, a.channels, 7));
     let mut intake = Vec::new();
-    corpus::generate(&spec(a.intake_nodes, a.intake_channels, 8), |msg| {
-        intake.push(msg)
-    });
+    corpus::generate(
+        &CorpusSpec::valid(a.intake_nodes, a.intake_channels, 8),
+        |msg| intake.push(msg),
+    );
     eprintln!(
         "base store: {stored} messages; intake: {} messages; prepared in {:.1}s",
         intake.len(),

@@ -135,14 +135,7 @@ fn main() {
     let a = args();
     let dir = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
-    let spec = CorpusSpec {
-        nodes: a.nodes,
-        channels: a.channels,
-        seed: 7,
-        invalid_rate: 0.0,
-        chain_hash: BITCOIN_MAINNET_CHAIN_HASH,
-        now: gossip_sieve::clock::unix_now(),
-    };
+    let spec = CorpusSpec::valid(a.nodes, a.channels, 7);
     let (messages, bytes) = served::write_store(dir.path(), &spec);
     eprintln!(
         "store: {messages} messages, {bytes} bytes, written in {:.1}s",

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use gossip_sieve::sim::corpus::{self, CorpusSpec, BITCOIN_MAINNET_CHAIN_HASH};
+use gossip_sieve::sim::corpus::{self, CorpusSpec};
 use gossip_sieve::wire::GossipKind;
 use lightning::bitcoin::secp256k1::PublicKey;
 use lightning::ln::peer_handler::{
@@ -97,14 +97,7 @@ pub fn unix_now() -> u32 {
 /// A valid-only mainnet corpus with timestamps in the last few days, so LDK (which rejects
 /// channel_updates older than two weeks or over a day ahead) takes all of it.
 pub fn spec(nodes: usize, channels: usize, seed: u64) -> CorpusSpec {
-    CorpusSpec {
-        nodes,
-        channels,
-        seed,
-        invalid_rate: 0.0,
-        chain_hash: BITCOIN_MAINNET_CHAIN_HASH,
-        now: unix_now(),
-    }
+    CorpusSpec::valid(nodes, channels, seed)
 }
 
 /// Loads the corpus of `spec` into a fresh LDK graph through `P2PGossipSync`, failing if LDK

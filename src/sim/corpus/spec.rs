@@ -57,6 +57,19 @@ impl CorpusSpec {
             now,
         }
     }
+
+    /// A mainnet graph of the given size with no invalid copies, stamped relative to the
+    /// current wall-clock time (so peers that reject old updates take all of it).
+    pub fn valid(nodes: usize, channels: usize, seed: u64) -> Self {
+        CorpusSpec {
+            nodes,
+            channels,
+            seed,
+            invalid_rate: 0.0,
+            chain_hash: BITCOIN_MAINNET_CHAIN_HASH,
+            now: crate::clock::unix_now(),
+        }
+    }
 }
 
 impl Default for CorpusSpec {
