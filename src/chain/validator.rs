@@ -4,9 +4,11 @@
 //! - **Admission with backpressure.** [`ChainValidator::admit`] is an `await` on a semaphore
 //!   sized `lookup_queue`: when that many lookups are in flight the caller waits, exactly as a
 //!   peer session waits for a shard mailbox slot, and its socket stops being read.
-//! - **Never on a shard thread.** [`ChainValidator::lookup`] is a plain function that spawns the
-//!   lookup on the runtime handle the validator was built with and returns a oneshot receiver;
-//!   a verifier shard hands the claim off and goes on verifying.
+//! - **Never waits on a shard thread.** [`ChainValidator::lookup`] is a plain function that
+//!   returns a oneshot receiver. An answer that needs no I/O (from the caches, or from an
+//!   in-process source) is given at once, on the calling thread; anything that has to wait for
+//!   the source continues on the runtime handle the validator was built with, and the verifier
+//!   shard goes on verifying meanwhile.
 //! - **One block fetch for many channels.** Block outputs are cached (bounded in blocks and
 //!   bytes), and concurrent lookups of one block share one fetch.
 //! - **Negative cache.** Claims rejected for a reason only a reorg can change are remembered
@@ -16,6 +18,7 @@
 //!   caller simply gets its answer later. Nothing is ever accepted without the chain's word.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,7 +103,16 @@ pub enum Recheck {
 pub struct LookupPermit(#[allow(dead_code)] OwnedSemaphorePermit);
 
 /// A lookup's queue slot after its answer: held until dropped (see [`ChainValidator::lookup`]).
-pub struct HeldSlot(#[allow(dead_code)] oneshot::Receiver<LookupPermit>);
+pub struct HeldSlot(#[allow(dead_code)] SlotHold);
+
+enum SlotHold {
+    /// Answered on the caller's thread: the slot itself.
+    Now(#[allow(dead_code)] LookupPermit),
+    /// Answered (or parked) on the chain runtime, which hands the slot over with the answer.
+    Later(#[allow(dead_code)] oneshot::Receiver<LookupPermit>),
+    /// Parked at once: the slot went back.
+    Released,
+}
 
 /// What `/readyz` and operators need to know about the chain source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,18 +293,44 @@ impl ChainValidator {
     /// bounds announcements from admission until they are applied, and with them the updates
     /// that wait (parked as orphans) for them. A parked claim gives its slot back at once:
     /// parked ones have their own cap.
+    ///
+    /// The lookup is polled once on the calling thread, inside the validator's runtime (so any
+    /// I/O it starts belongs to that runtime): when the caches or an in-process source answer
+    /// without waiting, the answer is in the receiver when this returns, and no thread is woken
+    /// for it. A hop to the chain runtime and back cost two thread wake-ups per channel, more
+    /// than the lookup itself (`gossip-sieve bench-chain`). Whatever waits on the source (a
+    /// block fetch, `gettxout`) continues on the runtime.
     pub fn lookup(
         &self,
         permit: LookupPermit,
         claim: FundingClaim,
     ) -> (oneshot::Receiver<LookupOutcome>, HeldSlot) {
         let (reply, answer) = oneshot::channel();
+        self.inner.metrics.queue_depth.inc();
+        let started = Instant::now();
+        let this = self.clone();
+        let mut resolving = Box::pin(async move { this.resolve(&claim).await });
+        let first = {
+            let _runtime = self.inner.runtime.enter();
+            resolving
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+        };
+        if let std::task::Poll::Ready(resolved) = first {
+            self.inner.metrics.queue_depth.dec();
+            let tip = self.cached_tip();
+            let hold = if self.finish(resolved, claim, reply, started, tip, None) {
+                SlotHold::Now(permit)
+            } else {
+                SlotHold::Released
+            };
+            return (answer, HeldSlot(hold));
+        }
         let (hand_over, held) = oneshot::channel();
         let this = self.clone();
-        self.inner.metrics.queue_depth.inc();
         self.inner.runtime.spawn(async move {
-            let started = Instant::now();
-            let resolved = this.resolve(&claim).await;
+            // Polled again here with a real waker: the Future contract wakes only the latest.
+            let resolved = resolving.await;
             this.inner.metrics.queue_depth.dec();
             let tip = this.cached_tip();
             if this.finish(resolved, claim, reply, started, tip, None) {
@@ -301,7 +339,7 @@ impl ChainValidator {
                 let _ = hand_over.send(permit);
             }
         });
-        (answer, HeldSlot(held))
+        (answer, HeldSlot(SlotHold::Later(held)))
     }
 
     /// Admits, looks up and waits for the answer.
@@ -945,6 +983,26 @@ mod tests {
             v.try_admit().is_none(),
             "slot held until the answer is acted on"
         );
+        drop(slot);
+        assert!(v.try_admit().is_some());
+    }
+
+    /// The in-process source answers without waiting: the answer is there when `lookup`
+    /// returns (no hop to the chain runtime and back), and the slot is still held.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_that_needs_no_waiting_is_given_before_lookup_returns() {
+        let (source, claim) = setup();
+        source.chain.push_empty(5);
+        let v = validator(
+            &source,
+            ValidatorConfig {
+                lookup_queue: 1,
+                ..ValidatorConfig::default()
+            },
+        );
+        let (mut answer, slot) = v.lookup(v.admit().await, claim);
+        assert!(matches!(answer.try_recv(), Ok(LookupOutcome::Accepted(_))));
+        assert!(v.try_admit().is_none(), "slot held until acted on");
         drop(slot);
         assert!(v.try_admit().is_some());
     }

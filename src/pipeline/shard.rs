@@ -14,10 +14,12 @@
 //!    rejected cache, the peer's penalties, the store hand-off, the in-flight claim).
 //!
 //! The chain stage sits between 1 and 2 (see [`super::chain_stage`]): a verified
-//! channel_announcement's funding lookup starts off this thread, the job gives its mailbox
-//! slot back (its chain ticket's byte budget holds its place instead), and the shard goes on
-//! with other jobs. When the answer arrives, on this shard's thread, it runs 2 and 3 (or 3
-//! alone with a `funding_*` drop reason). The job's in-flight claim lasts until then, so
+//! channel_announcement's funding lookup starts. An answer the validator has at once (its
+//! caches, an in-process source) is settled right away, as without a chain. Otherwise the
+//! lookup goes on off this thread, the job gives its mailbox slot back (its chain ticket's
+//! byte budget holds its place instead), and the shard goes on with other jobs. When the
+//! answer arrives, on this shard's thread, it runs 2 and 3 (or 3 alone with a `funding_*` drop
+//! reason). The job's in-flight claim lasts until then, so
 //! copies are still caught as duplicates, and updates for that channel admitted meanwhile find
 //! it in flight and are re-parked by step 1, exactly as when they overtake an announcement.
 
@@ -83,6 +85,8 @@ pub struct VerifierShard {
 enum ChainStep {
     /// Apply it now, with this funding amount (0: not checked on chain).
     Apply(u64),
+    /// Its funding answer came at once (caches, in-process source): settle it now.
+    Answered(LookupOutcome, ChainHold),
     /// Its funding lookup runs; the answer comes later.
     Waiting(tokio::sync::oneshot::Receiver<LookupOutcome>, ChainHold),
     Drop(DropReason),
@@ -124,7 +128,10 @@ impl VerifierShard {
             return ChainStep::Drop(DropReason::ChainUnavailable);
         };
         match stage.lookup(ticket, ann) {
-            Some((answer, hold)) => ChainStep::Waiting(answer, hold),
+            Some((mut answer, hold)) => match answer.try_recv() {
+                Ok(outcome) => ChainStep::Answered(outcome, hold),
+                Err(_) => ChainStep::Waiting(answer, hold),
+            },
             None => ChainStep::Drop(DropReason::ChainUnavailable),
         }
     }
@@ -376,6 +383,15 @@ impl Handler<VerifyJob> for VerifierShard {
                         .apply_channel(ann, amount_sat)
                         .map(|(key, timestamp)| Processed::Accepted(key, timestamp)),
                     ChainStep::Drop(reason) => Err(reason),
+                    ChainStep::Answered(outcome, hold) => {
+                        metrics
+                            .kind(job.kind)
+                            .verify_duration
+                            .observe(started.elapsed().as_secs_f64());
+                        self.settle_funding(job, ann, outcome, ctx);
+                        drop(hold);
+                        return;
+                    }
                     ChainStep::Waiting(answer, hold) => {
                         metrics
                             .kind(job.kind)
