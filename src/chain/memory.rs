@@ -42,8 +42,9 @@ struct State {
     /// Block hash → index in `blocks` (a lookup per block fetch; a scan of a mainnet-shaped
     /// chain's 13,500 blocks took ~20 µs).
     by_hash: HashMap<BlockHash, usize>,
-    /// Outputs created on the best chain.
-    created: HashMap<OutPoint, u32>,
+    /// Transactions on the best chain: txid → (height, outputs it created). One entry per
+    /// transaction rather than per output halves the demo chain's largest table.
+    created: HashMap<bitcoin::Txid, (u32, u32)>,
     /// Outputs spent on the best chain.
     spent: HashMap<OutPoint, u32>,
     /// Bumped by every reorg so a replacement block hashes differently.
@@ -101,10 +102,8 @@ impl MemoryChain {
             state.spent.insert(*outpoint, height);
         }
         for (_, tx) in &txs {
-            let txid = tx.compute_txid();
-            for vout in 0..tx.output.len() as u32 {
-                state.created.insert(OutPoint { txid, vout }, height);
-            }
+            let outputs = u32::try_from(tx.output.len()).unwrap_or(u32::MAX);
+            state.created.insert(tx.compute_txid(), (height, outputs));
         }
         let outputs = BlockOutputs {
             tx_count: Some(block.tx_count),
@@ -144,7 +143,7 @@ impl MemoryChain {
         state.blocks.truncate(keep);
         state.by_hash.retain(|_, index| *index < keep);
         state.generation = state.generation.wrapping_add(1);
-        state.created.retain(|_, h| *h <= height);
+        state.created.retain(|_, (h, _)| *h <= height);
         state.spent.retain(|_, h| *h <= height);
     }
 
@@ -201,7 +200,11 @@ impl ChainSource for MemoryChain {
 
     fn is_unspent(&self, outpoint: OutPoint) -> ChainFuture<'_, bool> {
         let state = self.state.read();
-        let unspent = state.created.contains_key(&outpoint) && !state.spent.contains_key(&outpoint);
+        let created = state
+            .created
+            .get(&outpoint.txid)
+            .is_some_and(|(_, outputs)| outpoint.vout < *outputs);
+        let unspent = created && !state.spent.contains_key(&outpoint);
         Box::pin(async move { Ok(unspent) })
     }
 

@@ -309,7 +309,11 @@ impl ChainValidator {
         self.inner.metrics.queue_depth.inc();
         let started = Instant::now();
         let this = self.clone();
-        let mut resolving = Box::pin(async move { this.resolve(&claim).await });
+        // Unconstrained: tokio's cooperative budget (spent by the calling thread's other work)
+        // must not turn a ready answer into a pending one.
+        let mut resolving = Box::pin(tokio::task::unconstrained(async move {
+            this.resolve(&claim).await
+        }));
         let first = {
             let _runtime = self.inner.runtime.enter();
             resolving

@@ -16,6 +16,7 @@ use super::gen_corpus::{write_corpus, write_corpus_with_chain};
 use super::ingest::{close_progress, ready_to_feed, summarize_and_stop, IngestOptions};
 use super::summary::RunSummary;
 use crate::chain::ChainSource;
+use crate::chain::MemoryChain;
 use crate::config::{ChainSettings, PeerAddr};
 use crate::graph::Graph;
 use crate::peer::dialer::{dial, DialerConfig};
@@ -86,7 +87,7 @@ pub fn ensure_corpus(spec: &CorpusSpec, cache_dir: &Path) -> anyhow::Result<(Pat
 pub fn ensure_corpus_with_chain(
     spec: &CorpusSpec,
     cache_dir: &Path,
-) -> anyhow::Result<(PathBuf, u64, SimChain)> {
+) -> anyhow::Result<(PathBuf, u64, MemoryChain)> {
     std::fs::create_dir_all(cache_dir)?;
     let path = corpus_path(cache_dir, spec).with_extension("chained.gsd");
     let chain_path = path.with_extension("chain");
@@ -100,13 +101,13 @@ pub fn ensure_corpus_with_chain(
         write_corpus_with_chain(spec, &path, &chain_path)?;
     }
     let count = open_frames(&path)?.count() as u64;
-    let chain = SimChain::read_from(&mut std::io::BufReader::new(std::fs::File::open(
+    let chain = SimChain::read_into_memory(&mut std::io::BufReader::new(std::fs::File::open(
         &chain_path,
     )?))?;
     eprintln!(
         "corpus {} ({count} messages), chain to height {}",
         path.display(),
-        chain.tip_height()
+        chain.tip_now().map_or(0, |tip| tip.height)
     );
     Ok((path, count, chain))
 }
@@ -125,7 +126,7 @@ pub fn run(mut options: DemoOptions) -> anyhow::Result<RunSummary> {
     // In-process chain source: the memory backend, named as such in metrics and logs.
     let chain = match (options.chain.take(), chain) {
         (Some(settings), Some(chain)) => {
-            let source: Arc<dyn ChainSource> = Arc::new(chain.into_memory());
+            let source: Arc<dyn ChainSource> = Arc::new(chain);
             Some((settings, source))
         }
         _ => None,

@@ -394,6 +394,34 @@ impl SimChain {
 
     /// Reads what [`SimChain::write_to`] wrote.
     pub fn read_from(input: &mut impl std::io::Read) -> anyhow::Result<SimChain> {
+        let mut blocks = Vec::new();
+        let base_height = Self::read_blocks(input, |_, block| blocks.push(block))?;
+        Ok(SimChain {
+            base_height,
+            blocks,
+        })
+    }
+
+    /// Reads what [`SimChain::write_to`] wrote straight into an in-process chain source, one
+    /// block at a time: the decoded transactions of the whole chain (tens of MB for the demo's)
+    /// are never held at once, so the demo's peak RSS is the node's and the source's, not a
+    /// loading artefact.
+    pub fn read_into_memory(input: &mut impl std::io::Read) -> anyhow::Result<MemoryChain> {
+        let mut memory: Option<MemoryChain> = None;
+        let base_height = Self::read_blocks(input, |base_height, block| {
+            memory
+                .get_or_insert_with(|| MemoryChain::new(base_height))
+                .push_block(block);
+        })?;
+        Ok(memory.unwrap_or_else(|| MemoryChain::new(base_height)))
+    }
+
+    /// Decodes the file, handing each block (with the base height) to `each` as it is read;
+    /// returns the base height.
+    fn read_blocks(
+        input: &mut impl std::io::Read,
+        mut each: impl FnMut(u32, SparseBlock),
+    ) -> anyhow::Result<u32> {
         fn u32_of(input: &mut impl std::io::Read) -> std::io::Result<u32> {
             let mut b = [0u8; 4];
             input.read_exact(&mut b)?;
@@ -404,7 +432,6 @@ impl SimChain {
         anyhow::ensure!(&magic == CHAIN_FILE_MAGIC, "not a gossip-sieve chain file");
         let base_height = u32_of(input)?;
         let count = u32_of(input)?;
-        let mut blocks = Vec::new();
         for _ in 0..count {
             let tx_count = u32_of(input)?;
             let txs_len = u32_of(input)?;
@@ -417,12 +444,9 @@ impl SimChain {
                 input.read_exact(&mut bytes)?;
                 txs.push((index, bitcoin::consensus::deserialize(&bytes)?));
             }
-            blocks.push(SparseBlock { txs, tx_count });
+            each(base_height, SparseBlock { txs, tx_count });
         }
-        Ok(SimChain {
-            base_height,
-            blocks,
-        })
+        Ok(base_height)
     }
 }
 
@@ -512,7 +536,10 @@ mod tests {
         sim.write_to(&mut file).unwrap();
         let read = SimChain::read_from(&mut file.as_slice()).unwrap();
         assert_eq!(read.blocks.len(), sim.blocks.len());
-        let chain: Arc<dyn ChainSource> = Arc::new(read.into_memory());
+        // Streamed block by block, the file gives the same chain (same tip hash).
+        let streamed = SimChain::read_into_memory(&mut file.as_slice()).unwrap();
+        assert_eq!(streamed.tip_now(), read.into_memory().tip_now());
+        let chain: Arc<dyn ChainSource> = Arc::new(streamed);
         let validator = ChainValidator::new(
             chain,
             ValidatorConfig::default(),
