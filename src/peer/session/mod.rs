@@ -235,6 +235,7 @@ where
         last_warning: None,
         bucket: ByteBucket::new(ctx.session.inbound_bytes_per_sec, ctx.session.inbound_burst),
         unpaced_bytes: 0,
+        first_admission: None,
         pong_deadline: None,
         echo: Arc::new(Mutex::new(RecentlyReceived::new(
             ctx.serving.config.echo_window,
@@ -287,6 +288,8 @@ struct Session {
     bucket: ByteBucket,
     /// Bytes of this batch's messages not yet charged to `bucket`.
     unpaced_bytes: u64,
+    /// When this batch's first admission started (see [`Session::drain_buffered`]).
+    first_admission: Option<Instant>,
     pong_deadline: Option<tokio::time::Instant>,
     /// What the peer sent us lately, never streamed back to it.
     echo: Arc<Mutex<RecentlyReceived>>,
@@ -427,12 +430,23 @@ impl Session {
     /// accounting ([`Session::end_batch`]).
     async fn drain_buffered<R>(&mut self, reader: &mut Bolt8Reader<R>) -> Result<(), EndReason> {
         for _ in 1..READ_BATCH {
+            // Admissions may wait on a full shard (up to `stall_timeout` each): a batch that
+            // has spent `BATCH_TIME` since its first one goes back to the `select!`, so
+            // shutdown and the timers are never held back by more than one such wait. A
+            // batch of duplicates never reads the clock for this.
+            if self
+                .first_admission
+                .is_some_and(|at| at.elapsed() >= BATCH_TIME)
+            {
+                break;
+            }
             match reader.next_buffered() {
                 Ok(Some(msg)) => self.on_message(msg).await?,
                 Ok(None) => break,
                 Err(err) => return Err(EndReason::Transport(err)),
             }
         }
+        self.first_admission = None;
         self.end_batch().await
     }
 
@@ -708,7 +722,12 @@ impl Session {
                 Sifted::Done(outcome) => outcome,
                 // Backpressure: this resolves only once the shard has taken the frame, and
                 // nothing more is read from the socket (or the read buffer) meanwhile.
-                Sifted::Admit(admission) => sieve.admit(admission).await,
+                Sifted::Admit(admission) => {
+                    if self.first_admission.is_none() {
+                        self.first_admission = Some(Instant::now());
+                    }
+                    sieve.admit(admission).await
+                }
             };
         if let (Outcome::Dropped(reason), Some(kind)) = (outcome, message_kind(msg)) {
             if let Some(offense) = Offense::from_drop(kind, reason) {
@@ -795,6 +814,9 @@ const PENALTY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// Messages handled per turn of the session loop at most (see [`Session::drain_buffered`]):
 /// at ~1 µs each, a batch holds the timers and shutdown back by well under a millisecond.
 const READ_BATCH: usize = 64;
+/// How long a batch with admissions in it may run before the session loop polls shutdown and
+/// its timers again.
+const BATCH_TIME: Duration = Duration::from_millis(1);
 /// At most one gossip `warning` per peer in this time: CLN learned that some implementations
 /// treat warnings harshly, and a warning per bad relayed update would be an amplifier.
 const GOSSIP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
