@@ -6,8 +6,9 @@
 //!   transport uses), in place, nothing else. The floor's frames carry the same messages under
 //!   one key without BOLT 8's key rotation every 500 messages (a rotation is an HKDF and a key
 //!   set-up, a few ns per message spread out), so the floor is if anything a little low;
-//! - **ours**: the real session (`run_session`: `Bolt8Reader`, the message dispatch, the inbound
-//!   byte bucket, the echo window, `Sieve::offer_from` discarding the duplicate) over in-memory
+//! - **ours**: the real session (`run_session`: `Bolt8Reader` decrypting in place and the
+//!   frames one read brought handled in a batch, the message dispatch, the inbound byte
+//!   bucket, the echo window, `Sieve::sift_frame` discarding the duplicate) over in-memory
 //!   halves: the peer's encrypted stream is read from a buffer, what we write goes to a sink;
 //! - **LDK 0.2**: its `PeerManager` (with a `P2PGossipSync` holding the same graph) fed the same
 //!   messages as BOLT 8 frames through `read_event` from memory, in 64 KiB reads as a socket
@@ -60,7 +61,8 @@ struct Args {
     nodes: usize,
     channels: usize,
     passes: usize,
-    /// `--only ours|floor|ldk`: time one side alone (to profile it with `perf`).
+    /// `--only ours|floor|ldk|session`: time one side alone (to profile it with `perf`;
+    /// `session` is ours without its parts).
     only: Option<String>,
 }
 
@@ -198,12 +200,33 @@ async fn ours_pass(ctx: &Arc<PeerContext>, msgs: &[Vec<u8>]) -> Duration {
     spent
 }
 
-/// The parts of [`ours_pass`] below the session, on the same kind of stream: `Bolt8Reader`
-/// alone (framing, the copy out of the read buffer), then with `Sieve::offer` discarding each
-/// message. Returns (reader alone, reader + sieve).
-async fn parts_pass(ctx: &Arc<PeerContext>, msgs: &[Vec<u8>]) -> (Duration, Duration) {
-    let mut times = [Duration::MAX; 2];
-    for (i, time) in times.iter_mut().enumerate() {
+/// The parts of [`ours_pass`] below the session, on the same kind of stream, each timed on
+/// its own: [`Part::ALL`].
+#[derive(Clone, Copy)]
+enum Part {
+    /// `Bolt8Reader::read_message`: framing, a copy of each message out of the read buffer.
+    CopyOut,
+    /// `read_message` + `Sieve::offer` (the message moved in) discarding it.
+    CopyThenSieve,
+    /// `Bolt8Reader::read_frame`: framing, decrypted in place, lent out (what the session uses).
+    InPlace,
+    /// `read_frame` + `Sieve::sift_frame` on the lent bytes (what the session uses).
+    InPlaceThenSieve,
+}
+
+impl Part {
+    const ALL: [Part; 4] = [
+        Part::CopyOut,
+        Part::CopyThenSieve,
+        Part::InPlace,
+        Part::InPlaceThenSieve,
+    ];
+}
+
+/// CPU time of each [`Part`], in [`Part::ALL`] order.
+async fn parts_pass(ctx: &Arc<PeerContext>, msgs: &[Vec<u8>]) -> [Duration; 4] {
+    let mut times = [Duration::MAX; 4];
+    for (part, time) in Part::ALL.iter().zip(times.iter_mut()) {
         let (mut sending, our_keys, _) = handshake_with(&ctx.identity);
         let mut wire = Vec::new();
         for msg in msgs {
@@ -211,16 +234,29 @@ async fn parts_pass(ctx: &Arc<PeerContext>, msgs: &[Vec<u8>]) -> (Duration, Dura
         }
         let mut reader = Bolt8Reader::new(wire.as_slice(), our_keys.receiving);
         let started = cpu_time();
-        while let Some(msg) = reader.read_message().await.expect("frame") {
-            if i == 0 {
-                std::hint::black_box(msg);
-            } else {
-                ctx.sieve.offer(msg).await;
+        match part {
+            Part::CopyOut | Part::CopyThenSieve => {
+                while let Some(msg) = reader.read_message().await.expect("frame") {
+                    if matches!(part, Part::CopyOut) {
+                        std::hint::black_box(msg);
+                    } else {
+                        ctx.sieve.offer(msg).await;
+                    }
+                }
+            }
+            Part::InPlace | Part::InPlaceThenSieve => {
+                while let Some(msg) = reader.read_frame().await.expect("frame") {
+                    if matches!(part, Part::InPlace) {
+                        std::hint::black_box(msg);
+                    } else {
+                        std::hint::black_box(ctx.sieve.sift_frame(msg, None, None));
+                    }
+                }
             }
         }
         *time = cpu_time().saturating_sub(started);
     }
-    (times[0], times[1])
+    times
 }
 
 fn accepted(metrics: &Metrics) -> u64 {
@@ -358,77 +394,79 @@ fn main() {
     let floor_wire = floor_frames(&floor_key, &msgs);
 
     let system = actix::System::new();
-    let (ours_best, floor_best, ldk_best, reader_best, reader_sieve_best) =
-        system.block_on(async {
-            let metrics = Arc::new(Metrics::new(2).expect("metrics"));
-            let pipeline = Pipeline::start(
-                PipelineConfig::default(),
-                Arc::new(Graph::new()),
-                metrics.clone(),
-            );
-            for msg in &msgs {
-                pipeline.sieve.offer(msg.clone()).await;
-            }
-            pipeline.drained().await;
-            let unique = accepted(&metrics);
-            assert_eq!(unique, msgs.len() as u64, "our graph took every message");
-            let chain_hash = BITCOIN_MAINNET_CHAIN_HASH;
-            let ctx = Arc::new(PeerContext {
-                identity: Arc::new(NodeIdentity::random()),
-                sieve: pipeline.sieve.clone(),
-                metrics: metrics.clone(),
-                // The default session, except that the inbound byte bucket is sized never to pause
-                // (its accounting stays in the path): the frames come from memory at CPU speed.
-                session: SessionConfig {
-                    inbound_bytes_per_sec: 1 << 40,
-                    inbound_burst: 1 << 40,
-                    ..SessionConfig::new(chain_hash)
-                },
-                scores: Mutex::new(ScoreBoard::in_memory(ScoreConfig::default())),
-                serving: Serving::new(ServeConfig::default(), None, &metrics).expect("serving"),
-            });
-            let (mut ours, mut floor, mut theirs) = (Duration::MAX, Duration::MAX, Duration::MAX);
-            let (mut reader, mut reader_sieve) = (Duration::MAX, Duration::MAX);
-            let runs = |side: &str| a.only.as_deref().is_none_or(|only| only == side);
-            for pass in 0..a.passes {
-                let mut f = Duration::MAX;
-                if runs("floor") {
-                    // Copied (and later freed) outside the timing, as the other sides build
-                    // their streams before the clock starts.
-                    let mut wire = floor_wire.clone();
-                    let frames;
-                    (f, frames) = timed(|| floor_pass(&floor_key, &mut wire));
-                    assert_eq!(frames, msgs.len());
-                }
-                let mut o = Duration::MAX;
-                if runs("ours") {
-                    o = ours_pass(&ctx, &msgs).await;
-                    let (r, rs) = parts_pass(&ctx, &msgs).await;
-                    reader = reader.min(r);
-                    reader_sieve = reader_sieve.min(rs);
-                }
-                let mut l = Duration::MAX;
-                if runs("ldk") {
-                    l = ldk_pass(&pm, &ldk_id, &msgs);
-                }
-                eprintln!(
-                    "pass {pass}: floor {:.0} ns, ours {:.0} ns, LDK {:.0} ns per duplicate",
-                    ns_per(f, msgs.len()),
-                    ns_per(o, msgs.len()),
-                    ns_per(l, msgs.len())
-                );
-                floor = floor.min(f);
-                ours = ours.min(o);
-                theirs = theirs.min(l);
-            }
-            assert_eq!(
-                accepted(&metrics),
-                unique,
-                "a timed frame was not a duplicate"
-            );
-            pipeline.stop();
-            (ours, floor, theirs, reader, reader_sieve)
+    let (ours_best, floor_best, ldk_best, parts_best) = system.block_on(async {
+        let metrics = Arc::new(Metrics::new(2).expect("metrics"));
+        let pipeline = Pipeline::start(
+            PipelineConfig::default(),
+            Arc::new(Graph::new()),
+            metrics.clone(),
+        );
+        for msg in &msgs {
+            pipeline.sieve.offer(msg.clone()).await;
+        }
+        pipeline.drained().await;
+        let unique = accepted(&metrics);
+        assert_eq!(unique, msgs.len() as u64, "our graph took every message");
+        let chain_hash = BITCOIN_MAINNET_CHAIN_HASH;
+        let ctx = Arc::new(PeerContext {
+            identity: Arc::new(NodeIdentity::random()),
+            sieve: pipeline.sieve.clone(),
+            metrics: metrics.clone(),
+            // The default session, except that the inbound byte bucket is sized never to pause
+            // (its accounting stays in the path): the frames come from memory at CPU speed.
+            session: SessionConfig {
+                inbound_bytes_per_sec: 1 << 40,
+                inbound_burst: 1 << 40,
+                ..SessionConfig::new(chain_hash)
+            },
+            scores: Mutex::new(ScoreBoard::in_memory(ScoreConfig::default())),
+            serving: Serving::new(ServeConfig::default(), None, &metrics).expect("serving"),
         });
+        let (mut ours, mut floor, mut theirs) = (Duration::MAX, Duration::MAX, Duration::MAX);
+        let mut parts = [Duration::MAX; 4];
+        let runs = |side: &str| a.only.as_deref().is_none_or(|only| only == side);
+        for pass in 0..a.passes {
+            let mut f = Duration::MAX;
+            if runs("floor") {
+                // Copied (and later freed) outside the timing, as the other sides build
+                // their streams before the clock starts.
+                let mut wire = floor_wire.clone();
+                let frames;
+                (f, frames) = timed(|| floor_pass(&floor_key, &mut wire));
+                assert_eq!(frames, msgs.len());
+            }
+            let mut o = Duration::MAX;
+            if runs("ours") || runs("session") {
+                o = ours_pass(&ctx, &msgs).await;
+            }
+            if runs("ours") {
+                let times = parts_pass(&ctx, &msgs).await;
+                for (best, time) in parts.iter_mut().zip(times) {
+                    *best = (*best).min(time);
+                }
+            }
+            let mut l = Duration::MAX;
+            if runs("ldk") {
+                l = ldk_pass(&pm, &ldk_id, &msgs);
+            }
+            eprintln!(
+                "pass {pass}: floor {:.0} ns, ours {:.0} ns, LDK {:.0} ns per duplicate",
+                ns_per(f, msgs.len()),
+                ns_per(o, msgs.len()),
+                ns_per(l, msgs.len())
+            );
+            floor = floor.min(f);
+            ours = ours.min(o);
+            theirs = theirs.min(l);
+        }
+        assert_eq!(
+            accepted(&metrics),
+            unique,
+            "a timed frame was not a duplicate"
+        );
+        pipeline.stop();
+        (ours, floor, theirs, parts)
+    });
     assert_eq!(
         ldk::ExpectedGraph::of(&ldk_graph),
         expected,
@@ -446,14 +484,12 @@ fn main() {
         a.nodes, a.channels, a.passes
     );
     println!("  AEAD floor (2 ChaCha20-Poly1305 opens/frame): {f:.0} ns per duplicate");
-    println!(
-        "  Bolt8Reader alone (framing, copy out):        {:.0} ns",
-        ns_per(reader_best, n)
-    );
-    println!(
-        "  Bolt8Reader + Sieve::offer (discard):         {:.0} ns",
-        ns_per(reader_sieve_best, n)
-    );
+    let [reader_copy, reader_copy_sieve, reader_in_place, reader_in_place_sieve] =
+        parts_best.map(|time| ns_per(time, n));
+    println!("  Bolt8Reader::read_message alone (copy out):   {reader_copy:.0} ns");
+    println!("  read_message + Sieve::offer (discard):        {reader_copy_sieve:.0} ns");
+    println!("  Bolt8Reader::read_frame alone (in place):     {reader_in_place:.0} ns");
+    println!("  read_frame + Sieve::sift_frame (discard):     {reader_in_place_sieve:.0} ns");
     println!("  ours (run_session: decrypt, parse, sieve):     {o:.0} ns per duplicate");
     println!("  LDK PeerManager::read_event:                   {l:.0} ns per duplicate");
     println!(
@@ -461,8 +497,8 @@ fn main() {
         o / f.max(1e-9)
     );
     println!(
-        "  (Bolt8Reader + Sieve::offer) / floor = {:.2}, without the session around it",
-        ns_per(reader_sieve_best, n) / f.max(1e-9)
+        "  (read_frame + Sieve::sift_frame) / floor = {:.2}, without the session around it",
+        reader_in_place_sieve / f.max(1e-9)
     );
     println!(
         "  ratio LDK / ours   = {:.2} (target >= 2)",

@@ -336,7 +336,7 @@ async fn bolt8_duplicates(
         let (wire, receiving) = encrypted_corpus(corpus)?;
         let started = thread_cpu_time();
         let mut reader = Bolt8Reader::new(wire.as_slice(), receiving);
-        while let Some(msg) = reader.read_message().await? {
+        while let Some(msg) = reader.read_frame().await? {
             std::hint::black_box(msg);
         }
         decrypt_only = decrypt_only.min(thread_cpu_time().saturating_sub(started));
@@ -345,7 +345,7 @@ async fn bolt8_duplicates(
         let started = thread_cpu_time();
         let mut reader = Bolt8Reader::new(wire.as_slice(), receiving);
         messages = 0;
-        while let Some(msg) = reader.read_message().await? {
+        while let Some(msg) = reader.read_frame().await? {
             sieve.offer_from(msg, None, Some(&peer)).await;
             messages += 1;
         }
@@ -403,7 +403,7 @@ pub fn run(corpus: &Path, options: BenchOptions) -> anyhow::Result<BenchReport> 
         for _ in 0..options.duplicate_copies.max(1) {
             let started = thread_cpu_time();
             for frame in open_frames(corpus)? {
-                pipeline.sieve.offer_from(frame?, None, Some(&peer)).await;
+                pipeline.sieve.offer_from(&frame?, None, Some(&peer)).await;
             }
             dup_best = dup_best.min(thread_cpu_time().saturating_sub(started));
         }

@@ -33,7 +33,7 @@ use actix::{Arbiter, Context};
 pub use crate::vocab::{DropReason, PeerAction};
 pub use crate::wire::kind::message_kind;
 pub use job::{PeerVerdicts, PenaltyCounter, VerdictCounts};
-pub use sieve::{Outcome, Sieve};
+pub use sieve::{Admission, Outcome, Sieve, Sifted};
 
 use crate::config::PipelineConfig;
 use crate::graph::Graph;

@@ -115,13 +115,22 @@ impl ShardHandle {
 /// The largest message (a 65,535-byte frame) in KiB: every mailbox admits at least one.
 const MAX_MESSAGE_KIB: usize = 64;
 
-/// A message that passed the cheap checks and dedup and may go to a shard.
-struct Admission {
+/// A message that passed the cheap checks and dedup and may go to a shard: what
+/// [`Sieve::sift_frame`] hands back for [`Sieve::admit`] to place (waiting for room).
+pub struct Admission {
     penalties: Option<PenaltyCounter>,
     kind: GossipKind,
     key: FlightKey,
     claim: Claim,
     shard: usize,
+}
+
+/// What [`Sieve::sift_frame`] decided without waiting.
+pub enum Sifted {
+    /// Dropped, parked or not gossip: nothing left to do (a duplicate always ends here).
+    Done(Outcome),
+    /// Passed every check; [`Sieve::admit`] puts it in its shard's mailbox.
+    Admit(Admission),
 }
 
 enum Classified {
@@ -208,37 +217,54 @@ impl Sieve {
     /// Counts `msg` as received and runs it through the sieve. Resolves once the message is
     /// dropped, parked or sits in a shard's mailbox; a full shard makes this wait.
     pub async fn offer(self: &Arc<Self>, msg: Vec<u8>) -> Outcome {
-        self.offer_from(msg, None, None).await
+        self.offer_from(&msg, None, None).await
     }
 
     /// [`Sieve::offer`] for a peer that wants the shards' later verdicts on its messages
     /// charged to `penalties`, and its first deliveries and duplicates counted under `peer`.
     pub async fn offer_from(
         self: &Arc<Self>,
-        msg: Vec<u8>,
-        penalties: Option<PenaltyCounter>,
+        msg: &[u8],
+        penalties: Option<&PenaltyCounter>,
         peer: Option<&PeerPropagation>,
     ) -> Outcome {
-        let Some(kind) = message_kind(&msg) else {
-            return Outcome::NotGossip;
+        match self.sift_frame(msg, penalties, peer) {
+            Sifted::Done(outcome) => outcome,
+            Sifted::Admit(admission) => self.admit(admission).await,
+        }
+    }
+
+    /// [`Sieve::offer_from`] up to the wait for room in a shard, without awaiting anything:
+    /// the cheap checks, dedup, parking. A duplicate (or any drop) is decided here on the
+    /// caller's stack from the borrowed frame, with no future and no copy; only a message
+    /// that is admitted (or parked) is copied. An [`Sifted::Admit`] must then go through
+    /// [`Sieve::admit`] before the caller reads on (backpressure).
+    pub fn sift_frame(
+        &self,
+        msg: &[u8],
+        penalties: Option<&PenaltyCounter>,
+        peer: Option<&PeerPropagation>,
+    ) -> Sifted {
+        let Some(kind) = message_kind(msg) else {
+            return Sifted::Done(Outcome::NotGossip);
         };
         self.metrics().kind(kind).received.inc();
-        self.sift(kind, msg, penalties, Some(peer)).await
+        self.sift(kind, msg, penalties, Some(peer))
     }
 
     /// The sieve proper, shared by fresh frames and parked messages being released. `fresh`
     /// is `None` for a released message, else the offering peer (if any): only a fresh frame
     /// is a copy that arrived (a released one arrived when it was parked).
-    async fn sift(
-        self: &Arc<Self>,
+    fn sift(
+        &self,
         kind: GossipKind,
-        msg: Vec<u8>,
-        penalties: Option<PenaltyCounter>,
+        msg: &[u8],
+        penalties: Option<&PenaltyCounter>,
         fresh: Option<Option<&PeerPropagation>>,
-    ) -> Outcome {
-        let summary = match summarize(&msg) {
+    ) -> Sifted {
+        let summary = match summarize(msg) {
             Ok(summary) => summary,
-            Err(_) => return self.dropped(kind, DropReason::Malformed),
+            Err(_) => return Sifted::Done(self.dropped(kind, DropReason::Malformed)),
         };
         // The message's slot in the first-arrival table, on its way into the cache while the
         // dedup below looks the message up.
@@ -247,19 +273,19 @@ impl Sieve {
             self.arrivals.prefetch(key);
             (key, peer)
         });
-        match self.classify_summary(kind, summary, &msg, penalties.as_ref()) {
+        match self.classify_summary(kind, summary, msg, penalties) {
             Classified::Drop(reason) => {
                 if let (DropReason::Duplicate, Some((key, peer))) = (reason, arrival) {
                     self.arrived_again(kind, key, peer);
                 }
-                self.dropped(kind, reason)
+                Sifted::Done(self.dropped(kind, reason))
             }
             Classified::Park => {
                 // A first copy waiting for its channel or node is a first arrival too.
                 if let Some((key, peer)) = arrival {
                     self.arrived_first(kind, &summary, key, peer);
                 }
-                Outcome::Parked
+                Sifted::Done(Outcome::Parked)
             }
             Classified::Admit(mut admission) => {
                 // The first copy of a message from a peer (not a parked one released later):
@@ -267,8 +293,8 @@ impl Sieve {
                 if let Some((key, peer)) = arrival {
                     self.arrived_first(kind, &summary, key, peer);
                 }
-                admission.penalties = penalties;
-                self.admit(admission).await
+                admission.penalties = penalties.cloned();
+                Sifted::Admit(admission)
             }
         }
     }
@@ -565,7 +591,9 @@ impl Sieve {
         }
     }
 
-    async fn admit(self: &Arc<Self>, admission: Admission) -> Outcome {
+    /// Puts a message [`Sieve::sift_frame`] admitted into its shard's mailbox, waiting (at
+    /// most `stall_timeout`) for room: until this resolves the offering peer reads nothing.
+    pub async fn admit(self: &Arc<Self>, admission: Admission) -> Outcome {
         self.state.work_started();
         let Some(handle) = self.shards.get().and_then(|s| s.get(admission.shard)) else {
             return self.abandon(&admission, DropReason::QueueFull);
@@ -638,7 +666,9 @@ async fn released_feed(
     while let Some((kind, msg)) = messages.recv().await {
         let Some(sieve) = sieve.upgrade() else { break };
         sieve.state.released_taken(msg.len());
-        let _outcome = sieve.sift(kind, msg, None, None).await;
+        if let Sifted::Admit(admission) = sieve.sift(kind, &msg, None, None) {
+            let _outcome = sieve.admit(admission).await;
+        }
         sieve.state.work_finished();
     }
 }

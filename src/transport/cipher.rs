@@ -90,15 +90,26 @@ impl CipherDirection {
 
     /// Decrypts a body of `len + 16` bytes whose length came from [`Self::decrypt_header`].
     pub fn decrypt_body(&mut self, body: &[u8]) -> Result<Vec<u8>, CipherError> {
+        let mut buf = body.to_vec();
+        let len = self.decrypt_body_in_place(&mut buf)?.len();
+        buf.truncate(len);
+        Ok(buf)
+    }
+
+    /// [`Self::decrypt_body`] in place: `body` (ciphertext and MAC) is overwritten, and the
+    /// plaintext is its first `len` bytes. No allocation: a duplicate that is discarded
+    /// never needs a copy of its own.
+    pub fn decrypt_body_in_place<'a>(
+        &mut self,
+        body: &'a mut [u8],
+    ) -> Result<&'a [u8], CipherError> {
         if body.len() < MAC_LEN {
             return Err(CipherError::WrongLength);
         }
-        let mut buf = body.to_vec();
-        let len = self
-            .with_next(|k, n| k.open(n, &[], &mut buf).map(|plain| plain.len()))
-            .ok_or(CipherError::BadMac)?;
-        buf.truncate(len);
-        Ok(buf)
+        match self.with_next(|k, n| k.open(n, &[], body)) {
+            Some(plain) => Ok(plain),
+            None => Err(CipherError::BadMac),
+        }
     }
 }
 

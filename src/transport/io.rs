@@ -112,17 +112,28 @@ fn halves<R, W>(reader: R, writer: W, keys: TransportKeys) -> (Bolt8Reader<R>, B
     )
 }
 
+/// Bytes a read may bring in beyond the frame being completed: a read takes in every frame the
+/// socket holds up to this much, so a peer streaming small gossip costs one read per ~30
+/// frames instead of two per frame (header, then body). The buffer stays bounded by the larger
+/// of this and one maximum frame.
+const READ_AHEAD: usize = 8 << 10;
+
 /// Reading half: yields whole decrypted messages.
 ///
-/// [`Bolt8Reader::read_message`] is cancel-safe: bytes already read and a header already
-/// decrypted are kept in `self`, so it can sit in a `tokio::select!` beside a shutdown signal.
-/// After it returns an error the stream is out of sync and must be dropped.
+/// [`Bolt8Reader::read_message`] and [`Bolt8Reader::read_frame`] are cancel-safe: bytes
+/// already read and a header already decrypted are kept in `self`, so they can sit in a
+/// `tokio::select!` beside a shutdown signal. After an error the stream is out of sync and
+/// must be dropped.
 pub struct Bolt8Reader<R = OwnedReadHalf> {
     inner: R,
     cipher: CipherDirection,
     buf: BytesMut,
     /// Set once the header of the current frame is decrypted: body length including its MAC.
     body_len: Option<usize>,
+    /// The body of the frame last lent out by [`Bolt8Reader::read_frame`] or
+    /// [`Bolt8Reader::next_buffered`], still at the front of `buf` (its plaintext was
+    /// borrowed); skipped at the next call.
+    lent: usize,
 }
 
 impl<R> Bolt8Reader<R> {
@@ -134,6 +145,7 @@ impl<R> Bolt8Reader<R> {
             cipher,
             buf: BytesMut::new(),
             body_len: None,
+            lent: 0,
         }
     }
 
@@ -142,33 +154,66 @@ impl<R> Bolt8Reader<R> {
     pub fn into_cipher(self) -> CipherDirection {
         self.cipher
     }
+
+    /// Whether a whole frame is in the buffer (decrypting its header if that is whole);
+    /// forgets the frame lent out last.
+    fn frame_ready(&mut self) -> Result<bool, TransportError> {
+        self.buf.advance(std::mem::take(&mut self.lent));
+        let body_len = match self.body_len {
+            Some(body_len) => body_len,
+            None if self.buf.len() >= HEADER_LEN => {
+                // Decrypt from the buffer, then advance past the header: no `split_to` handle
+                // to create and drop per frame.
+                let len = self.cipher.decrypt_header(&self.buf[..HEADER_LEN])?;
+                self.buf.advance(HEADER_LEN);
+                let body_len = usize::from(len) + MAC_LEN;
+                self.body_len = Some(body_len);
+                body_len
+            }
+            None => return Ok(false),
+        };
+        Ok(self.buf.len() >= body_len)
+    }
+
+    /// Decrypts the body [`Self::frame_ready`] found whole, in place, and lends its
+    /// plaintext out until the next call.
+    fn take_frame(&mut self) -> Result<&[u8], TransportError> {
+        let body_len = self.body_len.take().unwrap_or(MAC_LEN);
+        self.lent = body_len;
+        let body = self
+            .buf
+            .get_mut(..body_len)
+            .ok_or(TransportError::EofMidFrame)?;
+        Ok(self.cipher.decrypt_body_in_place(body)?)
+    }
+
+    /// The next message if a whole frame of it is already buffered (no read), decrypted in
+    /// place in the read buffer; `None` when the next frame needs more bytes from the socket.
+    /// A session drains what one read brought with it before it waits on anything else.
+    pub fn next_buffered(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        if self.frame_ready()? {
+            self.take_frame().map(Some)
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 impl<R: AsyncRead + Unpin> Bolt8Reader<R> {
     /// The next message, or `None` when the peer closed the connection between frames.
     pub async fn read_message(&mut self) -> Result<Option<Vec<u8>>, TransportError> {
-        loop {
-            let need = match self.body_len {
-                // Decrypt from the buffer, then advance past the frame: no `split_to`
-                // handle to create and drop per header and body (a duplicate's whole budget
-                // is a few hundred ns).
-                None if self.buf.len() >= HEADER_LEN => {
-                    let len = self.cipher.decrypt_header(&self.buf[..HEADER_LEN])?;
-                    self.buf.advance(HEADER_LEN);
-                    self.body_len = Some(usize::from(len) + MAC_LEN);
-                    continue;
-                }
-                None => HEADER_LEN,
-                Some(body_len) if self.buf.len() >= body_len => {
-                    let msg = self.cipher.decrypt_body(&self.buf[..body_len])?;
-                    self.buf.advance(body_len);
-                    self.body_len = None;
-                    return Ok(Some(msg));
-                }
-                Some(body_len) => body_len,
-            };
-            // Room for at most the rest of this frame keeps the buffer bounded by one frame.
-            self.buf.reserve(need - self.buf.len());
+        Ok(self.read_frame().await?.map(<[u8]>::to_vec))
+    }
+
+    /// [`Self::read_message`] without the copy: the plaintext is lent out of the read buffer
+    /// until the next call.
+    pub async fn read_frame(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        while !self.frame_ready()? {
+            let need = self.body_len.unwrap_or(HEADER_LEN);
+            // Room for the rest of this frame, or for `READ_AHEAD` bytes if that is more: the
+            // buffer stays bounded by one maximum frame (or `READ_AHEAD`).
+            self.buf
+                .reserve(need.max(READ_AHEAD).saturating_sub(self.buf.len()));
             let n = self.inner.read_buf(&mut self.buf).await?;
             if n == 0 {
                 if self.buf.is_empty() && self.body_len.is_none() {
@@ -177,6 +222,7 @@ impl<R: AsyncRead + Unpin> Bolt8Reader<R> {
                 return Err(TransportError::EofMidFrame);
             }
         }
+        self.take_frame().map(Some)
     }
 }
 
@@ -461,6 +507,45 @@ mod tests {
             sr.read_message().await.expect("read"),
             Some(b"slow frame".to_vec())
         );
+    }
+
+    #[tokio::test]
+    async fn one_read_brings_several_frames_that_are_drained_without_reading() {
+        let ((_, mut cw), (mut sr, _)) = duplex_pair().await;
+        let mut wire = Vec::new();
+        for msg in [&b"one"[..], b"two", b"three"] {
+            wire.extend(cw.cipher.encrypt_message(msg).expect("encrypt"));
+        }
+        let tail = cw.cipher.encrypt_message(b"four").expect("encrypt");
+        // The fourth frame arrives only half: it must wait for the rest, not fail.
+        wire.extend_from_slice(&tail[..HEADER_LEN + 1]);
+        cw.inner.write_all(&wire).await.expect("write");
+        assert_eq!(sr.read_frame().await.expect("read"), Some(&b"one"[..]));
+        assert_eq!(sr.next_buffered().expect("buffered"), Some(&b"two"[..]));
+        assert_eq!(sr.next_buffered().expect("buffered"), Some(&b"three"[..]));
+        assert_eq!(sr.next_buffered().expect("partial"), None);
+        assert_eq!(sr.next_buffered().expect("still partial"), None);
+        cw.inner
+            .write_all(&tail[HEADER_LEN + 1..])
+            .await
+            .expect("write");
+        assert_eq!(sr.read_frame().await.expect("read"), Some(&b"four"[..]));
+        assert_eq!(sr.next_buffered().expect("empty"), None);
+        // A frame whose body fails its MAC is an error from the buffer too.
+        let good = cw.cipher.encrypt_message(b"six").expect("encrypt");
+        let mut bad = cw.cipher.encrypt_message(b"seven").expect("encrypt");
+        if let Some(byte) = bad.last_mut() {
+            *byte ^= 1;
+        }
+        cw.inner.write_all(&good).await.expect("write");
+        cw.inner.write_all(&bad).await.expect("write");
+        assert_eq!(sr.read_frame().await.expect("read"), Some(&b"six"[..]));
+        // `six` and the bad frame may or may not have come in one read.
+        let err = match sr.next_buffered() {
+            Err(err) => err,
+            Ok(_) => sr.read_frame().await.expect_err("bad MAC"),
+        };
+        assert_eq!(err.reason(), "bad_mac");
     }
 
     #[test]

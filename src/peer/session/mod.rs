@@ -41,7 +41,9 @@ use super::serve::Serving;
 use crate::clock::unix_now;
 use crate::metrics::propagation::PeerPropagation;
 use crate::metrics::Metrics;
-use crate::pipeline::{message_kind, Outcome, PeerAction, PenaltyCounter, Sieve, VerdictCounts};
+use crate::pipeline::{
+    message_kind, Outcome, PeerAction, PenaltyCounter, Sieve, Sifted, VerdictCounts,
+};
 use crate::transport::{Bolt8Reader, Bolt8Writer, TransportError};
 use crate::wire::bolt1::{self, ErrorMessage, Init, Ping, Pong, Warning};
 use crate::wire::features;
@@ -232,6 +234,8 @@ where
         propagation: ctx.metrics.propagation.peer(&remote_id),
         last_warning: None,
         bucket: ByteBucket::new(ctx.session.inbound_bytes_per_sec, ctx.session.inbound_burst),
+        unpaced_bytes: 0,
+        first_admission: None,
         pong_deadline: None,
         echo: Arc::new(Mutex::new(RecentlyReceived::new(
             ctx.serving.config.echo_window,
@@ -282,6 +286,10 @@ struct Session {
     /// When we last sent this peer a gossip `warning` (they are rate-limited).
     last_warning: Option<Instant>,
     bucket: ByteBucket,
+    /// Bytes of this batch's messages not yet charged to `bucket`.
+    unpaced_bytes: u64,
+    /// When this batch's first admission started (see [`Session::drain_buffered`]).
+    first_admission: Option<Instant>,
     pong_deadline: Option<tokio::time::Instant>,
     /// What the peer sent us lately, never streamed back to it.
     echo: Arc<Mutex<RecentlyReceived>>,
@@ -396,19 +404,64 @@ impl Session {
                     }
                     self.check_penalties()
                 }
-                read = reader.read_message() => match read {
+                read = reader.read_frame() => match read {
                     Ok(Some(msg)) => self.on_message(msg).await,
                     Ok(None) => Err(EndReason::RemoteClosed),
                     Err(err) => Err(EndReason::Transport(err)),
                 },
                 // After the read branch: a peer that is still streaming to us is alive, and a
-                // pong queued behind its gossip is read before this can fire.
+                // pong queued behind its gossip is read before this can fire (and is read
+                // before it can fire from the frames one read brought, drained just below).
                 _ = sleep_until_opt(deadline), if deadline.is_some() => Err(EndReason::PingTimeout),
             };
-            if let Err(reason) = step {
+            if let Err(reason) = match step {
+                Ok(()) => self.drain_buffered(reader).await,
+                Err(reason) => Err(reason),
+            } {
                 return reason;
             }
         }
+    }
+
+    /// Handles the frames already in the read buffer (what the last read brought beyond the
+    /// first frame), at most [`READ_BATCH`] in all, without going back to the session's
+    /// `select!`: timers and shutdown are polled once per batch instead of once per message,
+    /// and a batch is short enough to keep them on time. Then settles the per-batch
+    /// accounting ([`Session::end_batch`]).
+    async fn drain_buffered<R>(&mut self, reader: &mut Bolt8Reader<R>) -> Result<(), EndReason> {
+        for _ in 1..READ_BATCH {
+            // Admissions may wait on a full shard (up to `stall_timeout` each): a batch that
+            // has spent `BATCH_TIME` since its first one goes back to the `select!`, so
+            // shutdown and the timers are never held back by more than one such wait. A
+            // batch of duplicates never reads the clock for this.
+            if self
+                .first_admission
+                .is_some_and(|at| at.elapsed() >= BATCH_TIME)
+            {
+                break;
+            }
+            match reader.next_buffered() {
+                Ok(Some(msg)) => self.on_message(msg).await?,
+                Ok(None) => break,
+                Err(err) => return Err(EndReason::Transport(err)),
+            }
+        }
+        self.first_admission = None;
+        self.end_batch().await
+    }
+
+    /// What is charged once per batch of messages rather than once per message: the inbound
+    /// byte rate (one clock read; a peer over its rate waits here before the next read, so it
+    /// is paced exactly as before, a batch later at most), and the shards' verdicts on
+    /// earlier messages (also checked every [`PENALTY_CHECK_INTERVAL`]).
+    async fn end_batch(&mut self) -> Result<(), EndReason> {
+        let bytes = std::mem::take(&mut self.unpaced_bytes);
+        if bytes > 0 {
+            if let Some(pause) = self.bucket.charge(bytes) {
+                tokio::time::sleep(pause).await;
+            }
+        }
+        self.check_penalties()
     }
 
     /// BOLT 1 init exchange, then the gossip request.
@@ -562,11 +615,12 @@ impl Session {
         Ok(())
     }
 
-    async fn on_message(&mut self, msg: Vec<u8>) -> Result<(), EndReason> {
-        if let Some(pause) = self.bucket.charge(msg.len() as u64 + FRAME_OVERHEAD) {
-            tokio::time::sleep(pause).await;
-        }
-        let Some(msg_type) = bolt1::message_type(&msg) else {
+    /// One message, lent from the read buffer (copied only where it is kept: a gossip
+    /// message the sieve admits). Its bytes are charged to the inbound rate at the end of the
+    /// batch ([`Session::end_batch`]).
+    async fn on_message(&mut self, msg: &[u8]) -> Result<(), EndReason> {
+        self.unpaced_bytes += msg.len() as u64 + FRAME_OVERHEAD;
+        let Some(msg_type) = bolt1::message_type(msg) else {
             return Err(self.fail("message without a type", EndReason::MalformedMessage(0)));
         };
         let malformed =
@@ -574,7 +628,7 @@ impl Session {
         match msg_type {
             CHANNEL_ANNOUNCEMENT | NODE_ANNOUNCEMENT | CHANNEL_UPDATE => self.on_gossip(msg).await,
             bolt1::PING => {
-                let ping = Ping::parse(&msg).map_err(|_| malformed(self))?;
+                let ping = Ping::parse(msg).map_err(|_| malformed(self))?;
                 // BOLT 1: a ping asking for 65532 bytes or more is ignored.
                 if let Some(pong) = ping.pong_reply() {
                     self.send(pong.serialize())?;
@@ -582,18 +636,18 @@ impl Session {
                 Ok(())
             }
             bolt1::PONG => {
-                Pong::parse(&msg).map_err(|_| malformed(self))?;
+                Pong::parse(msg).map_err(|_| malformed(self))?;
                 self.pong_deadline = None;
                 Ok(())
             }
             bolt1::WARNING => {
-                let warning = Warning::parse(&msg).map_err(|_| malformed(self))?;
+                let warning = Warning::parse(msg).map_err(|_| malformed(self))?;
                 // BOLT 1: the data is attacker-controlled; log it only sanitized (and bounded).
                 log_remote_text(RemoteText::Warning, &self.remote, &warning.0);
                 Ok(())
             }
             bolt1::ERROR => {
-                let error = bolt1::Error::parse(&msg).map_err(|_| malformed(self))?;
+                let error = bolt1::Error::parse(msg).map_err(|_| malformed(self))?;
                 log_remote_text(RemoteText::Error, &self.remote, &error.0);
                 // BOLT 1: an error for a channel we do not have is ignored; we have no
                 // channels, so only a connection-level error ends the session.
@@ -608,7 +662,7 @@ impl Session {
                 EndReason::ProtocolViolation("second init"),
             )),
             queries::QUERY_CHANNEL_RANGE => {
-                let query = QueryChannelRange::parse(&msg).map_err(|_| malformed(self))?;
+                let query = QueryChannelRange::parse(msg).map_err(|_| malformed(self))?;
                 if query.chain_hash != self.config().chain_hash {
                     self.ctx
                         .serving
@@ -619,7 +673,7 @@ impl Session {
                 self.start_query("query_channel_range", answer_channel_range(replier, query))
             }
             queries::QUERY_SHORT_CHANNEL_IDS => {
-                let query = QueryShortChannelIds::parse(&msg).map_err(|_| malformed(self))?;
+                let query = QueryShortChannelIds::parse(msg).map_err(|_| malformed(self))?;
                 if query.chain_hash != self.config().chain_hash {
                     self.ctx
                         .serving
@@ -633,7 +687,7 @@ impl Session {
                 )
             }
             queries::GOSSIP_TIMESTAMP_FILTER => {
-                let filter = GossipTimestampFilter::parse(&msg).map_err(|_| malformed(self))?;
+                let filter = GossipTimestampFilter::parse(msg).map_err(|_| malformed(self))?;
                 // BOLT 7: a filter for a chain we do not follow asks nothing of us.
                 if filter.chain_hash == self.config().chain_hash {
                     self.request_stream(StreamRequest {
@@ -653,32 +707,36 @@ impl Session {
         }
     }
 
-    async fn on_gossip(&mut self, msg: Vec<u8>) -> Result<(), EndReason> {
+    /// A gossip message: judged by the sieve on the spot from the borrowed bytes (a duplicate
+    /// ends there, with no copy and nothing awaited); one it admits is awaited into its shard.
+    /// The shards' later verdicts are acted on once per batch ([`Session::end_batch`]).
+    async fn on_gossip(&mut self, msg: &[u8]) -> Result<(), EndReason> {
         self.gossip_frames += 1;
-        self.echo.lock().insert(&msg);
+        self.echo.lock().insert(msg);
         if let Some(dump) = &mut self.dump {
             dump.on_frame();
         }
-        let kind = message_kind(&msg);
-        // Backpressure: this resolves only once the sieve has taken the frame, and nothing
-        // more is read from the socket meanwhile.
-        let outcome = self
-            .ctx
-            .sieve
-            .offer_from(
-                msg,
-                Some(self.shard_penalties.clone()),
-                Some(&self.propagation),
-            )
-            .await;
-        if let (Outcome::Dropped(reason), Some(kind)) = (outcome, kind) {
+        let sieve = &self.ctx.sieve;
+        let outcome =
+            match sieve.sift_frame(msg, Some(&self.shard_penalties), Some(&self.propagation)) {
+                Sifted::Done(outcome) => outcome,
+                // Backpressure: this resolves only once the shard has taken the frame, and
+                // nothing more is read from the socket (or the read buffer) meanwhile.
+                Sifted::Admit(admission) => {
+                    if self.first_admission.is_none() {
+                        self.first_admission = Some(Instant::now());
+                    }
+                    sieve.admit(admission).await
+                }
+            };
+        if let (Outcome::Dropped(reason), Some(kind)) = (outcome, message_kind(msg)) {
             if let Some(offense) = Offense::from_drop(kind, reason) {
                 self.charge(offense, 1)?;
             } else if reason.peer_action(kind) == PeerAction::Warn {
                 self.warn_about_gossip()?;
             }
         }
-        self.check_penalties()
+        Ok(())
     }
 
     /// Acts on what the shards found since the last check (in messages admitted earlier, so
@@ -753,6 +811,12 @@ impl Session {
 }
 
 const PENALTY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+/// Messages handled per turn of the session loop at most (see [`Session::drain_buffered`]):
+/// at ~1 µs each, a batch holds the timers and shutdown back by well under a millisecond.
+const READ_BATCH: usize = 64;
+/// How long a batch with admissions in it may run before the session loop polls shutdown and
+/// its timers again.
+const BATCH_TIME: Duration = Duration::from_millis(1);
 /// At most one gossip `warning` per peer in this time: CLN learned that some implementations
 /// treat warnings harshly, and a warning per bad relayed update would be an amplifier.
 const GOSSIP_WARNING_INTERVAL: Duration = Duration::from_secs(10);
