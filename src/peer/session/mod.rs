@@ -34,7 +34,7 @@ pub use end_reason::EndReason;
 use self::inbound::{ByteBucket, FRAME_OVERHEAD};
 use self::outbound::{LaneBytes, Outbound};
 use self::replies::{answer_channel_range, answer_short_channel_ids, Replier};
-use self::seeker::{live_only_filter, Seeker, SyncReply, REPLY_QUEUE};
+use self::seeker::{Seeker, SyncReply, REPLY_QUEUE};
 use self::stream::{StreamRequest, StreamStart, Streamer};
 use super::identity::NodeIdentity;
 use super::remote_text::{log_remote_text, RemoteText};
@@ -527,16 +527,16 @@ impl Session {
         Ok(())
     }
 
-    /// Split initial sync with this peer: live gossip only (BOLT 7: the receiver "SHOULD
-    /// send all gossip messages whose timestamp is greater or equal to first_timestamp"), and
-    /// a seeker that fetches the past chunk by chunk.
+    /// Split initial sync with this peer: a seeker that fetches the past chunk by chunk. It
+    /// also sends our `gossip_timestamp_filter`, once it knows which one: live gossip only
+    /// once the peer has answered a `query_short_channel_ids`, a full dump if it leaves one
+    /// unanswered (LDK 0.2.7 honours only the first filter of a connection, so the filter
+    /// cannot be sent here and corrected later).
     fn start_split_sync(&mut self) -> Result<(), EndReason> {
         let Some(plan) = self.ctx.serving.sync.plan().cloned() else {
             return Ok(());
         };
         let chain_hash = self.config().chain_hash;
-        self.send(live_only_filter(chain_hash).serialize())?;
-        plan.metrics.query_sent("gossip_timestamp_filter");
         let frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
         self.dump = Some(
             self.ctx
@@ -554,6 +554,7 @@ impl Session {
             replies: replies_rx,
             frames,
             peer: hex::encode(self.remote),
+            filter_sent: false,
         };
         self.seeker = Some(SeekerLink {
             replies,

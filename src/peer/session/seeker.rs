@@ -57,6 +57,8 @@ pub(super) struct Seeker {
     /// Gossip messages the session has received from the peer (see `DumpWatch`).
     pub(super) frames: Arc<AtomicU64>,
     pub(super) peer: String,
+    /// Whether our `gossip_timestamp_filter` went out (see `Session::start_split_sync`).
+    pub(super) filter_sent: bool,
 }
 
 enum Failure {
@@ -83,20 +85,28 @@ enum Answered {
 
 impl Seeker {
     pub(super) async fn run(mut self) {
+        if self.seek().await.is_ok() {
+            // Every chunk is done: from now on this peer is a relay like any other.
+            let _ = self.ask_for_live_gossip().await;
+        }
+    }
+
+    /// Takes chunks until none is left (`Ok`) or this peer is done with (`Err`).
+    async fn seek(&mut self) -> Result<(), Closed> {
         while let Some(mut lease) = self.plan.take().await {
             match self.sync_chunk(&mut lease).await {
                 Ok(Answered::Fully) => lease.finish(),
                 Ok(Answered::Partly) => lease.requeue(Requeue::PartialInformation),
                 // The lease going back with the dropped task is the requeue.
-                Err(Failure::Closed) => return,
+                Err(Failure::Closed) => return Err(Closed),
                 Err(Failure::Unanswered) => {
                     tracing::info!(
                         peer = %self.peer,
                         "split sync: the peer did not answer a query; asking it for a full dump"
                     );
                     lease.requeue(Requeue::Unanswered);
-                    let _ = self.fall_back().await;
-                    return;
+                    self.fall_back().await?;
+                    return Err(Closed);
                 }
                 Err(Failure::BadReplies(reason)) => {
                     tracing::warn!(peer = %self.peer, reason, "split sync: bad replies");
@@ -111,11 +121,28 @@ impl Seeker {
                         .await;
                     // Whatever it sends is checked by the sieve like any gossip: a dump from
                     // it is as safe as under `initial_sync = "dump"`.
-                    let _ = self.fall_back().await;
-                    return;
+                    self.fall_back().await?;
+                    return Err(Closed);
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Our filter for live gossip only, once: BOLT 7, the receiver "SHOULD send all gossip
+    /// messages whose timestamp is greater or equal to first_timestamp", so `now` asks for no
+    /// dump; the chunks fetch the past.
+    async fn ask_for_live_gossip(&mut self) -> Result<(), Closed> {
+        if std::mem::replace(&mut self.filter_sent, true) {
+            return Ok(());
+        }
+        let filter = GossipTimestampFilter {
+            chain_hash: self.chain_hash,
+            first_timestamp: unix_now(),
+            timestamp_range: u32::MAX,
+        };
+        self.send(filter.serialize(), "gossip_timestamp_filter")
+            .await
     }
 
     async fn send(&self, msg: Vec<u8>, query_type: &str) -> Result<(), Closed> {
@@ -175,6 +202,8 @@ impl Seeker {
             if end.chain_hash != self.chain_hash {
                 return Err(Failure::BadReplies("wrong_chain"));
             }
+            // The peer answers queries: split sync works with it.
+            self.ask_for_live_gossip().await?;
             // BOLT 7 rationale: "while this full_information field ... cannot be trusted, a
             // 0 does indicate that the sender should search elsewhere for additional data."
             if end.full_information == 0 {
@@ -326,6 +355,7 @@ impl Seeker {
             timestamp_range: u32::MAX,
         };
         let mut watch = self.serving.sync.dump_started(&self.serving.metrics);
+        self.filter_sent = true;
         self.send(filter.serialize(), "gossip_timestamp_filter")
             .await?;
         let mut last = self.frames.load(Ordering::Relaxed);
@@ -343,15 +373,5 @@ impl Seeker {
         }
         self.plan.cover_queued_by_dump();
         Ok(())
-    }
-}
-
-/// The filter a split-sync peer gets at the start: live gossip from now on, no dump (the
-/// chunks fetch the past).
-pub(super) fn live_only_filter(chain_hash: [u8; 32]) -> GossipTimestampFilter {
-    GossipTimestampFilter {
-        chain_hash,
-        first_timestamp: unix_now(),
-        timestamp_range: u32::MAX,
     }
 }
