@@ -13,8 +13,9 @@
 //! best of `--rounds`.
 //!
 //! `cargo bench --bench split_sync -- [--nodes N --channels M --rounds R --peers 1,2,4,8
-//! --msgs-per-sec 700]` (default 1,000 nodes / 3,000 channels, ~10,000 messages, as
-//! `ldk_sync`).
+//! --msgs-per-sec 700 --mode split|dump]` (default 1,000 nodes / 3,000 channels, ~10,000
+//! messages, as `ldk_sync`). `--mode dump` runs the same peers with `--initial-sync dump`
+//! (their stream paced by `--serve-bytes-per-sec` at the same rate), the baseline.
 
 #[path = "support/args.rs"]
 mod flags;
@@ -48,7 +49,7 @@ struct Round {
     fallbacks: f64,
 }
 
-fn sync_from(peers: &[served::Served], messages: u64) -> Round {
+fn sync_from(peers: &[served::Served], messages: u64, mode: &str) -> Round {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut extra: Vec<String> = [
         "--outbound-peers",
@@ -56,7 +57,7 @@ fn sync_from(peers: &[served::Served], messages: u64) -> Round {
         "--dials-per-minute",
         "6000",
         "--initial-sync",
-        "split",
+        mode,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -90,7 +91,8 @@ fn sync_from(peers: &[served::Served], messages: u64) -> Round {
         seconds,
         cpu_seconds: node.cpu_seconds(),
         peak_rss: node.peak_rss(),
-        fallbacks: prom::metric(&text, "gossip_sieve_split_fallbacks_total"),
+        // Absent under `--initial-sync dump`.
+        fallbacks: prom::sum_matching(&text, "gossip_sieve_split_fallbacks_total"),
     }
 }
 
@@ -105,6 +107,7 @@ fn main() {
         .map(|v| v.split(',').filter_map(|k| k.parse().ok()).collect())
         .unwrap_or_else(|| vec![1, 2, 4, 8]);
     let msgs_per_sec = flags::value("--msgs-per-sec").unwrap_or(700u64);
+    let mode = flags::value::<String>("--mode").unwrap_or_else(|| "split".to_string());
     let spec = CorpusSpec::valid(nodes, channels, 7);
 
     let max_k = peers.iter().copied().max().unwrap_or(1).max(1);
@@ -125,6 +128,8 @@ fn main() {
         "--serve-reply-bytes-per-sec".into(),
         rate.to_string(),
         "--serve-global-reply-bytes-per-sec".into(),
+        rate.to_string(),
+        "--serve-bytes-per-sec".into(),
         rate.to_string(),
     ];
     let sources: Vec<served::Served> = dirs
@@ -149,7 +154,7 @@ fn main() {
     let mut best: Vec<Option<Round>> = peers.iter().map(|_| None).collect();
     for round in 0..rounds {
         for (i, &k) in peers.iter().enumerate() {
-            let r = sync_from(&sources[..k], messages);
+            let r = sync_from(&sources[..k], messages, &mode);
             eprintln!(
                 "round {round}: K={k} {:.1} s, {:.0} msg/s, CPU {:.2} s, fallbacks {}, load {}",
                 r.seconds,
@@ -169,7 +174,7 @@ fn main() {
         .position(|&k| k == 1)
         .and_then(|i| best[i].as_ref())
         .map(rate_of);
-    println!("  our split initial sync from K paced gossip-sieve peers (best of rounds):");
+    println!("  our initial sync ({mode}) from K paced gossip-sieve peers (best of rounds):");
     println!("    K   seconds   msg/s  rate/(K x 1-peer rate) (goal >= 0.8)  CPU s  peak RSS MB");
     for (&k, r) in peers.iter().zip(&best) {
         let Some(r) = r else { continue };

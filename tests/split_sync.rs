@@ -140,6 +140,34 @@ async fn split_sync_from_two_gossip_sieve_nodes_gets_exactly_the_graph_from_both
     );
 }
 
+/// Accepts one connection from the node (then stops listening), runs the BOLT 8 responder
+/// handshake as `me` and sends our `init` (with gossip_queries).
+async fn accept_node(
+    listener: tokio::net::TcpListener,
+    me: &NodeIdentity,
+) -> Option<(
+    gossip_sieve::transport::Bolt8Reader,
+    gossip_sieve::transport::Bolt8Writer,
+)> {
+    let (stream, _) = listener.accept().await.ok()?;
+    drop(listener);
+    let (_, reader, mut writer) = handshake_responder(stream, me.secret(), Duration::from_secs(10))
+        .await
+        .ok()?;
+    writer
+        .write_message(&Init::ours(chain()).serialize())
+        .await
+        .ok()?;
+    Some((reader, writer))
+}
+
+async fn answer_ping(writer: &mut gossip_sieve::transport::Bolt8Writer, ping: &[u8]) -> Option<()> {
+    if let Some(pong) = Ping::parse(ping).ok()?.pong_reply() {
+        writer.write_message(&pong.serialize()).await.ok()?;
+    }
+    Some(())
+}
+
 /// A peer that accepts one connection from the node, lists one channel nobody has in every
 /// chunk it is asked about, and hangs up when asked for it. Returns the chunk it left
 /// (first_blocknum, number_of_blocks).
@@ -147,17 +175,8 @@ async fn take_a_chunk_and_hang_up(
     listener: tokio::net::TcpListener,
     me: NodeIdentity,
 ) -> Option<(u32, u32)> {
-    let (stream, _) = listener.accept().await.ok()?;
     // One connection only: a redial is refused, so the chunk must go to the other peer.
-    drop(listener);
-    let (_, mut reader, mut writer) =
-        handshake_responder(stream, me.secret(), Duration::from_secs(10))
-            .await
-            .ok()?;
-    writer
-        .write_message(&Init::ours(chain()).serialize())
-        .await
-        .ok()?;
+    let (mut reader, mut writer) = accept_node(listener, &me).await?;
     let mut last_range = None;
     loop {
         let msg = reader.read_message().await.ok()??;
@@ -182,11 +201,7 @@ async fn take_a_chunk_and_hang_up(
                 writer.write_message(&reply.serialize()).await.ok()?;
             }
             Some(queries::QUERY_SHORT_CHANNEL_IDS) => return last_range,
-            Some(bolt1::PING) => {
-                if let Some(pong) = Ping::parse(&msg).ok()?.pong_reply() {
-                    writer.write_message(&pong.serialize()).await.ok()?;
-                }
-            }
+            Some(bolt1::PING) => answer_ping(&mut writer, &msg).await?,
             _ => {}
         }
     }
@@ -255,4 +270,123 @@ async fn an_ldk_peer_that_ignores_scid_queries_falls_back_to_a_dump_and_the_grap
         ldk.is_connected_to(&ours.node_id.serialize()),
         "LDK kept us"
     );
+}
+
+/// How a lying peer answers our first `query_channel_range`.
+#[derive(Clone, Copy)]
+enum Lie {
+    /// A first reply starting after the queried first block.
+    RangeStartsLate,
+    /// Reply after reply of 8,000 ids, never covering the chunk.
+    EndlessIds,
+}
+
+/// Accepts the node, sends an unsolicited `reply_short_channel_ids_end`, answers the first
+/// range query with `lie`, and reads until the node asks for a full dump
+/// (`gossip_timestamp_filter` from 0). Returns whether a `warning` came before it.
+async fn lie_and_watch(
+    listener: tokio::net::TcpListener,
+    me: NodeIdentity,
+    lie: Lie,
+) -> Option<bool> {
+    let (mut reader, mut writer) = accept_node(listener, &me).await?;
+    let unsolicited = queries::ReplyShortChannelIdsEnd {
+        chain_hash: chain(),
+        full_information: 1,
+    };
+    writer.write_message(&unsolicited.serialize()).await.ok()?;
+    let mut warned = false;
+    loop {
+        let msg = reader.read_message().await.ok()??;
+        match bolt1::message_type(&msg) {
+            Some(queries::QUERY_CHANNEL_RANGE) => {
+                let query = QueryChannelRange::parse(&msg).ok()?;
+                let block = u64::from(query.first_blocknum);
+                let reply = |first_blocknum: u32, ids: Vec<u64>| ReplyChannelRange {
+                    chain_hash: chain(),
+                    first_blocknum,
+                    number_of_blocks: 1,
+                    sync_complete: 0,
+                    short_ids: EncodedList::Uncompressed(ids),
+                    timestamps: None,
+                    checksums: None,
+                    unknown_tlvs: Vec::new(),
+                };
+                match lie {
+                    Lie::RangeStartsLate => {
+                        let late = reply(query.first_blocknum + 1, vec![(block + 1) << 40]);
+                        writer.write_message(&late.serialize()).await.ok()?;
+                    }
+                    Lie::EndlessIds => {
+                        for batch in 0..20u64 {
+                            let ids = (0..8000u64)
+                                .map(|i| (block << 40) | ((batch * 8000 + i) << 16))
+                                .collect();
+                            let msg = reply(query.first_blocknum, ids).serialize();
+                            if writer.write_message(&msg).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            Some(bolt1::WARNING) => warned = true,
+            Some(queries::GOSSIP_TIMESTAMP_FILTER) => {
+                let filter = queries::GossipTimestampFilter::parse(&msg).ok()?;
+                if filter.first_timestamp == 0 {
+                    return Some(warned);
+                }
+            }
+            Some(bolt1::PING) => answer_ping(&mut writer, &msg).await?,
+            _ => {}
+        }
+    }
+}
+
+async fn lying_peer_case(lie: Lie, reason: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let me = NodeIdentity::random();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let arg = format!(
+        "{}@{}",
+        me.node_id_hex(),
+        listener.local_addr().expect("addr")
+    );
+    let liar = tokio::spawn(lie_and_watch(listener, me, lie));
+    let mut ours = Node::start(dir.path(), &split_args(&[arg], &[]));
+    let warned = tokio::time::timeout(DEADLINE, liar)
+        .await
+        .expect("the node never asked the liar for a dump")
+        .expect("liar task")
+        .expect("the node hung up on the liar");
+    assert!(warned, "no warning before the dump request");
+    let text = ours.wait_for(
+        &format!("gossip_sieve_split_reply_drops_total{{reason=\"{reason}\"}}"),
+        1.0,
+    );
+    assert!(
+        common::metrics::metric(
+            &text,
+            "gossip_sieve_split_reply_drops_total{reason=\"unsolicited\"}"
+        ) >= 1.0
+    );
+    assert!(
+        common::metrics::metric(
+            &text,
+            "gossip_sieve_split_chunks_requeued_total{reason=\"bad_replies\"}"
+        ) >= 1.0
+    );
+    ours.assert_alive_without_panic();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_channel_range_that_starts_after_the_query_is_refused_with_a_warning() {
+    lying_peer_case(Lie::RangeStartsLate, "bad_range").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endless_reply_channel_range_ids_stop_at_the_chunk_cap() {
+    lying_peer_case(Lie::EndlessIds, "too_many_scids").await;
 }
