@@ -38,13 +38,7 @@ use std::time::{Duration, Instant};
 
 use gossip_sieve::sim::corpus;
 use ldk::{ExpectedGraph, LdkNode};
-
-/// The gossip types, as `prom` (tests/common/metrics.rs) expects beside it.
-const TYPES: [&str; 3] = [
-    "channel_announcement",
-    "channel_update",
-    "node_announcement",
-];
+use served::{load_average, TYPES};
 
 struct Args {
     nodes: usize,
@@ -73,12 +67,6 @@ fn args() -> Args {
         skip_k: flags::has("--skip-k"),
         skip_serve: flags::has("--skip-serve"),
     }
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 /// How long a sync may take before the bench gives up: LDK's pace with a wide margin.

@@ -35,4 +35,4 @@ pub use file::{
 pub use options::{OptionSpec, OPTIONS};
 pub use pipeline::{default_shards, PipelineConfig};
 pub use settings::{HandoutSettings, LogSettings, PeerLimits, Settings};
-pub use values::{LogFormat, Network, PeerAddr, PeerAddrError};
+pub use values::{InitialSync, LogFormat, Network, PeerAddr, PeerAddrError};

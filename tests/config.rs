@@ -305,6 +305,8 @@ fn env_case(key: &str) -> (String, &'static str) {
         "limits.metrics_max_connections" => ("8", "8"),
         "limits.metrics_header_timeout_ms" => ("1500", "1500"),
         "limits.peer_threads" => ("3", "3"),
+        "limits.initial_sync" => ("split", "\"split\""),
+        "limits.split_query_timeout_ms" => ("2500", "2500"),
         other => panic!("no environment case for option {other}: add one to env_case"),
     };
     (value.to_string(), toml)

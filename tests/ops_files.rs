@@ -72,6 +72,12 @@ const CONTRACT: &[(&str, bool)] = &[
     ("gossip_sieve_propagation_duplicates_total", false),
     ("gossip_sieve_propagation_duplicate_delay_seconds", true),
     ("gossip_sieve_propagation_untimed_duplicates_total", false),
+    // Split initial sync (issue 12 item 4).
+    ("gossip_sieve_split_chunks", false),
+    ("gossip_sieve_split_queries_sent_total", false),
+    ("gossip_sieve_split_chunks_requeued_total", false),
+    ("gossip_sieve_split_fallbacks_total", false),
+    ("gossip_sieve_split_reply_drops_total", false),
 ];
 
 /// Series Prometheus itself attaches to every scrape target.

@@ -14,6 +14,20 @@ use gossip_sieve::store::{StoreWriter, STORE_FILE};
 use gossip_sieve::wire::kind::{message_kind, GossipKind};
 use secp256k1::PublicKey;
 
+/// The gossip types, in the order of the `accepted` series the benches wait on.
+pub const TYPES: [&str; 3] = [
+    "channel_announcement",
+    "channel_update",
+    "node_announcement",
+];
+
+/// The machine's load averages (1, 5, 15 minutes), printed beside timings on a shared machine.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 /// Writes the corpus of `spec` as a gossip_store in `dir`: announcements, then updates, then
 /// node announcements (each after its channels, as the store actor writes them).
 /// Returns (messages, bytes).

@@ -30,6 +30,7 @@ use crate::peer::listener::ListenerConfig;
 use crate::peer::score::ScoreConfig;
 use crate::peer::serve::ServeConfig;
 use crate::peer::session::SessionConfig;
+use crate::peer::sync_plan::SplitConfig;
 
 /// Where the gossip comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +112,11 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
             peer_bytes_per_sec: settings.limits.serve_bytes_per_sec,
             peer_reply_bytes_per_sec: settings.limits.serve_reply_bytes_per_sec,
             global_reply_bytes_per_sec: settings.limits.serve_global_reply_bytes_per_sec,
+            initial_sync: settings.limits.initial_sync,
+            split: SplitConfig {
+                query_timeout: settings.limits.split_query_timeout,
+                ..SplitConfig::default()
+            },
             ..ServeConfig::default()
         },
         rgs_interval: settings.handout.rgs_interval,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::values::{LogFormat, Network, PeerAddr};
+use super::values::{InitialSync, LogFormat, Network, PeerAddr};
 
 /// Node-level options: where to listen, whom to dial, per-peer limits.
 #[derive(Args, Clone, Debug, Default)]
@@ -130,6 +130,15 @@ pub struct NodeArgs {
     /// [env: GOSSIP_SIEVE_PEER_THREADS; default 0].
     #[arg(long)]
     pub peer_threads: Option<usize>,
+    /// How our initial sync asks outbound peers: dump (everything from every peer) or split
+    /// (block-range chunks spread over the peers that answer queries)
+    /// [env: GOSSIP_SIEVE_INITIAL_SYNC; default dump].
+    #[arg(long, value_name = "dump|split")]
+    pub initial_sync: Option<InitialSync>,
+    /// Milliseconds a split-sync query may go without a reply or gossip before the peer is
+    /// asked for a full dump instead [env: GOSSIP_SIEVE_SPLIT_QUERY_TIMEOUT_MS; default 10000].
+    #[arg(long)]
+    pub split_query_timeout_ms: Option<u64>,
     #[command(flatten)]
     pub chain: ChainArgs,
 }

@@ -158,6 +158,10 @@ pub struct LimitsSection {
     pub metrics_header_timeout_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peer_threads: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initial_sync: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_query_timeout_ms: Option<u64>,
 }
 
 /// `[discovery]`: finding and reaching outbound peers.

@@ -296,6 +296,16 @@ pub(super) const PEER_THREADS: OptionSpec = opt(
     "--peer-threads",
     "GOSSIP_SIEVE_PEER_THREADS",
 );
+pub(super) const INITIAL_SYNC: OptionSpec = opt(
+    "limits.initial_sync",
+    "--initial-sync",
+    "GOSSIP_SIEVE_INITIAL_SYNC",
+);
+pub(super) const SPLIT_QUERY_TIMEOUT: OptionSpec = opt(
+    "limits.split_query_timeout_ms",
+    "--split-query-timeout-ms",
+    "GOSSIP_SIEVE_SPLIT_QUERY_TIMEOUT_MS",
+);
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
 pub(super) const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
 
@@ -368,4 +378,6 @@ pub const OPTIONS: &[OptionSpec] = &[
     METRICS_MAX_CONNECTIONS,
     METRICS_HEADER_TIMEOUT,
     PEER_THREADS,
+    INITIAL_SYNC,
+    SPLIT_QUERY_TIMEOUT,
 ];

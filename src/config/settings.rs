@@ -17,7 +17,7 @@ use super::file::{
 use super::layers::{at_least, invalid, Layers};
 use super::options::*;
 use super::pipeline::{default_shards, PipelineConfig};
-use super::values::{LogFormat, Network, PeerAddr};
+use super::values::{InitialSync, LogFormat, Network, PeerAddr};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogSettings {
@@ -67,6 +67,10 @@ pub struct PeerLimits {
     /// server (resolved: 0 in the layers means one per core). The verifier shards and the
     /// store have threads of their own.
     pub peer_threads: usize,
+    /// How our own initial sync asks outbound peers (issue 12 item 4).
+    pub initial_sync: InitialSync,
+    /// A split-sync query unanswered (no reply, no gossip) this long falls back to a dump.
+    pub split_query_timeout: Duration,
 }
 
 impl Default for PeerLimits {
@@ -100,6 +104,9 @@ impl Default for PeerLimits {
             // Sessions spend their time in BOLT 8 decryption and waiting; one thread per core
             // lets a slow or hostile session hold one thread without stalling the rest.
             peer_threads: default_shards(),
+            // README "Several upstream peers" has the measurements behind the default.
+            initial_sync: InitialSync::Dump,
+            split_query_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -786,6 +793,26 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         s.limits.peer_threads = threads_or_one_per_core(l, PEER_THREADS, flag, file)?;
         Ok(())
     }),
+    (INITIAL_SYNC, |l, a, f, s| {
+        let m = &mut s.limits;
+        m.initial_sync = l
+            .pick_parsed(
+                INITIAL_SYNC,
+                a.node.initial_sync,
+                f.limits.initial_sync.as_ref(),
+                m.initial_sync,
+            )?
+            .value;
+        Ok(())
+    }),
+    millis!(
+        SPLIT_QUERY_TIMEOUT,
+        limits.split_query_timeout,
+        node.split_query_timeout_ms,
+        limits.split_query_timeout_ms,
+        1,
+        3_600_000
+    ),
 ];
 
 /// Outbound peers beyond this are a typo: each is a socket and a session.
@@ -1024,6 +1051,8 @@ impl Settings {
                 metrics_max_connections: Some(self.limits.metrics_max_connections),
                 metrics_header_timeout_ms: Some(millis(self.limits.metrics_header_timeout)),
                 peer_threads: Some(self.limits.peer_threads),
+                initial_sync: Some(self.limits.initial_sync.as_str().to_owned()),
+                split_query_timeout_ms: Some(millis(self.limits.split_query_timeout)),
             },
             log: LogSection {
                 level: Some(self.log.level.clone()),

@@ -136,6 +136,40 @@ impl FromStr for LogFormat {
     }
 }
 
+/// How our own initial sync asks outbound peers for the graph (issue 12 item 4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitialSync {
+    /// Every peer that negotiated gossip_queries is asked for everything
+    /// (`gossip_timestamp_filter` from 0); the sieve drops the copies.
+    #[default]
+    Dump,
+    /// The block range is cut into chunks that the peers take in turn (`query_channel_range`,
+    /// then `query_short_channel_ids` for what we lack); a peer that ignores the queries gets
+    /// asked for a dump instead.
+    Split,
+}
+
+impl InitialSync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InitialSync::Dump => "dump",
+            InitialSync::Split => "split",
+        }
+    }
+}
+
+impl FromStr for InitialSync {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "dump" => Ok(InitialSync::Dump),
+            "split" => Ok(InitialSync::Split),
+            _ => Err("expected dump or split".into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

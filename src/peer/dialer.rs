@@ -14,7 +14,7 @@ use prometheus::IntGauge;
 use tokio_socks::tcp::Socks5Stream;
 
 use super::discovery::address::is_onion;
-use super::session::{run_session, EndReason, PeerContext, SessionReport};
+use super::session::{run_session_as, EndReason, PeerContext, SessionReport};
 use crate::clock::unix_now;
 use crate::config::PeerAddr;
 use crate::transport::handshake_initiator;
@@ -207,7 +207,15 @@ pub async fn dial_once(
     };
     established();
     let _session = connected.map(RaisedWhileAlive::new);
-    let report = run_session(reader, writer, peer.node_id, ctx.clone(), shutdown.clone()).await;
+    let report = run_session_as(
+        reader,
+        writer,
+        peer.node_id,
+        ctx.clone(),
+        shutdown.clone(),
+        true,
+    )
+    .await;
     DialOutcome::Session(report)
 }
 

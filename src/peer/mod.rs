@@ -17,6 +17,7 @@ pub mod score;
 pub mod serve;
 pub mod session;
 pub mod source;
+pub mod sync_plan;
 
 pub use feed::{feed, FeedStats};
 pub use source::{open_frames, FrameIter};

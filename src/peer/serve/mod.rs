@@ -24,6 +24,8 @@ use self::index::ScidIndex;
 use self::metrics::ServeMetrics;
 use self::sync::{DumpWindow, SyncTracker};
 use super::pacing::ByteBucket;
+use super::sync_plan::{tip_bound_from_clock, SplitConfig, SplitMetrics, SyncPlan};
+use crate::config::InitialSync;
 use crate::metrics::{Health, Metrics};
 use crate::store::StoreTail;
 
@@ -50,6 +52,12 @@ pub struct ServeConfig {
     /// ... for this long counts in `gossip_sieve_serve_peers_behind`.
     pub behind_after: Duration,
     pub dump_window: DumpWindow,
+    /// How our own initial sync asks outbound peers (issue 12 item 4).
+    pub initial_sync: InitialSync,
+    /// The split sync's chunking and timeouts (with `initial_sync = split`).
+    pub split: SplitConfig,
+    /// The highest block to sync from; `None`: a bound from the clock.
+    pub split_tip: Option<u32>,
 }
 
 impl Default for ServeConfig {
@@ -67,6 +75,9 @@ impl Default for ServeConfig {
             behind_bytes: 8 << 20,
             behind_after: Duration::from_secs(300),
             dump_window: DumpWindow::default(),
+            initial_sync: InitialSync::default(),
+            split: SplitConfig::default(),
+            split_tip: None,
         }
     }
 }
@@ -91,8 +102,16 @@ impl Serving {
         metrics: &Metrics,
     ) -> prometheus::Result<Arc<Serving>> {
         let rate = config.global_reply_bytes_per_sec;
+        let plan = match config.initial_sync {
+            InitialSync::Dump => None,
+            InitialSync::Split => Some(SyncPlan::new(
+                config.split.clone(),
+                config.split_tip.unwrap_or_else(tip_bound_from_clock),
+                SplitMetrics::new(&metrics.registry)?,
+            )),
+        };
         Ok(Arc::new(Serving {
-            sync: Arc::new(SyncTracker::new(config.dump_window)),
+            sync: Arc::new(SyncTracker::with_plan(config.dump_window, plan)),
             index: ScidIndex::new(),
             global_replies: Mutex::new(ByteBucket::new(rate, rate / 4)),
             metrics: Arc::new(ServeMetrics::new(&metrics.registry)?),

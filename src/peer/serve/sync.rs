@@ -10,12 +10,17 @@
 //! messages a second, mainnet's live gossip at a few per peer. A peer that disconnects stops
 //! counting as dumping. Once complete, it stays complete (Core Lightning's gossipd latches its
 //! "synced" the same way): later reconnects mostly repeat what we have.
+//!
+//! With `initial_sync = "split"` (see `peer::sync_plan`) the definition is: every chunk of the
+//! block range answered (none queued, none out with a peer), every fallback dump (asked of a
+//! peer that ignored our queries) finished as above, and the pipeline drained.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::metrics::ServeMetrics;
+use crate::peer::sync_plan::SyncPlan;
 
 /// How long a window is, and under how many messages a second in one a dump is over.
 #[derive(Clone, Copy, Debug)]
@@ -40,17 +45,30 @@ pub struct SyncTracker {
     dumping: AtomicUsize,
     finished: AtomicU64,
     complete: AtomicBool,
+    /// The split sync's chunks, when our initial sync is split over peers.
+    plan: Option<Arc<SyncPlan>>,
 }
 
 impl SyncTracker {
     pub fn new(window: DumpWindow) -> Self {
+        Self::with_plan(window, None)
+    }
+
+    /// A tracker for a split sync over `plan` (`None`: today's dumps from every peer).
+    pub fn with_plan(window: DumpWindow, plan: Option<Arc<SyncPlan>>) -> Self {
         SyncTracker {
             window,
             expected_peers: AtomicUsize::new(0),
             dumping: AtomicUsize::new(0),
             finished: AtomicU64::new(0),
             complete: AtomicBool::new(false),
+            plan,
         }
+    }
+
+    /// The split sync's plan, if our sync is split.
+    pub fn plan(&self) -> Option<&Arc<SyncPlan>> {
+        self.plan.as_ref()
     }
 
     /// How many peers the operator configured (`--peer`).
@@ -78,6 +96,25 @@ impl SyncTracker {
             window_start: Instant::now(),
             frames: 0,
             running: true,
+            shared_frames: None,
+        }
+    }
+
+    /// A watch that is no dump (it never counts in [`SyncTracker::dumping`]) but counts every
+    /// gossip message the session receives into `frames`, where the session's split-sync
+    /// seeker sees that its peer is making progress.
+    pub fn frame_counter(
+        self: &Arc<Self>,
+        metrics: &ServeMetrics,
+        frames: Arc<AtomicU64>,
+    ) -> DumpWatch {
+        DumpWatch {
+            tracker: self.clone(),
+            gauge: metrics.sync_peers_dumping.clone(),
+            window_start: Instant::now(),
+            frames: 0,
+            running: false,
+            shared_frames: Some(frames),
         }
     }
 
@@ -87,9 +124,13 @@ impl SyncTracker {
         if self.is_complete() {
             return true;
         }
-        let someone_finished = self.finished.load(Ordering::Acquire) > 0
-            || self.expected_peers.load(Ordering::Acquire) == 0;
-        if self.dumping() == 0 && someone_finished && in_flight == 0 {
+        let nobody_expected = self.expected_peers.load(Ordering::Acquire) == 0;
+        let answered = match &self.plan {
+            // Split: every chunk answered (fallback dumps are in `dumping`).
+            Some(plan) => nobody_expected || plan.is_done(),
+            None => self.finished.load(Ordering::Acquire) > 0 || nobody_expected,
+        };
+        if self.dumping() == 0 && answered && in_flight == 0 {
             self.complete.store(true, Ordering::Release);
             metrics.sync_complete.set(1);
             tracing::info!("initial gossip sync complete");
@@ -101,6 +142,13 @@ impl SyncTracker {
     pub fn describe(&self, in_flight: i64) -> String {
         if self.is_complete() {
             "complete".to_owned()
+        } else if let Some(plan) = &self.plan {
+            let (queued, outstanding, done) = plan.counts();
+            format!(
+                "incomplete (split: {queued} chunks queued, {outstanding} out, {done} done; {} \
+                 fallback dumps running; {in_flight} messages in flight)",
+                self.dumping(),
+            )
         } else {
             format!(
                 "incomplete ({} peer dumps running, {} finished, {} messages in flight)",
@@ -119,12 +167,22 @@ pub struct DumpWatch {
     window_start: Instant,
     frames: u64,
     running: bool,
+    /// Where every frame is also counted (see [`SyncTracker::frame_counter`]).
+    shared_frames: Option<Arc<AtomicU64>>,
 }
 
 impl DumpWatch {
     /// The peer sent a gossip message.
     pub fn on_frame(&mut self) {
-        self.frames += 1;
+        self.add_frames(1);
+    }
+
+    /// The peer sent `count` gossip messages.
+    pub fn add_frames(&mut self, count: u64) {
+        self.frames += count;
+        if let Some(shared) = &self.shared_frames {
+            shared.fetch_add(count, Ordering::Relaxed);
+        }
     }
 
     /// Closes the window if it is over; ends the dump if the window was quiet.

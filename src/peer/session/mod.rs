@@ -11,11 +11,14 @@
 //!   writer task; streamed gossip will go out through it.
 //! - `replies`: answers to BOLT 7 queries, one task at a time per peer, streamed and paced.
 //! - `stream`: the peer's cursor over the gossip_store (its filtered dump, then relay).
+//! - `seeker`: our own split initial sync's queries to an outbound peer (`initial_sync =
+//!   "split"`, see `peer::sync_plan`).
 
 pub mod end_reason;
 mod inbound;
 mod outbound;
 mod replies;
+mod seeker;
 mod stream;
 
 use std::sync::Arc;
@@ -31,6 +34,7 @@ pub use end_reason::EndReason;
 use self::inbound::{ByteBucket, FRAME_OVERHEAD};
 use self::outbound::{LaneBytes, Outbound};
 use self::replies::{answer_channel_range, answer_short_channel_ids, Replier};
+use self::seeker::{Seeker, SyncReply, REPLY_QUEUE};
 use self::stream::{StreamRequest, StreamStart, Streamer};
 use super::identity::NodeIdentity;
 use super::remote_text::{log_remote_text, RemoteText};
@@ -181,11 +185,29 @@ impl Drop for ConnectedGuard {
 /// Runs one session to its end: records it in the metrics and closes the connection (after
 /// flushing a final `error` if we sent one).
 pub async fn run_session<R, W>(
+    reader: Bolt8Reader<R>,
+    writer: Bolt8Writer<W>,
+    remote: PublicKey,
+    ctx: Arc<PeerContext>,
+    shutdown: watch::Receiver<bool>,
+) -> SessionReport
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    run_session_as(reader, writer, remote, ctx, shutdown, false).await
+}
+
+/// [`run_session`] for a peer we dialled (`dialled`): with `initial_sync = "split"` our own
+/// initial sync asks such a peer for chunks of the block range (inbound peers keep the dump
+/// request).
+pub async fn run_session_as<R, W>(
     mut reader: Bolt8Reader<R>,
     writer: Bolt8Writer<W>,
     remote: PublicKey,
     ctx: Arc<PeerContext>,
     mut shutdown: watch::Receiver<bool>,
+    dialled: bool,
 ) -> SessionReport
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -246,6 +268,8 @@ where
         reply_bucket: Arc::new(Mutex::new(ByteBucket::new(reply_rate, reply_rate / 4))),
         dump: None,
         last_query_warning: None,
+        outbound_peer: dialled,
+        seeker: None,
     };
     let mut reason = session.run(&mut reader, &mut shutdown).await;
     let gossip_frames = session.gossip_frames;
@@ -304,6 +328,16 @@ struct Session {
     dump: Option<DumpWatch>,
     /// When we last warned the peer about a query sent while one was outstanding.
     last_query_warning: Option<Instant>,
+    /// We dialled the peer (split sync asks only such peers).
+    outbound_peer: bool,
+    /// Our split sync's queries to this peer, when it takes part.
+    seeker: Option<SeekerLink>,
+}
+
+/// The session's end of its seeker: where replies to our queries go.
+struct SeekerLink {
+    replies: tokio::sync::mpsc::Sender<SyncReply>,
+    _task: AbortOnDrop,
 }
 
 /// A task that ends with the session.
@@ -507,7 +541,11 @@ impl Session {
         }
         // BOLT 7: gossip_timestamp_filter only to peers that negotiated gossip_queries. LDK
         // and Core Lightning stream their graph only after receiving it.
-        if features::is_set(&their_features, 6) || features::is_set(&their_features, 7) {
+        let gossip_queries =
+            features::is_set(&their_features, 6) || features::is_set(&their_features, 7);
+        if gossip_queries && self.outbound_peer && self.ctx.serving.sync.plan().is_some() {
+            self.start_split_sync()?;
+        } else if gossip_queries {
             self.send(
                 GossipTimestampFilter {
                     chain_hash: chain,
@@ -538,6 +576,69 @@ impl Session {
                 filter: None,
                 start,
             });
+        }
+        Ok(())
+    }
+
+    /// Split initial sync with this peer: a seeker that fetches the past chunk by chunk. It
+    /// also sends our `gossip_timestamp_filter`, once it knows which one: live gossip only
+    /// once the peer has answered a `query_short_channel_ids`, a full dump if it leaves one
+    /// unanswered (LDK 0.2.7 honours only the first filter of a connection, so the filter
+    /// cannot be sent here and corrected later).
+    fn start_split_sync(&mut self) -> Result<(), EndReason> {
+        let Some(plan) = self.ctx.serving.sync.plan().cloned() else {
+            return Ok(());
+        };
+        let chain_hash = self.config().chain_hash;
+        let frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        self.dump = Some(
+            self.ctx
+                .serving
+                .sync
+                .frame_counter(&self.ctx.serving.metrics, frames.clone()),
+        );
+        let (replies, replies_rx) = tokio::sync::mpsc::channel(REPLY_QUEUE);
+        let seeker = Seeker {
+            plan,
+            serving: self.ctx.serving.clone(),
+            graph: self.ctx.sieve.graph().clone(),
+            lane: self.outbound.replies.clone(),
+            chain_hash,
+            replies: replies_rx,
+            frames,
+            peer: hex::encode(self.remote),
+            filter_sent: false,
+        };
+        self.seeker = Some(SeekerLink {
+            replies,
+            _task: AbortOnDrop(tokio::spawn(seeker.run())),
+        });
+        Ok(())
+    }
+
+    /// A `reply_channel_range` or `reply_short_channel_ids_end`: for our seeker, if we have
+    /// one; otherwise a reply to a query we never sent, harmless and ignored.
+    fn on_sync_reply(&mut self, msg_type: u16, msg: &[u8]) -> Result<(), EndReason> {
+        let Some(link) = &self.seeker else {
+            return Ok(());
+        };
+        let reply = if msg_type == queries::REPLY_CHANNEL_RANGE {
+            queries::ReplyChannelRange::parse(msg).map(SyncReply::Range)
+        } else {
+            queries::ReplyShortChannelIdsEnd::parse(msg).map(SyncReply::End)
+        };
+        let Ok(reply) = reply else {
+            return Err(self.fail("malformed message", EndReason::MalformedMessage(msg_type)));
+        };
+        if let Err(err) = link.replies.try_send(reply) {
+            let reason = match err {
+                tokio::sync::mpsc::error::TrySendError::Full(_) => "reply_queue_full",
+                // The seeker is done (or fell back to a dump): we asked nothing.
+                tokio::sync::mpsc::error::TrySendError::Closed(_) => "unsolicited",
+            };
+            if let Some(plan) = self.ctx.serving.sync.plan() {
+                plan.metrics.reply_dropped(reason);
+            }
         }
         Ok(())
     }
@@ -697,8 +798,10 @@ impl Session {
                 }
                 Ok(())
             }
-            // Replies to queries we never sent: harmless, ignored.
-            queries::REPLY_CHANNEL_RANGE | queries::REPLY_SHORT_CHANNEL_IDS_END => Ok(()),
+            // Replies to our split sync's queries; without one, harmless and ignored.
+            queries::REPLY_CHANNEL_RANGE | queries::REPLY_SHORT_CHANNEL_IDS_END => {
+                self.on_sync_reply(msg_type, &msg)
+            }
             // BOLT 1: "upon receiving a message of odd, unknown type: MUST ignore".
             t if bolt1::is_odd(t) => Ok(()),
             // BOLT 1: "upon receiving a message of even, unknown type: MUST close the
