@@ -800,7 +800,7 @@ impl Session {
             }
             // Replies to our split sync's queries; without one, harmless and ignored.
             queries::REPLY_CHANNEL_RANGE | queries::REPLY_SHORT_CHANNEL_IDS_END => {
-                self.on_sync_reply(msg_type, &msg)
+                self.on_sync_reply(msg_type, msg)
             }
             // BOLT 1: "upon receiving a message of odd, unknown type: MUST ignore".
             t if bolt1::is_odd(t) => Ok(()),
