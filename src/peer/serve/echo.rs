@@ -65,15 +65,18 @@ impl RecentlyReceived {
     /// The peer sent `msg`.
     pub fn insert(&mut self, msg: &[u8]) {
         let h = self.hash(msg);
-        if !self.seen.insert(h) {
+        if self.seen.contains(&h) {
             return;
         }
-        self.order.push_back(h);
-        if self.order.len() > self.cap {
+        // Evict first, so neither table ever holds `cap + 1` (one over doubled the queue's
+        // allocation: 32 KB more per peer at the default window).
+        if self.order.len() >= self.cap {
             if let Some(old) = self.order.pop_front() {
                 self.seen.remove(&old);
             }
         }
+        self.seen.insert(h);
+        self.order.push_back(h);
     }
 
     /// Did the peer send `msg` within the window?

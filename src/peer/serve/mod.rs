@@ -102,12 +102,15 @@ impl Serving {
         metrics: &Metrics,
     ) -> prometheus::Result<Arc<Serving>> {
         let rate = config.global_reply_bytes_per_sec;
+        // Registered in both modes: in dump mode the series stay at zero, so the dashboard's
+        // sync panel and the alert rules find them whatever the mode.
+        let split_metrics = SplitMetrics::new(&metrics.registry)?;
         let plan = match config.initial_sync {
             InitialSync::Dump => None,
             InitialSync::Split => Some(SyncPlan::new(
                 config.split.clone(),
                 config.split_tip.unwrap_or_else(tip_bound_from_clock),
-                SplitMetrics::new(&metrics.registry)?,
+                split_metrics,
             )),
         };
         Ok(Arc::new(Serving {
