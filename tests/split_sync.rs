@@ -216,15 +216,7 @@ async fn a_peer_that_disconnects_mid_chunk_has_its_chunk_served_by_another() {
         .collect();
     let honest = serving_node(dirs[0].path(), &msgs, &[]).await;
 
-    let me = NodeIdentity::random();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let flaky_arg = format!(
-        "{}@{}",
-        me.node_id_hex(),
-        listener.local_addr().expect("addr")
-    );
+    let (listener, me, flaky_arg) = scripted_peer_listener().await;
     let flaky = tokio::spawn(take_a_chunk_and_hang_up(listener, me));
 
     let ours = Node::start(
@@ -343,8 +335,8 @@ async fn lie_and_watch(
     }
 }
 
-async fn lying_peer_case(lie: Lie, reason: &str) {
-    let dir = tempfile::tempdir().expect("tempdir");
+/// A listening socket for a scripted peer, its identity, and the `--peer` argument naming it.
+async fn scripted_peer_listener() -> (tokio::net::TcpListener, NodeIdentity, String) {
     let me = NodeIdentity::random();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -354,6 +346,12 @@ async fn lying_peer_case(lie: Lie, reason: &str) {
         me.node_id_hex(),
         listener.local_addr().expect("addr")
     );
+    (listener, me, arg)
+}
+
+async fn lying_peer_case(lie: Lie, reason: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (listener, me, arg) = scripted_peer_listener().await;
     let liar = tokio::spawn(lie_and_watch(listener, me, lie));
     let mut ours = Node::start(dir.path(), &split_args(&[arg], &[]));
     let warned = tokio::time::timeout(DEADLINE, liar)

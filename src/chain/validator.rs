@@ -952,18 +952,19 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn admission_is_capped() {
         let (source, _) = setup();
-        let v = validator(
-            &source,
-            ValidatorConfig {
-                lookup_queue: 2,
-                ..ValidatorConfig::default()
-            },
-        );
+        let v = validator(&source, with_lookup_queue(2));
         let a = v.admit().await;
         let _b = v.admit().await;
         assert!(v.try_admit().is_none(), "third slot refused");
         drop(a);
         assert!(v.try_admit().is_some());
+    }
+
+    fn with_lookup_queue(slots: usize) -> ValidatorConfig {
+        ValidatorConfig {
+            lookup_queue: slots,
+            ..ValidatorConfig::default()
+        }
     }
 
     /// The in-process source answers without waiting: the answer is there when `lookup`
@@ -972,13 +973,7 @@ mod tests {
     async fn an_answered_lookup_keeps_its_slot_until_the_answer_is_acted_on() {
         let (source, claim) = setup();
         source.chain.push_empty(5);
-        let v = validator(
-            &source,
-            ValidatorConfig {
-                lookup_queue: 1,
-                ..ValidatorConfig::default()
-            },
-        );
+        let v = validator(&source, with_lookup_queue(1));
         let (mut answer, slot) = v.lookup(v.admit().await, claim);
         assert!(matches!(answer.try_recv(), Ok(LookupOutcome::Accepted(_))));
         // Answered, not yet applied: the announcement still counts against the queue.
@@ -993,13 +988,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_parked_lookup_gives_its_slot_back() {
         let (source, claim) = setup();
-        let v = validator(
-            &source,
-            ValidatorConfig {
-                lookup_queue: 1,
-                ..ValidatorConfig::default()
-            },
-        );
+        let v = validator(&source, with_lookup_queue(1));
         // One confirmation: parked, and parked claims have their own cap.
         let (_answer, _slot) = v.lookup(v.admit().await, claim);
         let slot_back = tokio::time::timeout(Duration::from_secs(30), v.admit())
