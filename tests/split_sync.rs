@@ -376,6 +376,10 @@ async fn lying_peer_case(lie: Lie, reason: &str) {
             "gossip_sieve_split_chunks_requeued_total{reason=\"bad_replies\"}"
         ) >= 1.0
     );
+    // The bound the liar ran into is exported.
+    assert!(
+        common::metrics::metric(&text, "gossip_sieve_limit{name=\"peer_split_chunk_scids\"}") > 0.0
+    );
     ours.assert_alive_without_panic();
 }
 

@@ -152,6 +152,13 @@ async fn run_inside(
     metrics.set_limit("peer_reply_buffer_bytes", options.serve.reply_buffer_bytes);
     metrics.set_limit("peer_echo_window", options.serve.echo_window);
     metrics.set_limit("peer_held_announcements", options.serve.held_announcements);
+    // Split sync: short channel ids one chunk may collect from a peer's range replies.
+    let chunk_scids = options.serve.split.max_chunk_scids;
+    metrics.set_limit("peer_split_chunk_scids", chunk_scids);
+    metrics.set_limit(
+        "peer_split_chunk_bytes",
+        chunk_scids.saturating_mul(crate::peer::sync_plan::BYTES_PER_COLLECTED_SCID),
+    );
     serving.sync.expect_peers(options.peers.len());
     let store_addr = store.addr();
     handout.set_before_build(Arc::new(move || {
