@@ -25,6 +25,7 @@
 //! - [`logging`]: the tracing subscriber and once-per-interval logging of floods.
 //! - [`commands`]: the CLI subcommands (replay, demo, gen-corpus) built from the above.
 
+pub mod cache_hint;
 pub mod chain;
 pub mod clock;
 pub mod commands;

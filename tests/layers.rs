@@ -15,7 +15,14 @@ use std::path::{Path, PathBuf};
 /// Floors from the ground up; a module may import from any lower floor. Modules on one floor
 /// do not import each other.
 const FLOORS: &[&[&str]] = &[
-    &["clock", "work", "durable", "wire", "test_vectors"],
+    &[
+        "cache_hint",
+        "clock",
+        "work",
+        "durable",
+        "wire",
+        "test_vectors",
+    ],
     // Drop reasons judge a message by its kind (`wire::kind`): a bad signature is the sender's
     // fault only on a channel_announcement.
     &["vocab"],

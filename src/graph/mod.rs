@@ -8,6 +8,9 @@
 //! [`Graph::settle_update_offset`]).
 
 use dashmap::DashMap;
+use std::hash::{BuildHasher, Hash};
+
+use crate::cache_hint::prefetch_line;
 use foldhash::fast::RandomState;
 use parking_lot::RwLock;
 
@@ -182,6 +185,40 @@ pub struct Graph {
     node_ids: RwLock<Vec<NodeId>>,
 }
 
+/// Starts loading where `key` most likely sits in `map`: the control bytes its probe starts
+/// at, and the entry of that bucket (where most entries sit; a displaced one is a bucket or
+/// two on). Reads hashbrown's layout through dashmap's raw API: control bytes from
+/// `data_end`, bucket `i`'s entry just below it at `data_end - i - 1`, the probe starting at
+/// bucket `hash & (buckets - 1)`. Were that layout to change, the hint would load the wrong
+/// line and the lookup would merely miss, as it does without the hint. A shard a writer holds
+/// is skipped rather than waited for.
+fn prefetch_entry<K, V, S>(map: &DashMap<K, V, S>, key: &K)
+where
+    K: Hash + Eq,
+    S: BuildHasher + Clone,
+{
+    let hash = map.hash_usize(key);
+    let Some(shard) = map.shards().get(map.determine_shard(hash)) else {
+        return;
+    };
+    let Some(table) = shard.try_read() else {
+        return;
+    };
+    let index = hash & table.buckets().wrapping_sub(1);
+    let data_end = table.data_end().as_ptr();
+    prefetch_line(data_end.cast::<u8>().wrapping_add(index));
+    let entry = data_end.wrapping_sub(index + 1);
+    // An entry (key and value) may straddle two lines: both ends.
+    prefetch_line(entry);
+    prefetch_line(last_byte(entry));
+}
+
+fn last_byte<T>(entry: *const T) -> *const u8 {
+    entry
+        .cast::<u8>()
+        .wrapping_add(std::mem::size_of::<T>().saturating_sub(1))
+}
+
 impl Graph {
     pub fn new() -> Self {
         Self::default()
@@ -190,6 +227,17 @@ impl Graph {
     fn node_id(&self, index: u32) -> Option<NodeId> {
         let index = usize::try_from(index).ok()?;
         self.node_ids.read().get(index).copied()
+    }
+
+    /// Starts loading `short_channel_id`'s entry into the CPU's cache, for a lookup a little
+    /// later (see [`prefetch_entry`]). A hint only.
+    pub fn prefetch_channel(&self, short_channel_id: u64) {
+        prefetch_entry(&self.channels, &short_channel_id);
+    }
+
+    /// [`Graph::prefetch_channel`] for a node.
+    pub fn prefetch_node(&self, node_id: &NodeId) {
+        prefetch_entry(&self.nodes, node_id);
     }
 
     pub fn has_channel(&self, short_channel_id: u64) -> bool {

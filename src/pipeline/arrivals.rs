@@ -107,16 +107,9 @@ impl FirstArrivals {
     /// lookup that decides whether the message is a duplicate, instead of following it.
     #[inline]
     pub fn prefetch(&self, key: ArrivalKey) {
-        #[cfg(target_arch = "x86_64")]
         if let Some(bucket) = self.buckets.get(key.bucket) {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let line = std::ptr::from_ref(bucket).cast::<i8>();
-            // SAFETY: a prefetch is only a hint to the cache: it cannot fault and changes no
-            // program state; SSE is part of the x86_64 baseline.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line) };
+            crate::cache_hint::prefetch_line(bucket);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = key;
     }
 
     /// The first copy of `key` arrived at `now_ms` (see [`crate::clock::coarse_monotonic_ms`]):

@@ -1,6 +1,8 @@
 //! BOLT 8 over tokio: the handshake driven on a socket under a timeout, then a reader and a
 //! writer half that yield and take whole decrypted messages. Framing only; no parsing.
 
+use std::collections::VecDeque;
+use std::ops::Range;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -120,20 +122,25 @@ const READ_AHEAD: usize = 8 << 10;
 
 /// Reading half: yields whole decrypted messages.
 ///
-/// [`Bolt8Reader::read_message`] and [`Bolt8Reader::read_frame`] are cancel-safe: bytes
-/// already read and a header already decrypted are kept in `self`, so they can sit in a
-/// `tokio::select!` beside a shutdown signal. After an error the stream is out of sync and
-/// must be dropped.
+/// [`Bolt8Reader::read_message`], [`Bolt8Reader::read_frame`] and [`Bolt8Reader::wait_frame`]
+/// are cancel-safe: bytes already read and a header already decrypted are kept in `self`, so
+/// they can sit in a `tokio::select!` beside a shutdown signal. After an error the stream is
+/// out of sync and must be dropped.
 pub struct Bolt8Reader<R = OwnedReadHalf> {
     inner: R,
     cipher: CipherDirection,
     buf: BytesMut,
     /// Set once the header of the current frame is decrypted: body length including its MAC.
     body_len: Option<usize>,
-    /// The body of the frame last lent out by [`Bolt8Reader::read_frame`] or
-    /// [`Bolt8Reader::next_buffered`], still at the front of `buf` (its plaintext was
-    /// borrowed); skipped at the next call.
-    lent: usize,
+    /// Bytes at the front of `buf` already decrypted and handed out (or about to be, from
+    /// `opened`): skipped once `opened` is empty.
+    skip: usize,
+    /// Frames [`Bolt8Reader::open_buffered`] decrypted in place and not yet handed out: where
+    /// their plaintexts sit in `buf`, in order. At most the `max` a caller asked for.
+    opened: VecDeque<Range<usize>>,
+    /// A frame that failed to decrypt behind frames that opened: reported once those are
+    /// handed out, so nothing the peer sent before it is lost.
+    deferred: Option<TransportError>,
 }
 
 impl<R> Bolt8Reader<R> {
@@ -145,7 +152,9 @@ impl<R> Bolt8Reader<R> {
             cipher,
             buf: BytesMut::new(),
             body_len: None,
-            lent: 0,
+            skip: 0,
+            opened: VecDeque::new(),
+            deferred: None,
         }
     }
 
@@ -155,10 +164,20 @@ impl<R> Bolt8Reader<R> {
         self.cipher
     }
 
+    /// Forgets what was handed out; only once every opened frame has been. A deferred error
+    /// is due now.
+    fn settle(&mut self) -> Result<(), TransportError> {
+        if let Some(err) = self.deferred.take() {
+            return Err(err);
+        }
+        self.buf.advance(std::mem::take(&mut self.skip));
+        Ok(())
+    }
+
     /// Whether a whole frame is in the buffer (decrypting its header if that is whole);
-    /// forgets the frame lent out last.
+    /// forgets the frame lent out last. Only with no opened frames waiting.
     fn frame_ready(&mut self) -> Result<bool, TransportError> {
-        self.buf.advance(std::mem::take(&mut self.lent));
+        self.settle()?;
         let body_len = match self.body_len {
             Some(body_len) => body_len,
             None if self.buf.len() >= HEADER_LEN => {
@@ -179,7 +198,7 @@ impl<R> Bolt8Reader<R> {
     /// plaintext out until the next call.
     fn take_frame(&mut self) -> Result<&[u8], TransportError> {
         let body_len = self.body_len.take().unwrap_or(MAC_LEN);
-        self.lent = body_len;
+        self.skip = body_len;
         let body = self
             .buf
             .get_mut(..body_len)
@@ -187,15 +206,95 @@ impl<R> Bolt8Reader<R> {
         Ok(self.cipher.decrypt_body_in_place(body)?)
     }
 
+    /// The next frame [`Self::open_buffered`] opened, if one is waiting (no read, no
+    /// decryption).
+    pub fn next_opened(&mut self) -> Option<&[u8]> {
+        let range = self.opened.pop_front()?;
+        self.buf.get(range)
+    }
+
     /// The next message if a whole frame of it is already buffered (no read), decrypted in
     /// place in the read buffer; `None` when the next frame needs more bytes from the socket.
     /// A session drains what one read brought with it before it waits on anything else.
     pub fn next_buffered(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        if !self.opened.is_empty() {
+            return Ok(self.next_opened());
+        }
         if self.frame_ready()? {
             self.take_frame().map(Some)
         } else {
             Ok(None)
         }
+    }
+
+    /// Decrypts in place, without reading, the whole frames already buffered, up to `max`
+    /// waiting to be handed out ([`Self::next_buffered`] hands them out in order;
+    /// [`Self::opened`] shows them first). A session opens what one read brought at once, so
+    /// that it can start loading what each message will be looked up against into the CPU's
+    /// cache while it still works on the ones before (the lookups then overlap instead of
+    /// following one another). Returns how many it opened: none while opened frames wait. A
+    /// frame that fails to decrypt behind some that opened is reported after them.
+    pub fn open_buffered(&mut self, max: usize) -> Result<usize, TransportError> {
+        if !self.opened.is_empty() {
+            return Ok(0);
+        }
+        self.settle()?;
+        let mut at = 0;
+        while self.opened.len() < max {
+            let body_len = match self.body_len {
+                Some(body_len) => body_len,
+                None => {
+                    let Some(header) = self.buf.get(at..at + HEADER_LEN) else {
+                        break;
+                    };
+                    match self.cipher.decrypt_header(header) {
+                        Ok(len) => {
+                            at += HEADER_LEN;
+                            let body_len = usize::from(len) + MAC_LEN;
+                            self.body_len = Some(body_len);
+                            body_len
+                        }
+                        Err(err) => return self.defer(err.into(), at),
+                    }
+                }
+            };
+            let Some(body) = self.buf.get_mut(at..at + body_len) else {
+                break;
+            };
+            match self.cipher.decrypt_body_in_place(body) {
+                Ok(plain) => {
+                    let plain_len = plain.len();
+                    self.body_len = None;
+                    self.opened.push_back(at..at + plain_len);
+                    at += body_len;
+                }
+                Err(err) => return self.defer(err.into(), at),
+            }
+        }
+        self.skip = at;
+        Ok(self.opened.len())
+    }
+
+    /// A decryption failure at `at`: now if nothing before it opened, else after those.
+    fn defer(&mut self, err: TransportError, at: usize) -> Result<usize, TransportError> {
+        self.skip = at;
+        if self.opened.is_empty() {
+            return Err(err);
+        }
+        self.deferred = Some(err);
+        Ok(self.opened.len())
+    }
+
+    /// The frames [`Self::open_buffered`] opened and not yet handed out, in order.
+    pub fn opened(&self) -> impl Iterator<Item = &[u8]> {
+        self.opened
+            .iter()
+            .filter_map(|range| self.buf.get(range.clone()))
+    }
+
+    /// The opened frame `index` places after the next one [`Self::next_opened`] hands out.
+    pub fn opened_at(&self, index: usize) -> Option<&[u8]> {
+        self.buf.get(self.opened.get(index)?.clone())
     }
 }
 
@@ -208,6 +307,18 @@ impl<R: AsyncRead + Unpin> Bolt8Reader<R> {
     /// [`Self::read_message`] without the copy: the plaintext is lent out of the read buffer
     /// until the next call.
     pub async fn read_frame(&mut self) -> Result<Option<&[u8]>, TransportError> {
+        if !self.wait_frame().await? {
+            return Ok(None);
+        }
+        self.next_buffered()
+    }
+
+    /// Waits until a frame can be handed out without reading (opened, or whole in the
+    /// buffer); `false` when the peer closed the connection between frames.
+    pub async fn wait_frame(&mut self) -> Result<bool, TransportError> {
+        if !self.opened.is_empty() || self.deferred.is_some() {
+            return Ok(true);
+        }
         while !self.frame_ready()? {
             let need = self.body_len.unwrap_or(HEADER_LEN);
             // Room for the rest of this frame, or for `READ_AHEAD` bytes if that is more: the
@@ -217,12 +328,12 @@ impl<R: AsyncRead + Unpin> Bolt8Reader<R> {
             let n = self.inner.read_buf(&mut self.buf).await?;
             if n == 0 {
                 if self.buf.is_empty() && self.body_len.is_none() {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 return Err(TransportError::EofMidFrame);
             }
         }
-        self.take_frame().map(Some)
+        Ok(true)
     }
 }
 
@@ -545,6 +656,73 @@ mod tests {
             Err(err) => err,
             Ok(_) => sr.read_frame().await.expect_err("bad MAC"),
         };
+        assert_eq!(err.reason(), "bad_mac");
+    }
+
+    #[tokio::test]
+    async fn a_read_is_opened_at_once_handed_out_in_order_and_a_bad_frame_reported_after() {
+        let ((_, mut cw), (mut sr, _)) = duplex_pair().await;
+        let mut wire = Vec::new();
+        for msg in [&b"one"[..], b"", b"three", b"four"] {
+            wire.extend(cw.cipher.encrypt_message(msg).expect("encrypt"));
+        }
+        let tail = cw.cipher.encrypt_message(b"five").expect("encrypt");
+        // The fifth frame's header and part of its body only.
+        wire.extend_from_slice(&tail[..HEADER_LEN + 2]);
+        cw.inner.write_all(&wire).await.expect("write");
+        assert!(sr.wait_frame().await.expect("a frame"));
+        // At most `max` at a time; nothing more opens while those wait.
+        assert_eq!(sr.open_buffered(3).expect("open"), 3);
+        assert_eq!(sr.open_buffered(3).expect("waiting"), 0);
+        let opened: Vec<&[u8]> = sr.opened().collect();
+        assert_eq!(opened, [&b"one"[..], b"", b"three"]);
+        assert_eq!(sr.opened_at(2), Some(&b"three"[..]));
+        assert_eq!(sr.opened_at(3), None);
+        assert_eq!(sr.next_opened(), Some(&b"one"[..]));
+        assert_eq!(sr.opened_at(0), Some(&b""[..]));
+        assert_eq!(sr.next_opened(), Some(&b""[..]));
+        assert_eq!(sr.next_opened(), Some(&b"three"[..]));
+        assert_eq!(sr.next_opened(), None);
+        // The rest of the buffer: one whole frame, then the half one (its header decrypted).
+        assert_eq!(sr.open_buffered(64).expect("open"), 1);
+        assert_eq!(sr.next_opened(), Some(&b"four"[..]));
+        assert_eq!(sr.open_buffered(64).expect("partial"), 0);
+        cw.inner
+            .write_all(&tail[HEADER_LEN + 2..])
+            .await
+            .expect("write");
+        assert!(sr.wait_frame().await.expect("the rest"));
+        assert_eq!(sr.open_buffered(64).expect("open"), 1);
+        assert_eq!(sr.next_opened(), Some(&b"five"[..]));
+
+        // Two good frames and a corrupted one in one write: the good ones first, then the
+        // error; nothing the peer sent before the bad frame is lost.
+        let mut wire = Vec::new();
+        for msg in [&b"six"[..], b"seven"] {
+            wire.extend(cw.cipher.encrypt_message(msg).expect("encrypt"));
+        }
+        let mut bad = cw.cipher.encrypt_message(b"eight").expect("encrypt");
+        if let Some(byte) = bad.last_mut() {
+            *byte ^= 1;
+        }
+        wire.extend(bad);
+        cw.inner.write_all(&wire).await.expect("write");
+        let mut got = Vec::new();
+        let err = loop {
+            match sr.wait_frame().await {
+                Ok(true) => {}
+                Ok(false) => panic!("closed"),
+                Err(err) => break err,
+            }
+            match sr.open_buffered(64) {
+                Ok(_) => {}
+                Err(err) => break err,
+            }
+            while let Some(msg) = sr.next_opened() {
+                got.push(msg.to_vec());
+            }
+        };
+        assert_eq!(got, [b"six".to_vec(), b"seven".to_vec()]);
         assert_eq!(err.reason(), "bad_mac");
     }
 

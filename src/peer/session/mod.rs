@@ -438,9 +438,9 @@ impl Session {
                     }
                     self.check_penalties()
                 }
-                read = reader.read_frame() => match read {
-                    Ok(Some(msg)) => self.on_message(msg).await,
-                    Ok(None) => Err(EndReason::RemoteClosed),
+                read = reader.wait_frame() => match read {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(EndReason::RemoteClosed),
                     Err(err) => Err(EndReason::Transport(err)),
                 },
                 // After the read branch: a peer that is still streaming to us is alive, and a
@@ -457,13 +457,24 @@ impl Session {
         }
     }
 
-    /// Handles the frames already in the read buffer (what the last read brought beyond the
-    /// first frame), at most [`READ_BATCH`] in all, without going back to the session's
-    /// `select!`: timers and shutdown are polled once per batch instead of once per message,
-    /// and a batch is short enough to keep them on time. Then settles the per-batch
-    /// accounting ([`Session::end_batch`]).
+    /// Handles the frames already in the read buffer (what the last read brought), at most
+    /// [`READ_BATCH`] in all, without going back to the session's `select!`: timers and
+    /// shutdown are polled once per batch instead of once per message, and a batch is short
+    /// enough to keep them on time. The batch is decrypted first and its gossip put in the
+    /// echo window under one lock ([`Session::prepare_batch`]); while a message is handled,
+    /// the sieve starts loading what the one [`PREFETCH_AHEAD`] places later will be looked
+    /// up against, so that its cache misses overlap the work in between instead of stalling
+    /// it. Then settles the per-batch accounting ([`Session::end_batch`]).
     async fn drain_buffered<R>(&mut self, reader: &mut Bolt8Reader<R>) -> Result<(), EndReason> {
-        for _ in 1..READ_BATCH {
+        // Frames left over from a batch cut short were prepared with it.
+        if reader
+            .open_buffered(READ_BATCH)
+            .map_err(EndReason::Transport)?
+            > 0
+        {
+            self.prepare_batch(reader.opened());
+        }
+        loop {
             // Admissions may wait on a full shard (up to `stall_timeout` each): a batch that
             // has spent `BATCH_TIME` since its first one goes back to the `select!`, so
             // shutdown and the timers are never held back by more than one such wait. A
@@ -474,14 +485,38 @@ impl Session {
             {
                 break;
             }
-            match reader.next_buffered() {
-                Ok(Some(msg)) => self.on_message(msg).await?,
-                Ok(None) => break,
-                Err(err) => return Err(EndReason::Transport(err)),
+            if let Some(ahead) = reader.opened_at(PREFETCH_AHEAD) {
+                self.prefetch(ahead);
+            }
+            match reader.next_opened() {
+                Some(msg) => self.on_message(msg).await?,
+                None => break,
             }
         }
         self.first_admission = None;
         self.end_batch().await
+    }
+
+    /// Before a batch is handled: its gossip goes into the echo window (one lock for the
+    /// batch; a message is in the window before it can be relayed anywhere), and the first
+    /// [`PREFETCH_AHEAD`] messages' lookups are started (see [`Session::drain_buffered`]).
+    fn prepare_batch<'a>(&self, frames: impl Iterator<Item = &'a [u8]>) {
+        let mut echo = self.echo.lock();
+        for (index, msg) in frames.enumerate() {
+            if message_kind(msg).is_some() {
+                echo.insert(msg);
+                if index < PREFETCH_AHEAD {
+                    self.ctx.sieve.prefetch(msg);
+                }
+            }
+        }
+    }
+
+    /// [`crate::pipeline::Sieve::prefetch`] for a gossip message.
+    fn prefetch(&self, msg: &[u8]) {
+        if message_kind(msg).is_some() {
+            self.ctx.sieve.prefetch(msg);
+        }
     }
 
     /// What is charged once per batch of messages rather than once per message: the inbound
@@ -815,7 +850,6 @@ impl Session {
     /// The shards' later verdicts are acted on once per batch ([`Session::end_batch`]).
     async fn on_gossip(&mut self, msg: &[u8]) -> Result<(), EndReason> {
         self.gossip_frames += 1;
-        self.echo.lock().insert(msg);
         if let Some(dump) = &mut self.dump {
             dump.on_frame();
         }
@@ -917,6 +951,10 @@ const PENALTY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 /// Messages handled per turn of the session loop at most (see [`Session::drain_buffered`]):
 /// at ~1 µs each, a batch holds the timers and shutdown back by well under a millisecond.
 const READ_BATCH: usize = 64;
+/// How many messages ahead of the one being handled the sieve's lookups are started: far
+/// enough for a miss to memory (~100 ns) to complete meanwhile, near enough that a batch's
+/// hints do not crowd the CPU's few outstanding-miss slots at once.
+const PREFETCH_AHEAD: usize = 4;
 /// How long a batch with admissions in it may run before the session loop polls shutdown and
 /// its timers again.
 const BATCH_TIME: Duration = Duration::from_millis(1);
