@@ -7,12 +7,13 @@
 //! record in `gossip_store`, set by the store actor once the record is written (see
 //! [`Graph::settle_update_offset`]).
 
-use dashmap::DashMap;
 use std::hash::{BuildHasher, Hash};
 
-use crate::cache_hint::prefetch_line;
+use dashmap::DashMap;
 use foldhash::fast::RandomState;
 use parking_lot::RwLock;
+
+use crate::cache_hint::prefetch_line;
 
 pub type NodeId = [u8; 33];
 
