@@ -139,6 +139,14 @@ pub struct NodeArgs {
     /// asked for a full dump instead [env: GOSSIP_SIEVE_SPLIT_QUERY_TIMEOUT_MS; default 10000].
     #[arg(long)]
     pub split_query_timeout_ms: Option<u64>,
+    /// Replies to our split-sync queries queued for the seeker per peer; more are dropped
+    /// [env: GOSSIP_SIEVE_SPLIT_REPLY_QUEUE_CAP; default 16].
+    #[arg(long)]
+    pub split_reply_queue_cap: Option<usize>,
+    /// Bytes of replies to our split-sync queries queued per peer (at least 65536)
+    /// [env: GOSSIP_SIEVE_SPLIT_REPLY_QUEUE_BYTES_CAP; default 1 MiB].
+    #[arg(long)]
+    pub split_reply_queue_bytes_cap: Option<usize>,
     #[command(flatten)]
     pub chain: ChainArgs,
 }

@@ -162,6 +162,10 @@ pub struct LimitsSection {
     pub initial_sync: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub split_query_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_reply_queue_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_reply_queue_bytes_cap: Option<usize>,
 }
 
 /// `[discovery]`: finding and reaching outbound peers.
