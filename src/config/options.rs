@@ -316,6 +316,16 @@ pub(super) const SPLIT_REPLY_QUEUE_BYTES: OptionSpec = opt(
     "--split-reply-queue-bytes-cap",
     "GOSSIP_SIEVE_SPLIT_REPLY_QUEUE_BYTES_CAP",
 );
+pub(super) const CHAIN_BLOCK_CACHE: OptionSpec = opt(
+    "chain.block_cache_blocks",
+    "--chain-block-cache-blocks",
+    "GOSSIP_SIEVE_CHAIN_BLOCK_CACHE_BLOCKS",
+);
+pub(super) const CHAIN_BLOCK_CACHE_BYTES: OptionSpec = opt(
+    "chain.block_cache_bytes_cap",
+    "--chain-block-cache-bytes-cap",
+    "GOSSIP_SIEVE_CHAIN_BLOCK_CACHE_BYTES_CAP",
+);
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
 pub(super) const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
 
@@ -392,4 +402,6 @@ pub const OPTIONS: &[OptionSpec] = &[
     SPLIT_QUERY_TIMEOUT,
     SPLIT_REPLY_QUEUE,
     SPLIT_REPLY_QUEUE_BYTES,
+    CHAIN_BLOCK_CACHE,
+    CHAIN_BLOCK_CACHE_BYTES,
 ];

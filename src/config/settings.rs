@@ -838,6 +838,24 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         65_536,
         MAX_PENDING_BYTES
     ),
+    // 0 = no block cache. More than a week of blocks is a typo (the byte cap binds anyway).
+    plain!(
+        CHAIN_BLOCK_CACHE,
+        chain.block_cache_blocks,
+        node.chain.block_cache_blocks,
+        chain.block_cache_blocks,
+        0,
+        1024
+    ),
+    // The chain layer's own check: a cache that is on needs room for one block.
+    plain!(
+        CHAIN_BLOCK_CACHE_BYTES,
+        chain.block_cache_bytes_cap,
+        node.chain.block_cache_bytes_cap,
+        chain.block_cache_bytes_cap,
+        1 << 20,
+        MAX_PENDING_BYTES
+    ),
 ];
 
 /// Outbound peers beyond this are a typo: each is a socket and a session.
@@ -1104,6 +1122,8 @@ impl Settings {
                         c.unvalidated_channels_per_peer_per_hour,
                     ),
                     stale_channel_age_secs: Some(c.stale_channel_age.map_or(0, to_u64)),
+                    block_cache_blocks: Some(c.block_cache_blocks),
+                    block_cache_bytes_cap: Some(c.block_cache_bytes_cap),
                 }
             },
             handout: HandoutSection {
