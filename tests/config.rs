@@ -307,6 +307,10 @@ fn env_case(key: &str) -> (String, &'static str) {
         "limits.peer_threads" => ("3", "3"),
         "limits.initial_sync" => ("split", "\"split\""),
         "limits.split_query_timeout_ms" => ("2500", "2500"),
+        "limits.split_reply_queue_cap" => ("5", "5"),
+        "limits.split_reply_queue_bytes_cap" => ("131072", "131072"),
+        "chain.block_cache_blocks" => ("9", "9"),
+        "chain.block_cache_bytes_cap" => ("2097152", "2097152"),
         other => panic!("no environment case for option {other}: add one to env_case"),
     };
     (value.to_string(), toml)

@@ -78,6 +78,8 @@ const CONTRACT: &[(&str, bool)] = &[
     ("gossip_sieve_split_chunks_requeued_total", false),
     ("gossip_sieve_split_fallbacks_total", false),
     ("gossip_sieve_split_reply_drops_total", false),
+    ("gossip_sieve_split_reply_queue_bytes", false),
+    ("gossip_sieve_split_reply_queue_messages", false),
 ];
 
 /// Series Prometheus itself attaches to every scrape target.

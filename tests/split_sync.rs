@@ -6,7 +6,10 @@
 //! - a peer that takes a chunk and disconnects when asked for its channels: the chunk goes back
 //!   and the other peer serves it; the graph still completes;
 //! - a real LDK node (which ignores `query_short_channel_ids`): the query times out, the node
-//!   asks LDK for a full dump instead, and the graph completes.
+//!   asks LDK for a full dump instead, and the graph completes;
+//! - a peer flooding `reply_channel_range`s we never asked for while its seeker waits: the
+//!   queue for the seeker holds to its caps in messages and bytes, the excess is dropped as
+//!   `reply_queue_full`, and the sync still completes.
 
 mod common;
 mod ldk;
@@ -391,4 +394,243 @@ async fn a_reply_channel_range_that_starts_after_the_query_is_refused_with_a_war
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endless_reply_channel_range_ids_stop_at_the_chunk_cap() {
     lying_peer_case(Lie::EndlessIds, "too_many_scids").await;
+}
+
+/// What the test orders a chunk peer to do.
+enum Order {
+    /// Write these messages now.
+    Send(Vec<Vec<u8>>),
+    /// Answer the chunk it holds.
+    Release,
+}
+
+/// One `reply_channel_range` covering `query`'s blocks and listing none of them.
+fn covering_reply(query: &QueryChannelRange) -> Vec<u8> {
+    ReplyChannelRange {
+        chain_hash: chain(),
+        first_blocknum: query.first_blocknum,
+        number_of_blocks: query.number_of_blocks,
+        sync_complete: 1,
+        short_ids: EncodedList::Uncompressed(Vec::new()),
+        timestamps: None,
+        checksums: None,
+        unknown_tlvs: Vec::new(),
+    }
+    .serialize()
+}
+
+/// A peer with no channels: answers every `query_channel_range` at once with an empty reply
+/// covering it, except the chunk starting at block 0, the last one handed out (chunks go from
+/// the highest blocks down), which it holds, telling `held` its `index`, until ordered to
+/// release it. Writes whatever it is ordered to.
+async fn chunk_peer(
+    listener: tokio::net::TcpListener,
+    me: NodeIdentity,
+    index: usize,
+    held: tokio::sync::mpsc::Sender<usize>,
+    mut orders: tokio::sync::mpsc::Receiver<Order>,
+) -> Option<()> {
+    let (mut reader, mut writer) = accept_node(listener, &me).await?;
+    // Read on a task of its own: `read_message` is not cancel-safe, so it never sits in the
+    // select below.
+    let (incoming_tx, mut incoming) = tokio::sync::mpsc::channel(64);
+    let reading = tokio::spawn(async move {
+        while let Ok(Some(msg)) = reader.read_message().await {
+            if incoming_tx.send(msg).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut holding = None;
+    let outcome = loop {
+        tokio::select! {
+            msg = incoming.recv() => {
+                let Some(msg) = msg else { break None };
+                match bolt1::message_type(&msg) {
+                    Some(queries::QUERY_CHANNEL_RANGE) => {
+                        let query = QueryChannelRange::parse(&msg).ok()?;
+                        if query.first_blocknum == 0 {
+                            holding = Some(query);
+                            held.send(index).await.ok()?;
+                        } else {
+                            writer.write_message(&covering_reply(&query)).await.ok()?;
+                        }
+                    }
+                    Some(bolt1::PING) => answer_ping(&mut writer, &msg).await?,
+                    _ => {}
+                }
+            }
+            order = orders.recv() => match order {
+                Some(Order::Send(msgs)) => {
+                    for msg in msgs {
+                        writer.write_message(&msg).await.ok()?;
+                    }
+                }
+                Some(Order::Release) => {
+                    let query = holding.take()?;
+                    writer.write_message(&covering_reply(&query)).await.ok()?;
+                }
+                None => break Some(()),
+            }
+        }
+    };
+    reading.abort();
+    outcome
+}
+
+/// What a queue capped at `max_messages` and `max_bytes` keeps of `sizes` arriving in turn
+/// with nothing taken: (messages, bytes).
+fn kept_under_caps(sizes: &[usize], max_messages: usize, max_bytes: usize) -> (usize, usize) {
+    let (mut messages, mut bytes) = (0, 0);
+    for &size in sizes {
+        if messages < max_messages && bytes + size <= max_bytes {
+            messages += 1;
+            bytes += size;
+        }
+    }
+    (messages, bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_flood_while_the_seeker_waits_is_capped_in_messages_and_bytes() {
+    const MAX_REPLIES: usize = 16;
+    const MAX_BYTES: usize = 65_536;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (held_tx, mut held_rx) = tokio::sync::mpsc::channel(2);
+    let mut orders = Vec::new();
+    let mut peer_args = Vec::new();
+    let mut tasks = Vec::new();
+    for index in 0..2 {
+        let (listener, me, arg) = scripted_peer_listener().await;
+        let (order_tx, order_rx) = tokio::sync::mpsc::channel(4);
+        tasks.push(tokio::spawn(chunk_peer(
+            listener,
+            me,
+            index,
+            held_tx.clone(),
+            order_rx,
+        )));
+        orders.push(order_tx);
+        peer_args.push(arg);
+    }
+    let mut ours = Node::start(
+        dir.path(),
+        &split_args(
+            &peer_args,
+            &[
+                // The holder keeps its chunk unanswered while the test floods and scrapes.
+                "--split-query-timeout-ms",
+                "120000",
+                "--split-reply-queue-cap",
+                &MAX_REPLIES.to_string(),
+                "--split-reply-queue-bytes-cap",
+                &MAX_BYTES.to_string(),
+            ],
+        ),
+    );
+    let holder = tokio::time::timeout(DEADLINE, held_rx.recv())
+        .await
+        .expect("no peer was asked for the chunk at block 0")
+        .expect("held channel");
+    let flooder = 1 - holder;
+    // Every other chunk answered: the flooder's seeker has finished its last chunk and waits
+    // for the held one (the plan has nothing else to hand out), so it takes no reply from
+    // its queue; what the flood leaves there is the most the queue ever held.
+    ours.wait_until("only the held chunk out", |text| {
+        common::metrics::metric(text, "gossip_sieve_split_chunks{state=\"queued\"}") == 0.0
+            && common::metrics::metric(text, "gossip_sieve_split_chunks{state=\"outstanding\"}")
+                == 1.0
+    });
+
+    // Replies we never asked for: 20 of ~8 KB (the byte cap binds at 8), then 30 small ones
+    // (the message cap binds at 16).
+    let reply = |ids: u64| {
+        ReplyChannelRange {
+            chain_hash: chain(),
+            first_blocknum: 0,
+            number_of_blocks: 1,
+            sync_complete: 1,
+            short_ids: EncodedList::Uncompressed((0..ids).map(|i| i << 16).collect()),
+            timestamps: None,
+            checksums: None,
+            unknown_tlvs: Vec::new(),
+        }
+        .serialize()
+    };
+    let flood: Vec<Vec<u8>> = (0..20)
+        .map(|_| reply(1000))
+        .chain((0..30).map(|_| reply(1)))
+        .collect();
+    let sizes: Vec<usize> = flood.iter().map(Vec::len).collect();
+    let (kept, kept_bytes) = kept_under_caps(&sizes, MAX_REPLIES, MAX_BYTES);
+    assert_eq!(kept, MAX_REPLIES, "the flood is built to reach both caps");
+    orders[flooder]
+        .send(Order::Send(flood.clone()))
+        .await
+        .expect("flooder alive");
+
+    const FULL: &str = "gossip_sieve_split_reply_drops_total{reason=\"reply_queue_full\"}";
+    const QUEUED: &str = "gossip_sieve_split_reply_queue_messages";
+    const QUEUED_BYTES: &str = "gossip_sieve_split_reply_queue_bytes";
+    let text = ours.wait_until("every flooded reply queued or dropped", |text| {
+        common::metrics::metric(text, FULL) + common::metrics::metric(text, QUEUED)
+            >= flood.len() as f64
+    });
+    let queued_bytes = common::metrics::metric(&text, QUEUED_BYTES);
+    assert!(
+        queued_bytes <= MAX_BYTES as f64,
+        "the queue holds {queued_bytes} bytes, over its {MAX_BYTES}-byte cap"
+    );
+    let queued = common::metrics::metric(&text, QUEUED);
+    assert!(
+        queued <= MAX_REPLIES as f64,
+        "the queue holds {queued} replies, over its cap of {MAX_REPLIES}"
+    );
+    // Exactly what the caps keep, in arrival order; the rest dropped.
+    assert_eq!((queued as usize, queued_bytes as usize), (kept, kept_bytes));
+    assert_eq!(
+        common::metrics::metric(&text, FULL) as usize,
+        flood.len() - kept
+    );
+    // The caps are exported.
+    assert_eq!(
+        common::metrics::metric(&text, "gossip_sieve_limit{name=\"peer_split_reply_queue\"}"),
+        MAX_REPLIES as f64
+    );
+    assert_eq!(
+        common::metrics::metric(
+            &text,
+            "gossip_sieve_limit{name=\"peer_split_reply_queue_bytes\"}"
+        ),
+        MAX_BYTES as f64
+    );
+
+    // The held chunk is answered as usual, the sync completes, and the flooder's queue is
+    // given back when its seeker ends; nobody was disconnected or sent for a dump.
+    orders[holder]
+        .send(Order::Release)
+        .await
+        .expect("holder alive");
+    ours.wait_for("gossip_sieve_sync_complete", 1.0);
+    let text = ours.wait_until("the queued replies released", |text| {
+        common::metrics::metric(text, QUEUED_BYTES) == 0.0
+            && common::metrics::metric(text, QUEUED) == 0.0
+    });
+    for (series, want) in [
+        ("gossip_sieve_split_chunks{state=\"outstanding\"}", 0.0),
+        ("gossip_sieve_split_fallbacks_total", 0.0),
+        ("gossip_sieve_peers_connected", 2.0),
+    ] {
+        assert_eq!(common::metrics::metric(&text, series), want, "{series}");
+    }
+    assert_eq!(
+        common::metrics::sum_matching(&text, "gossip_sieve_split_chunks_requeued_total"),
+        0.0,
+        "no chunk went back"
+    );
+    ours.assert_alive_without_panic();
+    drop(orders);
+    for task in tasks {
+        let _ = task.await;
+    }
 }

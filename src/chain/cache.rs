@@ -79,6 +79,12 @@ impl BlockCache {
         self.bytes
     }
 
+    /// The caps it holds to: (blocks, bytes); (0, _) when it is off.
+    pub fn caps(&self) -> (usize, usize) {
+        let blocks = self.entries.as_ref().map_or(0, |e| e.cap().get());
+        (blocks, self.max_bytes)
+    }
+
     pub fn clear(&mut self) {
         if let Some(entries) = self.entries.as_mut() {
             entries.clear();

@@ -263,6 +263,11 @@ impl ChainValidator {
         &self.inner.source
     }
 
+    /// The block cache's caps, (blocks, bytes), for export as limits.
+    pub fn block_cache_caps(&self) -> (usize, usize) {
+        self.inner.state.lock().blocks.caps()
+    }
+
     /// The runtime lookups run on (chain work belongs there, off the threads serving peers).
     pub fn runtime(&self) -> &Handle {
         &self.inner.runtime

@@ -51,6 +51,8 @@ pub fn chain_config(settings: &ChainSettings) -> ChainConfig {
     v.min_depth = settings.min_depth;
     v.lookup_queue = settings.lookup_queue;
     v.parked = settings.parked_cap;
+    v.block_cache_blocks = settings.block_cache_blocks;
+    v.block_cache_bytes = settings.block_cache_bytes_cap;
     v.park_max_blocks = v.park_max_blocks.max(settings.min_depth);
     let f = &mut config.follower;
     f.forget_delay = settings.forget_delay_blocks;
@@ -127,6 +129,10 @@ impl ChainRuntime {
             chain_metrics.clone(),
             runtime.handle().clone(),
         );
+        // DESIGN §3: the block cache's caps, exported as the cache holds them.
+        let (cache_blocks, cache_bytes) = validator.block_cache_caps();
+        metrics.set_limit("chain_block_cache_blocks", cache_blocks);
+        metrics.set_limit("chain_block_cache_bytes", cache_bytes);
         let follower = TipFollower::new(source, config.follower);
         let stage = Arc::new(ChainStage::new(
             ChainMode::Validate {
@@ -275,5 +281,33 @@ async fn prune_loop(
         for short_channel_id in forgetter.prune_stale(unix_now().saturating_sub(age)).await {
             stage.unwatch(short_channel_id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::MemoryChain;
+
+    #[test]
+    fn the_block_cache_options_reach_the_validator_and_are_exported() {
+        let settings = ChainSettings {
+            block_cache_blocks: 9,
+            block_cache_bytes_cap: 3 << 20,
+            ..ChainSettings::default()
+        };
+        let metrics = Metrics::new(1).expect("metrics");
+        let health = Health::default();
+        let source: Arc<dyn ChainSource> = Arc::new(MemoryChain::new(0));
+        let runtime =
+            ChainRuntime::start(&settings, Some(source), &metrics, &health).expect("chain");
+        let text = metrics.render();
+        for series in [
+            "gossip_sieve_limit{name=\"chain_block_cache_blocks\"} 9",
+            "gossip_sieve_limit{name=\"chain_block_cache_bytes\"} 3145728",
+        ] {
+            assert!(text.contains(series), "missing {series}");
+        }
+        runtime.stop();
     }
 }

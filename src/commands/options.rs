@@ -115,6 +115,8 @@ pub fn run_options(settings: &Settings, historical: bool) -> RunOptions {
             initial_sync: settings.limits.initial_sync,
             split: SplitConfig {
                 query_timeout: settings.limits.split_query_timeout,
+                reply_queue: settings.limits.split_reply_queue_cap,
+                reply_queue_bytes: settings.limits.split_reply_queue_bytes_cap,
                 ..SplitConfig::default()
             },
             ..ServeConfig::default()
@@ -179,6 +181,19 @@ mod tests {
         assert_eq!(
             (exporter.max_connections, exporter.header_read_timeout),
             (default.max_connections, default.header_read_timeout)
+        );
+    }
+
+    #[test]
+    fn split_reply_queue_defaults_match_the_split_config() {
+        let limits = PeerLimits::default();
+        let split = SplitConfig::default();
+        assert_eq!(
+            (
+                limits.split_reply_queue_cap,
+                limits.split_reply_queue_bytes_cap
+            ),
+            (split.reply_queue, split.reply_queue_bytes)
         );
     }
 }

@@ -159,6 +159,12 @@ async fn run_inside(
         "peer_split_chunk_bytes",
         chunk_scids.saturating_mul(crate::peer::sync_plan::BYTES_PER_COLLECTED_SCID),
     );
+    // Split sync: peers' replies queued for the session's seeker, in messages and bytes.
+    metrics.set_limit("peer_split_reply_queue", options.serve.split.reply_queue);
+    metrics.set_limit(
+        "peer_split_reply_queue_bytes",
+        options.serve.split.reply_queue_bytes,
+    );
     serving.sync.expect_peers(options.peers.len());
     let store_addr = store.addr();
     handout.set_before_build(Arc::new(move || {

@@ -139,6 +139,14 @@ pub struct NodeArgs {
     /// asked for a full dump instead [env: GOSSIP_SIEVE_SPLIT_QUERY_TIMEOUT_MS; default 10000].
     #[arg(long)]
     pub split_query_timeout_ms: Option<u64>,
+    /// Replies to our split-sync queries queued for the seeker per peer; more are dropped
+    /// [env: GOSSIP_SIEVE_SPLIT_REPLY_QUEUE_CAP; default 16].
+    #[arg(long)]
+    pub split_reply_queue_cap: Option<usize>,
+    /// Bytes of replies to our split-sync queries queued per peer (at least 65536)
+    /// [env: GOSSIP_SIEVE_SPLIT_REPLY_QUEUE_BYTES_CAP; default 1 MiB].
+    #[arg(long)]
+    pub split_reply_queue_bytes_cap: Option<usize>,
     #[command(flatten)]
     pub chain: ChainArgs,
 }
@@ -197,6 +205,14 @@ pub struct ChainArgs {
     /// [env: GOSSIP_SIEVE_STALE_CHANNEL_AGE_SECS; default 1209600 (14 days)].
     #[arg(long = "stale-channel-age-secs")]
     pub stale_channel_age_secs: Option<u64>,
+    /// Fetched blocks whose funding outputs the validator keeps; 0 = no block cache
+    /// [env: GOSSIP_SIEVE_CHAIN_BLOCK_CACHE_BLOCKS; default 64].
+    #[arg(long = "chain-block-cache-blocks")]
+    pub block_cache_blocks: Option<usize>,
+    /// Bytes the block cache may hold (at least 1 MiB)
+    /// [env: GOSSIP_SIEVE_CHAIN_BLOCK_CACHE_BYTES_CAP; default 64 MiB].
+    #[arg(long = "chain-block-cache-bytes-cap")]
+    pub block_cache_bytes_cap: Option<usize>,
 }
 
 /// Pipeline bounds (the fields of `PipelineConfig`). The flag names predate the config file

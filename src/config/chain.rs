@@ -75,6 +75,11 @@ pub struct ChainSettings {
     /// BOLT 7 lets a node forget a channel whose updates are older than two weeks (LDK does).
     /// `None`: never.
     pub stale_channel_age: Option<Duration>,
+    /// Fetched blocks whose funding outputs the validator keeps (0: none), so that channels
+    /// funded in one block cost one fetch: 64 blocks, about half a day of recent blocks.
+    pub block_cache_blocks: usize,
+    /// Bytes the block cache may hold: 64 MiB, room for tens of mainnet blocks' outputs.
+    pub block_cache_bytes_cap: usize,
 }
 
 impl Default for ChainSettings {
@@ -93,6 +98,8 @@ impl Default for ChainSettings {
             unvalidated_channels_cap: 100_000,
             unvalidated_channels_per_peer_per_hour: 60_000,
             stale_channel_age: Some(Duration::from_secs(14 * 24 * 3600)),
+            block_cache_blocks: 64,
+            block_cache_bytes_cap: 64 << 20,
         }
     }
 }

@@ -66,6 +66,10 @@ pub struct ChainSection {
     pub unvalidated_channels_per_peer_per_hour: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stale_channel_age_secs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_cache_blocks: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_cache_bytes_cap: Option<usize>,
 }
 
 /// `[handout]`: serving the graph to wallets and tools (Rapid Gossip Sync, API).
@@ -162,6 +166,10 @@ pub struct LimitsSection {
     pub initial_sync: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub split_query_timeout_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_reply_queue_cap: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_reply_queue_bytes_cap: Option<usize>,
 }
 
 /// `[discovery]`: finding and reaching outbound peers.

@@ -306,6 +306,26 @@ pub(super) const SPLIT_QUERY_TIMEOUT: OptionSpec = opt(
     "--split-query-timeout-ms",
     "GOSSIP_SIEVE_SPLIT_QUERY_TIMEOUT_MS",
 );
+pub(super) const SPLIT_REPLY_QUEUE: OptionSpec = opt(
+    "limits.split_reply_queue_cap",
+    "--split-reply-queue-cap",
+    "GOSSIP_SIEVE_SPLIT_REPLY_QUEUE_CAP",
+);
+pub(super) const SPLIT_REPLY_QUEUE_BYTES: OptionSpec = opt(
+    "limits.split_reply_queue_bytes_cap",
+    "--split-reply-queue-bytes-cap",
+    "GOSSIP_SIEVE_SPLIT_REPLY_QUEUE_BYTES_CAP",
+);
+pub(super) const CHAIN_BLOCK_CACHE: OptionSpec = opt(
+    "chain.block_cache_blocks",
+    "--chain-block-cache-blocks",
+    "GOSSIP_SIEVE_CHAIN_BLOCK_CACHE_BLOCKS",
+);
+pub(super) const CHAIN_BLOCK_CACHE_BYTES: OptionSpec = opt(
+    "chain.block_cache_bytes_cap",
+    "--chain-block-cache-bytes-cap",
+    "GOSSIP_SIEVE_CHAIN_BLOCK_CACHE_BYTES_CAP",
+);
 /// The pre-config-file name of the log level variable, still honoured after LOG_LEVEL.
 pub(super) const LEGACY_LOG_ENV: &str = "GOSSIP_SIEVE_LOG";
 
@@ -380,4 +400,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     PEER_THREADS,
     INITIAL_SYNC,
     SPLIT_QUERY_TIMEOUT,
+    SPLIT_REPLY_QUEUE,
+    SPLIT_REPLY_QUEUE_BYTES,
+    CHAIN_BLOCK_CACHE,
+    CHAIN_BLOCK_CACHE_BYTES,
 ];

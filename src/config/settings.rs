@@ -71,6 +71,10 @@ pub struct PeerLimits {
     pub initial_sync: InitialSync,
     /// A split-sync query unanswered (no reply, no gossip) this long falls back to a dump.
     pub split_query_timeout: Duration,
+    /// Replies to our split-sync queries queued per peer for its seeker, in messages and
+    /// bytes; a peer sending more than the seeker takes has the excess dropped.
+    pub split_reply_queue_cap: usize,
+    pub split_reply_queue_bytes_cap: usize,
 }
 
 impl Default for PeerLimits {
@@ -107,6 +111,10 @@ impl Default for PeerLimits {
             // README "Several upstream peers" has the measurements behind the default.
             initial_sync: InitialSync::Dump,
             split_query_timeout: Duration::from_secs(10),
+            // `peer::sync_plan::SplitConfig` says why (a test in `commands::options` holds
+            // these to its defaults).
+            split_reply_queue_cap: 16,
+            split_reply_queue_bytes_cap: 1 << 20,
         }
     }
 }
@@ -813,6 +821,41 @@ const RESOLVERS: &[(OptionSpec, Resolver)] = &[
         1,
         3_600_000
     ),
+    plain!(
+        SPLIT_REPLY_QUEUE,
+        limits.split_reply_queue_cap,
+        node.split_reply_queue_cap,
+        limits.split_reply_queue_cap,
+        1,
+        MAX_MAILBOX
+    ),
+    // At least one maximum-size message (65,535 bytes), or some replies could never queue.
+    plain!(
+        SPLIT_REPLY_QUEUE_BYTES,
+        limits.split_reply_queue_bytes_cap,
+        node.split_reply_queue_bytes_cap,
+        limits.split_reply_queue_bytes_cap,
+        65_536,
+        MAX_PENDING_BYTES
+    ),
+    // 0 = no block cache. More than a week of blocks is a typo (the byte cap binds anyway).
+    plain!(
+        CHAIN_BLOCK_CACHE,
+        chain.block_cache_blocks,
+        node.chain.block_cache_blocks,
+        chain.block_cache_blocks,
+        0,
+        1024
+    ),
+    // The chain layer's own check: a cache that is on needs room for one block.
+    plain!(
+        CHAIN_BLOCK_CACHE_BYTES,
+        chain.block_cache_bytes_cap,
+        node.chain.block_cache_bytes_cap,
+        chain.block_cache_bytes_cap,
+        1 << 20,
+        MAX_PENDING_BYTES
+    ),
 ];
 
 /// Outbound peers beyond this are a typo: each is a socket and a session.
@@ -1053,6 +1096,8 @@ impl Settings {
                 peer_threads: Some(self.limits.peer_threads),
                 initial_sync: Some(self.limits.initial_sync.as_str().to_owned()),
                 split_query_timeout_ms: Some(millis(self.limits.split_query_timeout)),
+                split_reply_queue_cap: Some(self.limits.split_reply_queue_cap),
+                split_reply_queue_bytes_cap: Some(self.limits.split_reply_queue_bytes_cap),
             },
             log: LogSection {
                 level: Some(self.log.level.clone()),
@@ -1077,6 +1122,8 @@ impl Settings {
                         c.unvalidated_channels_per_peer_per_hour,
                     ),
                     stale_channel_age_secs: Some(c.stale_channel_age.map_or(0, to_u64)),
+                    block_cache_blocks: Some(c.block_cache_blocks),
+                    block_cache_bytes_cap: Some(c.block_cache_bytes_cap),
                 }
             },
             handout: HandoutSection {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use prometheus::{IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 use tokio::sync::Notify;
 
 use crate::clock::unix_now;
@@ -39,6 +39,11 @@ pub struct SplitConfig {
     /// stretches of thousands of empty blocks), and the fetching, not the listing, is the
     /// work to spread. ~100 channels are ~330 messages, half a second at LDK's pace.
     pub target_scids: usize,
+    /// Replies the session may queue for the seeker, and their bytes (wire sizes): a peer
+    /// sending replies faster than the seeker takes them has the excess dropped
+    /// (`reply_queue_full`). Each reply is at most one 65 KB message.
+    pub reply_queue: usize,
+    pub reply_queue_bytes: usize,
 }
 
 impl Default for SplitConfig {
@@ -49,6 +54,10 @@ impl Default for SplitConfig {
             max_chunk_scids: 100_000,
             max_attempts: 4,
             target_scids: 100,
+            // One chunk's replies rarely take more than a few messages; 16 of the largest
+            // would be ~1 MiB, which the byte cap holds to.
+            reply_queue: 16,
+            reply_queue_bytes: 1 << 20,
         }
     }
 }
@@ -134,6 +143,10 @@ pub struct SplitMetrics {
     queries_sent: IntCounterVec,
     reply_drops: IntCounterVec,
     pub fallbacks: IntCounter,
+    /// Replies queued for the seekers and not yet taken, all peers together, in bytes and
+    /// in messages (each peer's queue is capped by `SplitConfig::reply_queue*`).
+    pub reply_queue_bytes: IntGauge,
+    pub reply_queue_messages: IntGauge,
 }
 
 /// Query types we send, label values of `split_queries_sent_total`.
@@ -188,12 +201,22 @@ impl SplitMetrics {
             "gossip_sieve_split_fallbacks_total",
             "Split initial sync: peers that ignored our queries and were asked for a full dump",
         ))?;
+        let reply_queue_bytes = IntGauge::with_opts(Opts::new(
+            "gossip_sieve_split_reply_queue_bytes",
+            "Split initial sync: bytes of peers' replies queued for the seekers, all peers",
+        ))?;
+        let reply_queue_messages = IntGauge::with_opts(Opts::new(
+            "gossip_sieve_split_reply_queue_messages",
+            "Split initial sync: peers' replies queued for the seekers, all peers",
+        ))?;
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(chunks.clone()),
             Box::new(requeued.clone()),
             Box::new(queries_sent.clone()),
             Box::new(reply_drops.clone()),
             Box::new(fallbacks.clone()),
+            Box::new(reply_queue_bytes.clone()),
+            Box::new(reply_queue_messages.clone()),
         ];
         for collector in collectors {
             match registry.register(collector) {
@@ -219,6 +242,8 @@ impl SplitMetrics {
             queries_sent,
             reply_drops,
             fallbacks,
+            reply_queue_bytes,
+            reply_queue_messages,
         })
     }
 

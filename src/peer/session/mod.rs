@@ -34,7 +34,7 @@ pub use end_reason::EndReason;
 use self::inbound::{ByteBucket, FRAME_OVERHEAD};
 use self::outbound::{LaneBytes, Outbound};
 use self::replies::{answer_channel_range, answer_short_channel_ids, Replier};
-use self::seeker::{Seeker, SyncReply, REPLY_QUEUE};
+use self::seeker::{reply_queue, ReplySender, Seeker, SyncReply};
 use self::stream::{StreamRequest, StreamStart, Streamer};
 use super::identity::NodeIdentity;
 use super::remote_text::{log_remote_text, RemoteText};
@@ -336,7 +336,7 @@ struct Session {
 
 /// The session's end of its seeker: where replies to our queries go.
 struct SeekerLink {
-    replies: tokio::sync::mpsc::Sender<SyncReply>,
+    replies: ReplySender,
     _task: AbortOnDrop,
 }
 
@@ -632,7 +632,7 @@ impl Session {
                 .sync
                 .frame_counter(&self.ctx.serving.metrics, frames.clone()),
         );
-        let (replies, replies_rx) = tokio::sync::mpsc::channel(REPLY_QUEUE);
+        let (replies, replies_rx) = reply_queue(&plan.config, &plan.metrics);
         let seeker = Seeker {
             plan,
             serving: self.ctx.serving.clone(),
@@ -665,12 +665,9 @@ impl Session {
         let Ok(reply) = reply else {
             return Err(self.fail("malformed message", EndReason::MalformedMessage(msg_type)));
         };
-        if let Err(err) = link.replies.try_send(reply) {
-            let reason = match err {
-                tokio::sync::mpsc::error::TrySendError::Full(_) => "reply_queue_full",
-                // The seeker is done (or fell back to a dump): we asked nothing.
-                tokio::sync::mpsc::error::TrySendError::Closed(_) => "unsolicited",
-            };
+        // Capped in replies and bytes: a peer sending replies faster than we asked for them
+        // has the excess dropped (`reply_queue_full`).
+        if let Err(reason) = link.replies.try_send(reply, msg.len()) {
             if let Some(plan) = self.ctx.serving.sync.plan() {
                 plan.metrics.reply_dropped(reason);
             }

@@ -9,27 +9,23 @@
 //! 0.2.7 ignores `query_short_channel_ids`) or breaks BOLT 7's reply rules gets its chunk
 //! returned and is asked for a full dump instead, as `initial_sync = "dump"` does.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus::IntGauge;
 use tokio::sync::mpsc;
 
 use super::outbound::{Closed, Lane};
 use crate::clock::unix_now;
 use crate::graph::Graph;
 use crate::peer::serve::Serving;
-use crate::peer::sync_plan::{Chunk, Lease, Requeue, SyncPlan};
+use crate::peer::sync_plan::{Chunk, Lease, Requeue, SplitConfig, SplitMetrics, SyncPlan};
 use crate::wire::bolt1::{ErrorMessage, Warning};
 use crate::wire::queries::{
     EncodedList, GossipTimestampFilter, QueryChannelRange, QueryShortChannelIds, ReplyChannelRange,
     ReplyShortChannelIdsEnd, TimestampPair, QUERY_OPTION_WANT_TIMESTAMPS,
 };
-
-/// Replies the session may queue for the seeker (each at most one 65 KB message, so at most
-/// ~1 MiB per peer); more means the peer sends replies faster than we asked for them, and
-/// the excess is dropped (`reply_queue_full`).
-pub(super) const REPLY_QUEUE: usize = 16;
 
 /// Short ids per `query_short_channel_ids`: with encoding 0 they take 8 bytes each, and the
 /// message (type, chain_hash, length, encoding byte) must fit 65,535 bytes.
@@ -45,6 +41,97 @@ pub(super) enum SyncReply {
     End(ReplyShortChannelIdsEnd),
 }
 
+/// The session's end of the queue of replies for the seeker, capped in replies and in bytes
+/// (`SplitConfig::reply_queue`, `reply_queue_bytes`): each reply is up to a 65 KB message, so
+/// a count alone would let a peer park 64 KiB per slot. The session never waits on it (its
+/// read loop must not stall): a reply that does not fit is dropped.
+pub(super) struct ReplySender {
+    tx: mpsc::Sender<QueuedReply>,
+    held: Arc<HeldBytes>,
+}
+
+/// Bytes queued in one session's reply queue, against its cap, mirrored in the all-peers
+/// gauges.
+struct HeldBytes {
+    bytes: AtomicUsize,
+    max_bytes: usize,
+    bytes_gauge: IntGauge,
+    messages_gauge: IntGauge,
+}
+
+/// A reply in the queue. Its bytes count against the cap until the seeker takes it, or until
+/// the queue is dropped with the session.
+pub(super) struct QueuedReply {
+    reply: SyncReply,
+    _held: Held,
+}
+
+impl QueuedReply {
+    /// The reply, its bytes released.
+    fn take(self) -> SyncReply {
+        self.reply
+    }
+}
+
+/// One reply's share of [`HeldBytes`], given back on drop.
+struct Held {
+    len: usize,
+    total: Arc<HeldBytes>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.total.bytes.fetch_sub(self.len, Ordering::AcqRel);
+        self.total.bytes_gauge.sub(self.len as i64);
+        self.total.messages_gauge.dec();
+    }
+}
+
+/// A reply queue under `config`'s caps, counted in `metrics`' gauges.
+pub(super) fn reply_queue(
+    config: &SplitConfig,
+    metrics: &SplitMetrics,
+) -> (ReplySender, mpsc::Receiver<QueuedReply>) {
+    let (tx, rx) = mpsc::channel(config.reply_queue.max(1));
+    let held = Arc::new(HeldBytes {
+        bytes: AtomicUsize::new(0),
+        max_bytes: config.reply_queue_bytes,
+        bytes_gauge: metrics.reply_queue_bytes.clone(),
+        messages_gauge: metrics.reply_queue_messages.clone(),
+    });
+    (ReplySender { tx, held }, rx)
+}
+
+impl ReplySender {
+    /// Queues `reply`, `wire_len` bytes on the wire, without waiting; when it does not fit,
+    /// the `split_reply_drops_total` reason it is dropped for.
+    pub(super) fn try_send(&self, reply: SyncReply, wire_len: usize) -> Result<(), &'static str> {
+        // A slot first, then the bytes, so a refused reply never shows in the gauges.
+        let slot = self.tx.try_reserve().map_err(|err| match err {
+            mpsc::error::TrySendError::Full(()) => "reply_queue_full",
+            // The seeker is done (or fell back to a dump): we asked nothing.
+            mpsc::error::TrySendError::Closed(()) => "unsolicited",
+        })?;
+        let max = self.held.max_bytes;
+        self.held
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                held.checked_add(wire_len).filter(|&total| total <= max)
+            })
+            .map_err(|_| "reply_queue_full")?;
+        self.held.bytes_gauge.add(wire_len as i64);
+        self.held.messages_gauge.inc();
+        slot.send(QueuedReply {
+            reply,
+            _held: Held {
+                len: wire_len,
+                total: self.held.clone(),
+            },
+        });
+        Ok(())
+    }
+}
+
 /// What the seeker needs from its session.
 pub(super) struct Seeker {
     pub(super) plan: Arc<SyncPlan>,
@@ -53,7 +140,7 @@ pub(super) struct Seeker {
     /// Our queries go out on the reply lane: it waits for room instead of failing.
     pub(super) lane: Lane,
     pub(super) chain_hash: [u8; 32],
-    pub(super) replies: mpsc::Receiver<SyncReply>,
+    pub(super) replies: mpsc::Receiver<QueuedReply>,
     /// Gossip messages the session has received from the peer (see `DumpWatch`).
     pub(super) frames: Arc<AtomicU64>,
     pub(super) peer: String,
@@ -330,7 +417,9 @@ impl Seeker {
         let mut seen = self.frames.load(Ordering::Relaxed);
         loop {
             tokio::select! {
-                reply = self.replies.recv() => return reply.ok_or(Failure::Closed),
+                reply = self.replies.recv() => {
+                    return reply.map(QueuedReply::take).ok_or(Failure::Closed);
+                }
                 _ = tokio::time::sleep(PROGRESS_CHECK) => {
                     let now = self.frames.load(Ordering::Relaxed);
                     if gossip_counts && now != seen {
@@ -362,7 +451,7 @@ impl Seeker {
         let mut tick = tokio::time::interval(PROGRESS_CHECK);
         while watch.is_running() {
             tick.tick().await;
-            // Replies to nothing we asked: not kept.
+            // Replies to nothing we asked: not kept (their bytes go with them).
             while self.replies.try_recv().is_ok() {
                 self.plan.metrics.reply_dropped("unsolicited");
             }
@@ -373,5 +462,49 @@ impl Seeker {
         }
         self.plan.cover_queued_by_dump();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn end() -> SyncReply {
+        SyncReply::End(ReplyShortChannelIdsEnd {
+            chain_hash: [0; 32],
+            full_information: 1,
+        })
+    }
+
+    #[test]
+    fn the_reply_queue_holds_to_both_caps_and_gives_bytes_back_when_a_reply_is_taken() {
+        let metrics = SplitMetrics::new(&prometheus::Registry::new()).expect("metrics");
+        let config = SplitConfig {
+            reply_queue: 3,
+            reply_queue_bytes: 100,
+            ..SplitConfig::default()
+        };
+        let (sender, mut rx) = reply_queue(&config, &metrics);
+        let gauges = || {
+            (
+                metrics.reply_queue_messages.get(),
+                metrics.reply_queue_bytes.get(),
+            )
+        };
+        assert_eq!(sender.try_send(end(), 60), Ok(()));
+        assert_eq!(sender.try_send(end(), 41), Err("reply_queue_full"), "bytes");
+        assert_eq!(gauges(), (1, 60), "a refused reply never shows");
+        assert_eq!(sender.try_send(end(), 40), Ok(()));
+        assert_eq!(sender.try_send(end(), 0), Ok(()));
+        assert_eq!(sender.try_send(end(), 0), Err("reply_queue_full"), "count");
+        assert_eq!(gauges(), (3, 100));
+        // Taken by the seeker: its bytes are free again.
+        drop(rx.try_recv().expect("queued").take());
+        assert_eq!(gauges(), (2, 40));
+        assert_eq!(sender.try_send(end(), 60), Ok(()));
+        // The seeker gone: what it left is given back, and replies are unsolicited.
+        drop(rx);
+        assert_eq!(gauges(), (0, 0));
+        assert_eq!(sender.try_send(end(), 1), Err("unsolicited"));
     }
 }
