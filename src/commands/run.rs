@@ -151,6 +151,10 @@ async fn run_inside(
     );
     metrics.set_limit("peer_reply_buffer_bytes", options.serve.reply_buffer_bytes);
     metrics.set_limit("peer_echo_window", options.serve.echo_window);
+    metrics.set_limit(
+        "peer_echo_window_bytes",
+        crate::peer::serve::echo::RecentlyReceived::bytes_for(options.serve.echo_window),
+    );
     metrics.set_limit("peer_held_announcements", options.serve.held_announcements);
     // Split sync: short channel ids one chunk may collect from a peer's range replies.
     let chunk_scids = options.serve.split.max_chunk_scids;

@@ -256,7 +256,7 @@ impl Sieve {
     /// against (its entry in the graph, its slot in the first-arrival table) a few messages
     /// ahead, so that those misses overlap the work on the messages before it instead of
     /// each stalling its own. A hint only: nothing is decided, counted or changed, and a
-    /// message that does not parse is left to `sift_frame` to count.
+    /// message that is not gossip, or does not parse, is left to `sift_frame` to judge.
     pub fn prefetch(&self, msg: &[u8]) {
         let Ok(summary) = summarize(msg) else {
             return;

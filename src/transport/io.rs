@@ -174,8 +174,9 @@ impl<R> Bolt8Reader<R> {
         Ok(())
     }
 
-    /// Whether a whole frame is in the buffer (decrypting its header if that is whole);
-    /// forgets the frame lent out last. Only with no opened frames waiting.
+    /// Whether a whole frame is in the buffer (decrypting its header if that is whole, as
+    /// [`Self::open_buffered`] would); forgets what was handed out. Only with no opened
+    /// frames waiting.
     fn frame_ready(&mut self) -> Result<bool, TransportError> {
         self.settle()?;
         let body_len = match self.body_len {
@@ -194,18 +195,6 @@ impl<R> Bolt8Reader<R> {
         Ok(self.buf.len() >= body_len)
     }
 
-    /// Decrypts the body [`Self::frame_ready`] found whole, in place, and lends its
-    /// plaintext out until the next call.
-    fn take_frame(&mut self) -> Result<&[u8], TransportError> {
-        let body_len = self.body_len.take().unwrap_or(MAC_LEN);
-        self.skip = body_len;
-        let body = self
-            .buf
-            .get_mut(..body_len)
-            .ok_or(TransportError::EofMidFrame)?;
-        Ok(self.cipher.decrypt_body_in_place(body)?)
-    }
-
     /// The next frame [`Self::open_buffered`] opened, if one is waiting (no read, no
     /// decryption).
     pub fn next_opened(&mut self) -> Option<&[u8]> {
@@ -217,14 +206,10 @@ impl<R> Bolt8Reader<R> {
     /// place in the read buffer; `None` when the next frame needs more bytes from the socket.
     /// A session drains what one read brought with it before it waits on anything else.
     pub fn next_buffered(&mut self) -> Result<Option<&[u8]>, TransportError> {
-        if !self.opened.is_empty() {
-            return Ok(self.next_opened());
+        if self.opened.is_empty() {
+            self.open_buffered(1)?;
         }
-        if self.frame_ready()? {
-            self.take_frame().map(Some)
-        } else {
-            Ok(None)
-        }
+        Ok(self.next_opened())
     }
 
     /// Decrypts in place, without reading, the whole frames already buffered, up to `max`

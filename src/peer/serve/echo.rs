@@ -41,12 +41,20 @@ impl RecentlyReceived {
     /// A window of at least `cap` messages (rounded up to a power of two of buckets of
     /// eight): `slots() * SLOT_BYTES` bytes, allocated here and never grown.
     pub fn new(cap: usize) -> Self {
-        let buckets = cap.max(1).div_ceil(BUCKET_SLOTS).next_power_of_two();
         RecentlyReceived {
-            buckets: vec![Bucket([0; BUCKET_SLOTS]); buckets].into_boxed_slice(),
+            buckets: vec![Bucket([0; BUCKET_SLOTS]); Self::buckets_for(cap)].into_boxed_slice(),
             inserted: 0,
             hasher: RandomState::default(),
         }
+    }
+
+    fn buckets_for(cap: usize) -> usize {
+        cap.max(1).div_ceil(BUCKET_SLOTS).next_power_of_two()
+    }
+
+    /// The bytes a window of `cap` messages takes (exported as a limit).
+    pub fn bytes_for(cap: usize) -> usize {
+        Self::buckets_for(cap) * BUCKET_SLOTS * SLOT_BYTES
     }
 
     pub fn slots(&self) -> usize {
@@ -108,6 +116,8 @@ mod tests {
         // One bucket of eight: the ninth message pushes out the first.
         let mut recent = RecentlyReceived::new(8);
         assert_eq!(recent.slots(), 8);
+        assert_eq!(RecentlyReceived::bytes_for(8), 64);
+        assert_eq!(RecentlyReceived::bytes_for(4096), 32 << 10);
         let msgs: Vec<Vec<u8>> = (0u8..9).map(|i| vec![i; 3]).collect();
         for msg in &msgs[..8] {
             recent.insert(msg);

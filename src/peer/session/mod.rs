@@ -486,7 +486,7 @@ impl Session {
                 break;
             }
             if let Some(ahead) = reader.opened_at(PREFETCH_AHEAD) {
-                self.prefetch(ahead);
+                self.ctx.sieve.prefetch(ahead);
             }
             match reader.next_opened() {
                 Some(msg) => self.on_message(msg).await?,
@@ -505,17 +505,10 @@ impl Session {
         for (index, msg) in frames.enumerate() {
             if message_kind(msg).is_some() {
                 echo.insert(msg);
-                if index < PREFETCH_AHEAD {
-                    self.ctx.sieve.prefetch(msg);
-                }
             }
-        }
-    }
-
-    /// [`crate::pipeline::Sieve::prefetch`] for a gossip message.
-    fn prefetch(&self, msg: &[u8]) {
-        if message_kind(msg).is_some() {
-            self.ctx.sieve.prefetch(msg);
+            if index < PREFETCH_AHEAD {
+                self.ctx.sieve.prefetch(msg);
+            }
         }
     }
 
